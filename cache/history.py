@@ -1,0 +1,126 @@
+"""Point-in-time reads over the interval tables: what a cloud's tags held at any stored snapshot."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from cache.store import features_from_text, load_snapshots
+from resolver.errors import EmptyStoreError, NotFoundError
+from resolver.models import ServiceTag, SnapshotInfo
+
+# An interval [from_seq, to_seq) covers seq when:
+_COVERS = "{t}.from_seq <= :seq AND ({t}.to_seq IS NULL OR {t}.to_seq > :seq)"
+_AT_RE = re.compile(r"^(?:cn:(?P<cn>\d+)|(?P<date>\d{4}-\d{2}-\d{2}))$")
+
+
+def resolve_at(conn: sqlite3.Connection, cloud: str, at: str | None = None) -> SnapshotInfo:
+    """The snapshot a query should read: the current one, or the one in force at ``at``.
+
+    ``at`` is ``YYYY-MM-DD`` (the newest snapshot whose file date is on or before that day) or
+    ``cn:N`` (the snapshot with that changeNumber).
+    """
+    accepted = [s for s in load_snapshots(conn, cloud) if s.seq is not None]
+    if not accepted:
+        raise EmptyStoreError(
+            f"No {cloud} snapshot is stored yet. Run 'aztags fetch --cloud "
+            f"{_cloud_key(cloud)}' (or 'aztags import FILE') first."
+        )
+    if at is None:
+        return accepted[-1]
+    m = _AT_RE.match(at.strip())
+    if not m:
+        raise NotFoundError(
+            f"--at {at!r} is neither a date (YYYY-MM-DD) nor a changeNumber (cn:N). "
+            "Example: --at 2025-01-13 or --at cn:341."
+        )
+    if m["cn"]:
+        wanted = int(m["cn"])
+        hits = [s for s in accepted if s.change_number == wanted]
+        if hits:
+            return hits[-1]
+        near = sorted(accepted, key=lambda s: abs(s.change_number - wanted))[:3]
+        raise NotFoundError(
+            f"No {cloud} snapshot with changeNumber {wanted} is stored.",
+            tuple(f"cn:{s.change_number}" for s in near),
+        )
+    try:
+        day = date.fromisoformat(m["date"])
+    except ValueError:
+        raise NotFoundError(f"--at {at!r} is not a real date.") from None
+    on_or_before = [s for s in accepted if _day(s) <= day]
+    if not on_or_before:
+        first = accepted[0]
+        raise NotFoundError(
+            f"--at {day} is before the first stored {cloud} snapshot ({_day(first)}, "
+            f"changeNumber {first.change_number}). Import older files with 'aztags import' "
+            "or ask for a later date."
+        )
+    return max(on_or_before, key=lambda s: (_day(s), s.seq or 0))
+
+
+def _day(info: SnapshotInfo) -> date:
+    return info.file_date or info.fetched_at.date()
+
+
+def _cloud_key(cloud: str) -> str:
+    from resolver.clouds import get_cloud
+
+    return get_cloud(cloud).key
+
+
+def load_tags(
+    conn: sqlite3.Connection, cloud: str, seq: int, names: Iterable[str] | None = None
+) -> list[ServiceTag]:
+    """The tags (with their prefixes, sorted) as they were at ``seq``; all of them, or ``names``."""
+    params: dict[str, object] = {"cloud": cloud, "seq": seq}
+    name_filter = ""
+    if names is not None:
+        wanted = sorted(set(names))
+        marks = ",".join(f":n{i}" for i in range(len(wanted)))
+        params.update({f"n{i}": n for i, n in enumerate(wanted)})
+        name_filter = f"AND t.name IN ({marks})"
+    versions = conn.execute(
+        "SELECT t.id, t.name, v.change_number, v.region, v.region_id, v.system_service, "
+        "v.network_features, v.platform FROM tags t JOIN tag_versions v ON v.tag_id = t.id "
+        f"WHERE t.cloud = :cloud AND {_COVERS.format(t='v')} {name_filter} ORDER BY t.name",
+        params,
+    ).fetchall()
+    prefixes: dict[int, list[str]] = {row[0]: [] for row in versions}
+    for tag_id, prefix in _memberships(conn, params, name_filter):
+        prefixes[tag_id].append(prefix)
+    return [
+        ServiceTag(
+            name=name,
+            region=region,
+            region_id=region_id,
+            system_service=service,
+            network_features=features_from_text(features),
+            change_number=cn,
+            prefixes=tuple(prefixes[tag_id]),
+            platform=platform,
+        )
+        for tag_id, name, cn, region, region_id, service, features, platform in versions
+    ]
+
+
+def _memberships(conn, params: dict, name_filter: str) -> Iterator[tuple[int, str]]:
+    yield from conn.execute(
+        "SELECT m.tag_id, p.prefix FROM tags t JOIN memberships m ON m.tag_id = t.id "
+        "JOIN prefixes p ON p.id = m.prefix_id "
+        f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')} {name_filter} "
+        "ORDER BY m.tag_id, p.family, p.network, p.length",
+        params,
+    )
+
+
+def load_pairs(conn: sqlite3.Connection, cloud: str, seq: int) -> list[tuple[str, str]]:
+    """Every (tag name, prefix) at ``seq``: the input of the reverse-lookup index."""
+    return conn.execute(
+        "SELECT t.name, p.prefix FROM tags t JOIN memberships m ON m.tag_id = t.id "
+        "JOIN prefixes p ON p.id = m.prefix_id "
+        f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')}",
+        {"cloud": cloud, "seq": seq},
+    ).fetchall()

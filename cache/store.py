@@ -1,0 +1,472 @@
+"""Save a parsed snapshot into the store, writing its history; read snapshot metadata back.
+
+``save_snapshot`` is the one place where history is written. A snapshot is placed in its cloud's
+timeline by (changeNumber, file date, content digest), so files can arrive in any order: a file
+older than the newest is spliced into the middle of the history (backfill), and the stored
+intervals come out the same whatever the import order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from cache.db import transaction
+from resolver.models import IngestResult, RawFile, ServiceTag, Snapshot, SnapshotInfo
+from resolver.parse import parse_prefix
+
+_SNAPSHOT_COLUMNS = (
+    "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
+    "tag_count, prefix_count, quarantined, seq"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOptions:
+    keep_raw: bool = True  # keep the file, gzip-compressed, so history can be rebuilt
+    quarantine_drop: float = 0.20  # a new latest file losing more than this share is quarantined
+    force: bool = False  # accept a file that would be quarantined
+
+
+# -- digests --------------------------------------------------------------------------------------
+
+
+def features_text(features: frozenset[str] | None) -> str | None:
+    """networkFeatures as stored: NULL for JSON null, "" for an empty list, else sorted names."""
+    return None if features is None else ",".join(sorted(features))
+
+
+def features_from_text(text: str | None) -> frozenset[str] | None:
+    return None if text is None else frozenset(f for f in text.split(",") if f)
+
+
+def _version_key(tag: ServiceTag) -> tuple:
+    """The stored properties of a tag, in tag_versions column order (after tag_id)."""
+    digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
+    v6 = sum(1 for p in tag.prefixes if ":" in p)
+    return (
+        tag.change_number,
+        tag.region,
+        tag.region_id,
+        tag.system_service,
+        features_text(tag.network_features),
+        tag.platform,
+        digest,
+        len(tag.prefixes) - v6,
+        v6,
+    )
+
+
+_VERSION_COLUMNS = (
+    "change_number",
+    "region",
+    "region_id",
+    "system_service",
+    "network_features",
+    "platform",
+    "prefix_digest",
+    "ipv4_count",
+    "ipv6_count",
+)
+_DIGEST = _VERSION_COLUMNS.index("prefix_digest")
+
+
+def content_digest(versions: Iterable[tuple[str, tuple]]) -> str:
+    """A digest of a snapshot's content: the same tags, properties and prefixes give the same one,
+    whatever the line endings or key order of the file."""
+    h = hashlib.sha256()
+    for name, key in sorted(versions):
+        h.update(repr((name, key)).encode())
+    return h.hexdigest()
+
+
+# -- saving ---------------------------------------------------------------------------------------
+
+
+def save_snapshot(
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    raw: RawFile,
+    options: SaveOptions = SaveOptions(),
+    now: datetime | None = None,
+) -> IngestResult:
+    """Store a snapshot and its history in one transaction.
+
+    Outcomes: ``current`` (the newest of its cloud), ``backfill`` (older than the newest: stored as
+    history), ``duplicate`` (already stored: nothing written), ``quarantined`` (would become current
+    but lost more than ``options.quarantine_drop`` of the current file's prefix entries; kept for
+    inspection, not current, unless ``options.force``).
+    """
+    now = now or datetime.now(UTC)
+    versions = {tag.name: _version_key(tag) for tag in snapshot.tags}
+    digest = content_digest(versions.items())
+    file_date = raw.file_date.isoformat() if raw.file_date else None
+    with transaction(conn):
+        existing = conn.execute(
+            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots "
+            "WHERE cloud = ? AND change_number = ? AND content_digest = ?",
+            (snapshot.cloud, snapshot.change_number, digest),
+        ).fetchone()
+        if existing is not None and not (existing[12] and options.force):
+            info = _info(existing)
+            return IngestResult(
+                info, "quarantined" if info.quarantined else "duplicate", notes=_dup_note(info)
+            )
+        order = (snapshot.change_number, file_date or "", digest)
+        s, n = _position(conn, snapshot.cloud, order)
+        previous = _snapshot_at(conn, snapshot.cloud, s - 1) if s > 1 else None
+        if n is None and previous is not None and not options.force:
+            lost = previous.prefix_count - snapshot.prefix_count
+            if previous.prefix_count and lost > options.quarantine_drop * previous.prefix_count:
+                reason = (
+                    f"it has {snapshot.prefix_count} prefix entries, {lost} "
+                    f"({lost / previous.prefix_count:.0%}) fewer than the current file "
+                    f"(changeNumber {previous.change_number}, {previous.prefix_count} entries); "
+                    f"the limit is {options.quarantine_drop:.0%}"
+                )
+                if existing is None:
+                    snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, None, reason)
+                    _save_raw(conn, snapshot_id, raw, options)
+                else:
+                    snapshot_id = existing[0]
+                info = _info(_row(conn, snapshot_id))
+                return IngestResult(info, "quarantined", notes=(reason,))
+
+        if n is not None:
+            _shift(conn, snapshot.cloud, s)
+            n = s + 1
+        if existing is None:
+            snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, s, None)
+            _save_raw(conn, snapshot_id, raw, options)
+        else:  # a quarantined file accepted with force
+            snapshot_id = existing[0]
+            conn.execute(
+                "UPDATE snapshots SET quarantined = 0, quarantine_reason = NULL, seq = ? "
+                "WHERE id = ?",
+                (s, snapshot_id),
+            )
+        counts = _splice_history(conn, snapshot, versions, s, n)
+        info = _info(_row(conn, snapshot_id))
+        return IngestResult(info, "current" if n is None else "backfill", **counts)
+
+
+def _dup_note(info: SnapshotInfo) -> tuple[str, ...]:
+    if info.quarantined:
+        return ("it is quarantined; use --force to accept it",)
+    return ()
+
+
+def _position(conn: sqlite3.Connection, cloud: str, order: tuple) -> tuple[int, int | None]:
+    """The seq the new snapshot takes, and the seq of the one after it (before shifting)."""
+    rows = conn.execute(
+        "SELECT change_number, coalesce(file_date, ''), content_digest, seq FROM snapshots "
+        "WHERE cloud = ? AND seq IS NOT NULL ORDER BY seq",
+        (cloud,),
+    ).fetchall()
+    for row in rows:
+        if tuple(row[:3]) > order:
+            return row[3], row[3]
+    return len(rows) + 1, None
+
+
+def _shift(conn: sqlite3.Connection, cloud: str, s: int) -> None:
+    """Make room at seq ``s``: every seq >= s moves up by one (snapshots and interval bounds).
+
+    Two steps (negate, then restore) so that no unique index sees a transient duplicate.
+    """
+    tags = "tag_id IN (SELECT id FROM tags WHERE cloud = ?)"
+    for table, column, where in (
+        ("snapshots", "seq", "cloud = ?"),
+        ("tag_versions", "from_seq", tags),
+        ("tag_versions", "to_seq", tags),
+        ("memberships", "from_seq", tags),
+        ("memberships", "to_seq", tags),
+    ):
+        conn.execute(
+            f"UPDATE {table} SET {column} = -({column} + 1) WHERE {column} >= ? AND {where}",
+            (s, cloud),
+        )
+        conn.execute(f"UPDATE {table} SET {column} = -{column} WHERE {column} < 0")
+
+
+def _insert_snapshot(conn, snapshot: Snapshot, raw: RawFile, digest, now, seq, reason) -> int:
+    cur = conn.execute(
+        "INSERT INTO snapshots (cloud, change_number, file_date, sha256, content_digest, source, "
+        "fetched_at, etag, last_modified, size, tag_count, prefix_count, quarantined, "
+        "quarantine_reason, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            snapshot.cloud,
+            snapshot.change_number,
+            raw.file_date.isoformat() if raw.file_date else None,
+            hashlib.sha256(raw.data).hexdigest(),
+            digest,
+            raw.source,
+            now.isoformat(timespec="seconds"),
+            raw.etag,
+            raw.last_modified,
+            len(raw.data),
+            len(snapshot.tags),
+            snapshot.prefix_count,
+            1 if reason else 0,
+            reason,
+            seq,
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _save_raw(conn: sqlite3.Connection, snapshot_id: int, raw: RawFile, options: SaveOptions) -> None:
+    if not options.keep_raw:
+        return
+    data = raw.compressed or gzip.compress(raw.data, compresslevel=6, mtime=0)
+    conn.execute(
+        "INSERT INTO raw_files (snapshot_id, encoding, data) VALUES (?, 'gzip', ?)",
+        (snapshot_id, data),
+    )
+
+
+def _splice_history(
+    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, tuple], s: int, n: int | None
+) -> dict[str, int]:
+    """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
+
+    After the shift every interval that covers ``s - 1`` also covers ``s``. So: items present at
+    ``s - 1`` but not in the new snapshot are cut at ``s`` (and re-opened at ``n`` when the next
+    snapshot has them); new items either extend an interval that starts at ``n`` back to ``s``, or
+    get a new one ``[s, n)``. Only tags whose properties or prefix digest changed are touched.
+    """
+    cloud = snapshot.cloud
+    tag_ids = _ensure_tags(conn, cloud, versions)
+    before = {
+        row[0]: (row[1], row[2], tuple(row[3:]))
+        for row in conn.execute(
+            f"SELECT tag_id, from_seq, to_seq, {', '.join(_VERSION_COLUMNS)} FROM tag_versions "
+            "WHERE tag_id IN (SELECT id FROM tags WHERE cloud = ?) "
+            "AND from_seq < ? AND (to_seq IS NULL OR to_seq > ?)",
+            (cloud, s, s),
+        )
+    }
+    new = {tag_ids[name]: key for name, key in versions.items()}
+    changed_versions = [t for t in new.keys() | before.keys() if before.get(t, (0, 0, None))[2] != new.get(t)]
+    _splice(
+        conn,
+        "tag_versions",
+        ("tag_id", *_VERSION_COLUMNS),
+        old={(t, *before[t][2]): before[t][:2] for t in changed_versions if t in before},
+        new={(t, *new[t]) for t in changed_versions if t in new},
+        groups=changed_versions,
+        s=s,
+        n=n,
+    )
+    # Memberships change only where the prefix digest differs (or the tag came or went).
+    changed = [
+        t
+        for t in changed_versions
+        if t not in before or t not in new or before[t][2][_DIGEST] != new[t][_DIGEST]
+    ]
+    by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
+    wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
+    prefix_ids = _ensure_prefixes(conn, wanted)
+    old_pairs: dict[tuple, tuple[int, int | None]] = {}
+    for t in changed:
+        if t in before:
+            for prefix_id, from_seq, to_seq in conn.execute(
+                "SELECT prefix_id, from_seq, to_seq FROM memberships WHERE tag_id = ? "
+                "AND from_seq < ? AND (to_seq IS NULL OR to_seq > ?)",
+                (t, s, s),
+            ):
+                old_pairs[(t, prefix_id)] = (from_seq, to_seq)
+    new_pairs = {(t, prefix_ids[p]) for t in changed if t in by_id for p in by_id[t].prefixes}
+    added, removed = _splice(
+        conn,
+        "memberships",
+        ("tag_id", "prefix_id"),
+        old=old_pairs,
+        new=new_pairs,
+        groups=changed,
+        s=s,
+        n=n,
+    )
+    return {
+        "tags_added": len(new.keys() - before.keys()),
+        "tags_removed": len(before.keys() - new.keys()),
+        "tags_changed": sum(1 for t in changed if t in before and t in new),
+        "prefixes_added": added,
+        "prefixes_removed": removed,
+    }
+
+
+def _splice(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    *,
+    old: dict[tuple, tuple[int, int | None]],
+    new: set[tuple],
+    groups: Sequence[int],
+    s: int,
+    n: int | None,
+) -> tuple[int, int]:
+    """Apply one snapshot's items to an interval table. ``old`` maps each item present at ``s - 1``
+    to its interval's (from_seq, to_seq); ``columns[0]`` is tag_id, the group the item belongs to.
+    Returns (items added, items removed) relative to ``s - 1``."""
+    match = " AND ".join(f"{c} IS ?" for c in columns)
+    gone = [item for item in old if item not in new]
+    conn.executemany(
+        f"UPDATE {table} SET to_seq = ? WHERE {match} AND from_seq = ?",
+        [(s, *item, old[item][0]) for item in gone],
+    )
+    if n is not None:  # still present in the next snapshot: the interval goes on from there
+        reopen = [(*item, n, old[item][1]) for item in gone if old[item][1] != n]
+        _insert_intervals(conn, table, columns, reopen)
+    arriving = [item for item in new if item not in old]
+    if n is not None and arriving:
+        starting_at_n = _items_starting_at(conn, table, columns, groups, n)
+        extend = [item for item in arriving if item in starting_at_n]
+        conn.executemany(
+            f"UPDATE {table} SET from_seq = ? WHERE {match} AND from_seq = ?",
+            [(s, *item, n) for item in extend],
+        )
+        arriving = [item for item in arriving if item not in starting_at_n]
+    _insert_intervals(conn, table, columns, [(*item, s, n) for item in arriving])
+    return len(new) - (len(old) - len(gone)), len(gone)
+
+
+def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> set[tuple]:
+    found: set[tuple] = set()
+    for chunk in _chunks(list(groups), 500):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            tuple(row)
+            for row in conn.execute(
+                f"SELECT {', '.join(columns)} FROM {table} "
+                f"WHERE from_seq = ? AND tag_id IN ({marks})",
+                (n, *chunk),
+            )
+        )
+    return found
+
+
+def _insert_intervals(conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    if rows:
+        names = ", ".join((*columns, "from_seq", "to_seq"))
+        marks = ",".join("?" * (len(columns) + 2))
+        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
+def _ensure_tags(conn: sqlite3.Connection, cloud: str, names: Iterable[str]) -> dict[str, int]:
+    ids = dict(conn.execute("SELECT name, id FROM tags WHERE cloud = ?", (cloud,)).fetchall())
+    missing = [(cloud, name) for name in names if name not in ids]
+    if missing:
+        conn.executemany("INSERT INTO tags (cloud, name) VALUES (?, ?)", missing)
+        ids = dict(conn.execute("SELECT name, id FROM tags WHERE cloud = ?", (cloud,)).fetchall())
+    return ids
+
+
+def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, int]:
+    """Ids for these prefixes, inserting the ones never seen before."""
+    if len(prefixes) > 2000:
+        ids = dict(conn.execute("SELECT prefix, id FROM prefixes").fetchall())
+    else:
+        ids = {}
+        for chunk in _chunks(sorted(prefixes), 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update(
+                conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
+            )
+    missing = [p for p in prefixes if p not in ids]
+    if missing:
+        rows = []
+        for p in missing:
+            family, packed, length, _ = parse_prefix(p)
+            rows.append((p, family, length, packed))
+        conn.executemany(
+            "INSERT INTO prefixes (prefix, family, length, network) VALUES (?,?,?,?)", rows
+        )
+        for chunk in _chunks(missing, 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update(
+                conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
+            )
+    return ids
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# -- reading snapshot metadata ----------------------------------------------------------------------
+
+
+def _row(conn: sqlite3.Connection, snapshot_id: int) -> tuple:
+    return conn.execute(
+        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
+    ).fetchone()
+
+
+def _info(row: tuple, current_id: int | None = None) -> SnapshotInfo:
+    return SnapshotInfo(
+        id=row[0],
+        cloud=row[1],
+        change_number=row[2],
+        file_date=date.fromisoformat(row[3]) if row[3] else None,
+        sha256=row[4],
+        source=row[5],
+        fetched_at=datetime.fromisoformat(row[6]),
+        etag=row[7],
+        last_modified=row[8],
+        size=row[9],
+        tag_count=row[10],
+        prefix_count=row[11],
+        quarantined=bool(row[12]),
+        seq=row[13],
+        is_current=row[0] == current_id,
+    )
+
+
+def _snapshot_at(conn: sqlite3.Connection, cloud: str, seq: int) -> SnapshotInfo | None:
+    row = conn.execute(
+        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq = ?", (cloud, seq)
+    ).fetchone()
+    return _info(row) if row else None
+
+
+def load_snapshots(conn: sqlite3.Connection, cloud: str | None = None) -> list[SnapshotInfo]:
+    """Every stored snapshot (quarantined ones too), by cloud, then timeline order."""
+    where, args = ("WHERE cloud = ?", (cloud,)) if cloud else ("", ())
+    rows = conn.execute(
+        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots {where} "
+        "ORDER BY cloud, seq IS NULL, seq, change_number, id",
+        args,
+    ).fetchall()
+    current = {
+        c: i
+        for c, i in conn.execute(
+            "SELECT cloud, id FROM snapshots s WHERE seq = "
+            "(SELECT max(seq) FROM snapshots WHERE cloud = s.cloud)"
+        )
+    }
+    return [_info(row, current.get(row[1])) for row in rows]
+
+
+def load_current(conn: sqlite3.Connection, cloud: str) -> SnapshotInfo | None:
+    """The newest accepted snapshot of a cloud, or None when nothing is stored."""
+    row = conn.execute(
+        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq IS NOT NULL "
+        "ORDER BY seq DESC LIMIT 1",
+        (cloud,),
+    ).fetchone()
+    return _info(row, row[0]) if row else None
+
+
+def load_raw(conn: sqlite3.Connection, snapshot_id: int) -> bytes | None:
+    """The stored file, uncompressed, or None when raw files are not kept."""
+    row = conn.execute(
+        "SELECT encoding, data FROM raw_files WHERE snapshot_id = ?", (snapshot_id,)
+    ).fetchone()
+    return gzip.decompress(row[1]) if row else None

@@ -1,0 +1,88 @@
+"""The domain's values: frozen, sorted, parsed once at the boundary (resolver/parse.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTag:
+    """One entry of a Service Tags file. ``prefixes`` are canonical, IPv4 first, then by address."""
+
+    name: str
+    region: str  # ARM region code ("westus"); "" for a global tag
+    region_id: int
+    system_service: str  # often differs from the name's base ("Storage" -> "AzureStorage")
+    network_features: frozenset[str] | None  # None: the tag is in the file only (JSON null)
+    change_number: int
+    prefixes: tuple[str, ...]
+    platform: str = "Azure"
+
+    @property
+    def ipv4_count(self) -> int:
+        return sum(1 for p in self.prefixes if ":" not in p)
+
+    @property
+    def ipv6_count(self) -> int:
+        return sum(1 for p in self.prefixes if ":" in p)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One published file, parsed and validated. ``tags`` are sorted by name."""
+
+    cloud: str  # "Public", "AzureGovernment", "China", "AzureGermany"
+    change_number: int
+    tags: tuple[ServiceTag, ...]
+
+    @property
+    def prefix_count(self) -> int:
+        return sum(len(t.prefixes) for t in self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class RawFile:
+    """Bytes of a Service Tags file as fetched or read, with where they came from."""
+
+    data: bytes  # uncompressed JSON
+    source: str  # URL, path or "-"
+    file_date: date | None = None  # the Monday in the file name, when known
+    etag: str | None = None
+    last_modified: str | None = None
+    compressed: bytes | None = None  # the gzip bytes when the source was already gzip
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """A stored snapshot's metadata, as listed by ``aztags snapshots``."""
+
+    id: int
+    cloud: str
+    change_number: int
+    file_date: date | None
+    sha256: str
+    source: str
+    fetched_at: datetime
+    etag: str | None
+    last_modified: str | None
+    size: int
+    tag_count: int
+    prefix_count: int
+    quarantined: bool
+    seq: int | None  # rank in the cloud's timeline; None while quarantined
+    is_current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What storing one file did."""
+
+    snapshot: SnapshotInfo
+    outcome: str  # "current", "backfill", "duplicate", "quarantined"
+    tags_added: int = 0
+    tags_removed: int = 0
+    tags_changed: int = 0
+    prefixes_added: int = 0  # (tag, prefix) pairs
+    prefixes_removed: int = 0
+    notes: tuple[str, ...] = field(default=())
