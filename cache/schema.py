@@ -85,13 +85,13 @@ def _v1(conn: sqlite3.Connection) -> None:
         not_null=["prefix", "family", "length", "network"],
     )
     db["prefixes"].create_index(["prefix"], unique=True)
-    db["prefixes"].create_index(["network", "length"])
-    db["memberships"].create(
-        {"tag_id": int, "prefix_id": int, "from_seq": int, "to_seq": int},
-        not_null=["tag_id", "prefix_id", "from_seq"],
-        foreign_keys=[("tag_id", "tags", "id"), ("prefix_id", "prefixes", "id")],
+    # WITHOUT ROWID (which sqlite-utils cannot declare): the primary key is the only B-tree, so the
+    # 86k rows of a first ingest are written once, and the table is a third smaller.
+    conn.execute(
+        "CREATE TABLE memberships (tag_id INTEGER NOT NULL REFERENCES tags(id), "
+        "prefix_id INTEGER NOT NULL REFERENCES prefixes(id), from_seq INTEGER NOT NULL, "
+        "to_seq INTEGER, PRIMARY KEY (tag_id, prefix_id, from_seq)) WITHOUT ROWID"
     )
-    db["memberships"].create_index(["tag_id", "prefix_id", "from_seq"], unique=True)
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from socket import AF_INET, AF_INET6, inet_pton
 
 from cache.db import transaction
 from resolver.models import IngestResult, RawFile, ServiceTag, Snapshot, SnapshotInfo
-from resolver.parse import parse_prefix
 
 _SNAPSHOT_COLUMNS = (
     "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
@@ -353,6 +353,7 @@ def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> s
 
 def _insert_intervals(conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
     if rows:
+        rows.sort()  # in index order, SQLite appends to the B-tree instead of seeking (3x faster)
         names = ", ".join((*columns, "from_seq", "to_seq"))
         marks = ",".join("?" * (len(columns) + 2))
         conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
@@ -378,20 +379,20 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
             ids.update(
                 conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
             )
-    missing = [p for p in prefixes if p not in ids]
+    missing = sorted(p for p in prefixes if p not in ids)
     if missing:
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
-        for p in missing:
-            family, packed, length, _ = parse_prefix(p)
-            rows.append((p, family, length, packed))
+        for number, p in enumerate(missing, start=first):
+            # already validated by the parser: only the network bytes are needed here
+            addr, _, length = p.partition("/")
+            v6 = ":" in addr
+            packed = inet_pton(AF_INET6 if v6 else AF_INET, addr)
+            rows.append((number, p, 6 if v6 else 4, int(length), packed))
+            ids[p] = number
         conn.executemany(
-            "INSERT INTO prefixes (prefix, family, length, network) VALUES (?,?,?,?)", rows
+            "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows
         )
-        for chunk in _chunks(missing, 500):
-            marks = ",".join("?" * len(chunk))
-            ids.update(
-                conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
-            )
     return ids
 
 

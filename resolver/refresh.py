@@ -1,0 +1,137 @@
+"""The main job's pipeline: fetch -> parse and validate -> store snapshot and history.
+
+One file is one transaction (cache.store.save_snapshot). Nothing is written for a file that does
+not validate.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from cache.store import SaveOptions, load_snapshots, save_snapshot
+from resolver.clouds import Cloud, get_cloud
+from resolver.errors import AztagsError, FetchError
+from resolver.models import IngestResult, RawFile
+from resolver.parse import parse_snapshot
+
+log = logging.getLogger("aztags")
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    cloud: Cloud
+    source: str
+    ingest: IngestResult | None  # None: the server said the file is unchanged (304)
+
+
+def refresh_cloud(
+    conn: sqlite3.Connection,
+    cloud: Cloud,
+    http,  # resolver.sources.HttpSettings
+    options: SaveOptions,
+    *,
+    source: str | None = None,
+    stdin: BinaryIO | None = None,
+    today: date | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Fetch the cloud's current file (or read ``source``), validate it and store it."""
+    from resolver import sources  # requests is only paid for by commands that download
+
+    now = now or datetime.now(UTC)
+    if source is not None:
+        raw = sources.read_source(source, http, stdin=stdin, progress=progress, log=log)
+    else:
+        known = None if options.force else _known_file(conn, cloud)
+        fetched = sources.fetch_current(
+            cloud, http, today=today or now.date(), known=known, progress=progress, log=log
+        )
+        if fetched is None:
+            assert known is not None  # a 304 answers only a conditional request
+            return RefreshResult(cloud, known.url, None)
+        raw = fetched
+    return RefreshResult(cloud, raw.source, store_file(conn, raw, options, cloud, now=now))
+
+
+def store_file(
+    conn: sqlite3.Connection,
+    raw: RawFile,
+    options: SaveOptions,
+    cloud: Cloud | None = None,
+    *,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Parse and validate one file, then save it. ``cloud``: the cloud it must belong to."""
+    snapshot = parse_snapshot(raw.data, raw.source, cloud.name if cloud else None)
+    return save_snapshot(conn, snapshot, raw, options, now)
+
+
+def _known_file(conn: sqlite3.Connection, cloud: Cloud):
+    from resolver.sources import KnownFile
+
+    fetched = [s for s in load_snapshots(conn, cloud.name) if s.source.startswith("http")]
+    if not fetched:
+        return None
+    last = max(fetched, key=lambda s: s.id)
+    return KnownFile(last.source, last.etag, last.last_modified)
+
+
+def expand_paths(specs: Iterable[str]) -> list[Path]:
+    """Files named by the user: paths, folders (their ServiceTags_*.json[.gz]) and quoted globs.
+
+    Sorted by file date where the name has one, so a backfill mostly appends. Unknown paths raise
+    FetchError naming each one.
+    """
+    files: list[Path] = []
+    missing: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            found = sorted(path.glob("ServiceTags_*.json")) + sorted(path.glob("ServiceTags_*.json.gz"))
+            if not found:
+                missing.append(f"{spec} (a folder with no ServiceTags_*.json[.gz] files)")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif any(c in spec for c in "*?["):
+            matched = [Path(p) for p in sorted(glob.glob(spec)) if Path(p).is_file()]
+            if not matched:
+                missing.append(f"{spec} (the pattern matches no file)")
+            files.extend(matched)
+        else:
+            missing.append(f"{spec} (no such file)")
+    if missing:
+        raise FetchError("Nothing to import from: " + "; ".join(missing) + ".")
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    from resolver.sources import file_date_from_name
+
+    return sorted(unique, key=lambda p: (file_date_from_name(p.name) or date.min, p.name))
+
+
+def import_files(
+    conn: sqlite3.Connection,
+    paths: Iterable[Path],
+    http,
+    options: SaveOptions,
+    *,
+    now: datetime | None = None,
+) -> Iterator[tuple[Path, IngestResult | AztagsError]]:
+    """Store each file in its own transaction; a bad file is reported and the rest go on."""
+    from resolver.sources import cloud_name_from_file_name, read_source
+
+    for path in paths:
+        try:
+            raw = read_source(str(path), http, log=log)
+            named = cloud_name_from_file_name(path.name)
+            yield path, store_file(conn, raw, options, get_cloud(named) if named else None, now=now)
+        except AztagsError as e:
+            yield path, e
