@@ -1,0 +1,177 @@
+"""fetch --source, import, status and snapshots as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from tests.conftest import DATA, ROOT, real_path, simple_snapshot
+
+A = {"Storage": ["10.0.0.0/16", "10.1.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"]}
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("AZTAGS_DB", str(tmp_path / "cli.db"))
+    monkeypatch.delenv("AZTAGS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def test_fetch_source_file_then_duplicate(run, tmp_path):
+    path = tmp_path / "ServiceTags_Public_20250106.json"
+    path.write_bytes(simple_snapshot(12, A))
+    first = run("fetch", "--source", str(path))
+    assert first.exit_code == 0, first.output
+    assert "Public: changeNumber 12 (2025-01-06): now current; 2 tags, 3 prefix entries" in first.stdout
+    second = run("fetch", "--source", str(path))
+    assert second.exit_code == 0
+    assert "already stored, nothing to do" in second.stdout
+
+
+def test_fetch_source_stdin_json(run):
+    result = run("fetch", "--source", "-", "--json", input=simple_snapshot(3, A))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["outcome"] == "current" and doc["snapshot"]["change_number"] == 3
+    assert doc["snapshot"]["source"] == "-"
+
+
+def test_fetch_source_for_the_wrong_cloud_exits_1_without_traceback(run, tmp_path):
+    path = tmp_path / "x.json"
+    path.write_bytes(simple_snapshot(3, A, cloud="China"))
+    result = run("fetch", "--cloud", "public", "--source", str(path))
+    assert result.exit_code == 1
+    assert "is for cloud 'China', but 'Public' was requested" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fetch_source_html_exits_1(run, tmp_path):
+    path = tmp_path / "page.json"
+    path.write_text("<html><body>Download Center</body></html>")
+    result = run("fetch", "--source", str(path))
+    assert result.exit_code == 1
+    assert "the body is HTML, not JSON" in result.stderr
+
+
+def test_quarantine_exit_code_and_listing(run, tmp_path):
+    big, small = tmp_path / "ServiceTags_Public_20250106.json", tmp_path / "ServiceTags_Public_20250113.json"
+    big.write_bytes(simple_snapshot(1, {"T": [f"10.{i}.0.0/16" for i in range(10)]}))
+    small.write_bytes(simple_snapshot(2, {"T": ["10.0.0.0/16"]}))
+    assert run("import", str(big)).exit_code == 0
+    result = run("import", str(small))
+    assert result.exit_code == 5
+    assert "QUARANTINED" in result.stdout
+    assert "9 (90%) fewer than the current file" in result.stderr
+    listing = run("snapshots", "--json")
+    states = [(s["change_number"], s["state"]) for s in json.loads(listing.stdout)]
+    assert states == [(1, "current"), (2, "QUARANTINED")]
+    forced = run("import", "--force", str(small))
+    assert forced.exit_code == 0 and "now current" in forced.stdout
+
+
+def test_import_folder_any_order_and_bad_file_reported(run, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "ServiceTags_Public_20250113.json").write_bytes(simple_snapshot(2, A))
+    (folder / "ServiceTags_Public_20250106.json").write_bytes(simple_snapshot(1, A))
+    (folder / "ServiceTags_Public_20250120.json").write_text('{"changeNumber": 3, "cloud"')
+    result = run("import", str(folder))
+    assert result.exit_code == 1
+    assert "ServiceTags_Public_20250120.json" in result.stderr and "truncated" in result.stderr
+    assert result.stdout.count("now current") == 2
+    snaps = json.loads(run("snapshots", "--json").stdout)
+    assert [s["change_number"] for s in snaps] == [1, 2]
+
+
+def test_import_missing_path_exits_1(run):
+    result = run("import", "nope/ServiceTags_Public_20250106.json", "nothing-*.json")
+    assert result.exit_code == 1
+    assert "no such file" in result.stderr and "matches no file" in result.stderr
+
+
+def test_status_on_empty_store_says_run_fetch(run):
+    result = run("status")
+    assert result.exit_code == 3
+    assert "Run 'aztags fetch'" in result.stderr
+
+
+def test_status_reports_staleness_with_exit_4(run, tmp_path):
+    path = tmp_path / "ServiceTags_Public_20250106.json"
+    path.write_bytes(simple_snapshot(12, A))
+    run("import", str(path))
+    result = run("status", "--json")
+    assert result.exit_code == 4
+    doc = json.loads(result.stdout)
+    (public,) = doc["clouds"]
+    assert public["change_number"] == 12 and public["stale"] is True
+    assert public["file_date"] == "2025-01-06" and public["tags"] == 2 and public["prefixes"] == 3
+    fresh = run("status", "--max-age-days", "100000")
+    assert fresh.exit_code == 0
+    assert "Public" in fresh.stdout and "ok" in fresh.stdout
+
+
+def test_config_file_sets_defaults_and_rejects_unknown_keys(run, tmp_path):
+    path = tmp_path / "ServiceTags_Public_20250106.json"
+    path.write_bytes(simple_snapshot(12, A))
+    run("import", str(path))
+    (tmp_path / "aztags.toml").write_text("max_age_days = 100000\n")
+    assert run("status").exit_code == 0
+    (tmp_path / "aztags.toml").write_text("max_age_dayz = 1\n")
+    result = run("status")
+    assert result.exit_code == 2
+    assert "Unknown setting(s) in aztags.toml: max_age_dayz" in result.stderr
+
+
+def test_every_command_has_help_with_an_example(run):
+    for command in main.commands:
+        result = run(command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.stdout, command
+
+
+@pytest.mark.realdata
+def test_real_subprocess_import_all_four_clouds(tmp_path):
+    files = [
+        real_path("Public", "20250113"),
+        real_path("AzureGovernment", "20241118"),
+        real_path("China", "20241118"),
+        real_path("AzureGermany", "20220307"),
+    ]
+    env = {**os.environ, "AZTAGS_DB": str(tmp_path / "all.db")}
+    aztags = [sys.executable, str(ROOT / "cli.py")]
+    done = subprocess.run([*aztags, "import", *map(str, files)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("now current") == 4
+    status = subprocess.run([*aztags, "status", "--json"], env=env, capture_output=True, text=True)
+    assert status.returncode == 4  # the files are from 2022-2025
+    clouds = {c["cloud"]: c for c in json.loads(status.stdout)["clouds"]}
+    assert clouds["Public"]["prefixes"] == 86199
+    assert clouds["AzureGermany"]["frozen"] and not clouds["AzureGermany"]["stale"]
+    assert "stale: Public" in status.stderr and "AzureGermany" not in status.stderr.split("stale:")[1]
+
+
+@pytest.mark.realdata
+def test_real_import_of_every_shared_file(tmp_path):
+    if not DATA.is_dir():
+        pytest.skip(f"real files not found at {DATA}")
+    env = {**os.environ, "AZTAGS_DB": str(tmp_path / "every.db")}
+    aztags = [sys.executable, str(ROOT / "cli.py")]
+    done = subprocess.run(
+        [*aztags, "import", "--json", *(str(DATA / c) for c in ("Public", "AzureGovernment", "China", "AzureGermany"))],
+        env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    outcomes = [d["outcome"] for d in json.loads(done.stdout)]
+    assert len(outcomes) == 71 and set(outcomes) == {"current"}
