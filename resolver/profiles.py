@@ -1,0 +1,711 @@
+"""Requirement profiles: what a workload needs through a firewall, as service tags and host names.
+
+A profile is a named list of rules taken from a vendor's requirements page ("Azure Machine
+Learning needs outbound 443 to Storage.region ..."). Resolving it for a cloud and a region turns
+each rule's tag template into a real tag of that cloud's Service Tags file, whose prefixes the
+exporters then write. One profile is built in (``azureml``); users add their own as TOML files.
+
+Profile file format (TOML)
+--------------------------
+
+One file is one profile. The profile's name is the file name without ``.toml`` unless the file
+sets ``name``; names are case-insensitive and stored in lower case. A user file whose name equals a
+built-in profile's name replaces the built-in one.
+
+Top-level keys:
+
+- ``name`` (optional): the profile's name, letters, digits, ``.``, ``_`` and ``-``.
+- ``description`` (optional): one line for listings.
+- ``source`` (optional): where the requirements come from (a URL or a sentence).
+
+Each ``[[rule]]`` (one table per rule) has:
+
+- ``direction`` (required): ``"inbound"`` or ``"outbound"``.
+- ``ports`` (required): ``"*"``, a port ``"443"``, a range ``"29876-29877"`` or a comma-separated
+  list of those (``"80,443"``); ports are 1-65535. An integer (``443``) is accepted too.
+- ``tag`` (required): a tag name as in the file (``"AzureMachineLearning"``,
+  ``"AzureFrontDoor.Frontend"``; case does not matter), or ``"<Base>.{region}"`` for the regional
+  tag of the region given with ``--region`` (``"Storage.{region}"`` becomes ``Storage.WestEurope``;
+  ``"AzureCloud.{region}"`` becomes ``AzureCloud.westeurope``). The region is matched on the tag's
+  ``region`` field, so ``"Storage.{region}"`` with ``--region francecentral`` finds
+  ``Storage.FranceCentral`` although its code is ``centralfrance``.
+- ``protocol`` (optional, default ``"tcp"``): ``"tcp"``, ``"udp"`` or ``"any"``.
+- ``purpose`` (optional): why the rule exists; for listings and comments in exports.
+- ``skip_clouds`` (optional): clouds where the rule is not needed, by name or key (``["China"]``,
+  ``["usgov"]``); such a rule is listed as skipped there.
+- ``source_name`` (optional): the name as the source document wrote it (``"Storage.region"``).
+
+Each ``[[fqdn]]`` (host names for firewalls with FQDN objects; not resolved to prefixes) has:
+
+- ``host`` (required): a host name or pattern (``"pypi.org"``, ``"*.anaconda.org"``), no scheme
+  and no path.
+- ``purpose`` (optional), ``ports`` (optional, default ``"443"``), ``protocol`` (optional, default
+  ``"tcp"``).
+
+Unknown keys are errors, so a typo is not silently ignored. Every problem of a file is reported at
+once, each with the file, the line and the key.
+
+Example, ``~/.config/aztags/profiles/backup.toml``::
+
+    description = "Nightly backup to Azure Storage and Key Vault"
+    source = "internal change request 4711"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "Storage.{region}"
+    purpose = "blob uploads"
+    source_name = "Storage.region"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "AzureKeyVault.{region}"
+    purpose = "encryption keys"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "AzureFrontDoor.Frontend"
+    purpose = "portal"
+    skip_clouds = ["China"]
+
+    [[fqdn]]
+    host = "login.microsoftonline.com"
+    purpose = "sign-in"
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resolver.clouds import CLOUD_KEYS, get_cloud
+from resolver.errors import ConfigError, NotFoundError
+from resolver.models import ServiceTag
+from resolver.regions import RegionIndex
+
+REGION_PLACEHOLDER = "{region}"
+DIRECTIONS = ("inbound", "outbound")
+PROTOCOLS = ("tcp", "udp", "any")
+
+_TOP_KEYS = ("name", "description", "source", "rule", "fqdn")
+_RULE_KEYS = ("direction", "ports", "protocol", "tag", "purpose", "skip_clouds", "source_name")
+_FQDN_KEYS = ("host", "purpose", "ports", "protocol")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_HOST_RE = re.compile(r"[A-Za-z0-9*](?:[A-Za-z0-9*.-]*[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One requirement: traffic in ``direction`` on ``ports`` to or from ``tag`` (a template)."""
+
+    direction: str  # "inbound" | "outbound"
+    ports: str  # "*", "443", "29876-29877", "80,443"
+    protocol: str  # "tcp" | "udp" | "any"
+    tag: str  # "AzureMachineLearning" or "Storage.{region}"
+    purpose: str
+    skip_clouds: frozenset[str] = frozenset()  # cloud names as in the file ("China")
+    source_name: str | None = None  # the name as the source doc wrote it ("Storage.region")
+
+    @property
+    def is_regional(self) -> bool:
+        """True when the tag is a ``<Base>.{region}`` template."""
+        return self.tag.endswith("." + REGION_PLACEHOLDER)
+
+    @property
+    def base(self) -> str:
+        """The service part of a regional template (``Storage``), else the tag itself."""
+        return self.tag[: -len(REGION_PLACEHOLDER) - 1] if self.is_regional else self.tag
+
+
+@dataclass(frozen=True, slots=True)
+class FqdnRule:
+    """A host name (pattern) to allow, for firewalls and proxies with FQDN objects."""
+
+    host: str
+    purpose: str
+    ports: str = "443"
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    source: str  # URL or text
+    rules: tuple[Rule, ...]
+    fqdns: tuple[FqdnRule, ...]
+    origin: str = ""  # file the profile was read from, or "<builtin>/azureml.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRule:
+    rule: Rule
+    tag: ServiceTag | None  # None when skipped or when the tag is missing in this cloud/region
+    skipped_reason: str | None  # "not needed in China"
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedProfile:
+    profile: Profile
+    cloud: str  # the cloud's file name: "Public", "China", ...
+    region: str  # ARM region code, "" when none was given
+    rules: tuple[ResolvedRule, ...]
+    fqdns: tuple[FqdnRule, ...]
+    warnings: tuple[str, ...]  # every rule's warnings and the profile's own, without repeats
+
+
+class ProfileError(ConfigError):
+    """A profile file (or several) is wrong; ``problems`` lists every problem with its line."""
+
+    def __init__(self, origin: str, problems: list[str]):
+        self.origin = origin
+        self.problems = problems
+        n = len(problems)
+        super().__init__(
+            f"{origin}: {n} problem{'s' if n != 1 else ''} in profile:\n  " + "\n  ".join(problems)
+        )
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+class _LineMap:
+    """Where keys and tables are in a TOML text, to point error messages at a line.
+
+    tomllib reports no positions for valid TOML, so the text is scanned line by line: good enough
+    for hand-written profiles (keys at the start of a line, ``[[rule]]`` headers). Lines inside
+    multi-line strings are skipped.
+    """
+
+    _ARRAY_HEADER = re.compile(r"\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]")
+    _HEADER = re.compile(r"\[\s*([A-Za-z0-9_.-]+)\s*\]")
+    _KEY = re.compile(r"""(["']?)([A-Za-z0-9_-]+)\1\s*=""")
+
+    def __init__(self, text: str):
+        self.top: dict[str, int] = {}
+        self.arrays: dict[str, list[tuple[int, dict[str, int]]]] = {}
+        self.tables: dict[str, int] = {}
+        current = self.top
+        in_string: str | None = None
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if in_string is not None:
+                if line.count(in_string) % 2 == 1:
+                    in_string = None
+                continue
+            if not line or line.startswith("#"):
+                continue
+            if m := self._ARRAY_HEADER.match(line):
+                keys: dict[str, int] = {}
+                self.arrays.setdefault(m.group(1), []).append((number, keys))
+                current = keys
+            elif m := self._HEADER.match(line):
+                self.tables.setdefault(m.group(1), number)
+                current = {}
+            elif m := self._KEY.match(line):
+                current.setdefault(m.group(2), number)
+            for delimiter in ('"""', "'''"):
+                if line.count(delimiter) % 2 == 1:
+                    in_string = delimiter
+                    break
+
+    def key(self, key: str) -> int:
+        """Line of a top-level key, or of a ``[key]`` / ``[[key]]`` header; 1 if not found."""
+        if key in self.top:
+            return self.top[key]
+        if key in self.tables:
+            return self.tables[key]
+        if key in self.arrays:
+            return self.arrays[key][0][0]
+        return 1
+
+    def item(self, table: str, index: int, key: str | None = None) -> int:
+        """Line of ``key`` in the ``index``-th ``[[table]]``, else of its header or ``table``."""
+        entries = self.arrays.get(table, [])
+        if index < len(entries):
+            header, keys = entries[index]
+            return keys.get(key, header) if key is not None else header
+        return self.key(table)
+
+
+class _Problems:
+    def __init__(self, origin: str, lines: _LineMap):
+        self.origin = origin
+        self.lines = lines
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append((line, message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            ordered = sorted(self.items, key=lambda item: item[0])  # stable: same line keeps order
+            raise ProfileError(self.origin, [f"{self.origin}:{ln}: {msg}" for ln, msg in ordered])
+
+
+def _unknown_key_message(where: str, key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+    return f"{where}: unknown key {key!r}{hint}"
+
+
+def check_ports(value: object) -> tuple[str | None, str | None]:
+    """(normalised ports, None) or (None, what is wrong); the syntax is in the module docstring."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None, f'must be a string such as "443", "29876-29877" or "*", not {value!r}'
+    text = str(value).replace(" ", "")
+    if text == "*":
+        return text, None
+    if not text:
+        return None, 'is empty; use "*" for any port'
+    for item in text.split(","):
+        low, sep, high = item.partition("-")
+        numbers = [low, high] if sep else [low]
+        which = "" if item == text else f" {item!r}"
+        if not all(n.isdigit() and 1 <= int(n) <= 65535 for n in numbers):
+            return None, (
+                f"is {value!r}:{which or ' that'} is not a port 1-65535"
+                " or a range such as 29876-29877"
+            )
+        if sep and int(low) > int(high):
+            return None, f"is {value!r}: the range{which} runs backwards"
+    return text, None
+
+
+def _check_cloud(name: object) -> str | None:
+    if not isinstance(name, str):
+        return None
+    try:
+        return get_cloud(name).name
+    except NotFoundError:
+        return None
+
+
+def _string(
+    table: Mapping[str, Any],
+    key: str,
+    where: str,
+    line: int,
+    problems: _Problems,
+    *,
+    required: bool = False,
+    default: str = "",
+) -> str:
+    if key not in table:
+        if required:
+            problems.add(line, f"{where}: missing key {key!r}")
+        return default
+    value = table[key]
+    if not isinstance(value, str):
+        problems.add(line, f"{where}: key {key!r} must be a string, not {value!r}")
+        return default
+    return value
+
+
+def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
+    where = f"[[rule]] #{index + 1}"
+    header = lines.item("rule", index)
+
+    def at(key: str) -> int:
+        return lines.item("rule", index, key)
+
+    if not isinstance(data, dict):
+        problems.add(header, f"{where}: must be a table of keys, not {data!r}")
+        return None
+    before = len(problems.items)
+    for key in data:
+        if key not in _RULE_KEYS:
+            problems.add(at(key), _unknown_key_message(where, key, _RULE_KEYS))
+
+    direction = _string(data, "direction", where, at("direction"), problems, required=True)
+    if "direction" in data and isinstance(data["direction"], str):
+        direction = direction.strip().lower()
+        if direction not in DIRECTIONS:
+            problems.add(
+                at("direction"),
+                f"{where}: key 'direction' is {data['direction']!r}; use inbound or outbound",
+            )
+
+    ports = ""
+    if "ports" not in data:
+        problems.add(header, f"{where}: missing key 'ports'")
+    else:
+        checked, error = check_ports(data["ports"])
+        if error:
+            problems.add(at("ports"), f"{where}: key 'ports' {error}")
+        ports = checked or ""
+
+    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
+    protocol = protocol.strip().lower()
+    if protocol not in PROTOCOLS:
+        problems.add(
+            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
+        )
+
+    tag = _string(data, "tag", where, at("tag"), problems, required=True).strip()
+    if "tag" in data and isinstance(data["tag"], str):
+        base = (
+            tag[: -len(REGION_PLACEHOLDER) - 1] if tag.endswith("." + REGION_PLACEHOLDER) else tag
+        )
+        if not _TAG_RE.fullmatch(base):
+            problems.add(
+                at("tag"),
+                f"{where}: key 'tag' is {data['tag']!r}; write a tag name (AzureMachineLearning)"
+                " or <Base>.{region} (Storage.{region})",
+            )
+        elif base.lower().endswith(".region"):
+            problems.add(
+                at("tag"),
+                f"{where}: key 'tag' is {data['tag']!r}; write "
+                f"{base[: -len('.region')]}.{{region}} to mean the regional tag",
+            )
+
+    purpose = _string(data, "purpose", where, at("purpose"), problems)
+    source_name: str | None = None
+    if "source_name" in data:
+        source_name = _string(data, "source_name", where, at("source_name"), problems) or None
+
+    skip: set[str] = set()
+    raw_skip = data.get("skip_clouds", [])
+    if not isinstance(raw_skip, list):
+        problems.add(
+            at("skip_clouds"),
+            f"{where}: key 'skip_clouds' must be a list such as [\"China\"], not {raw_skip!r}",
+        )
+    else:
+        for item in raw_skip:
+            cloud = _check_cloud(item)
+            if cloud is None:
+                problems.add(
+                    at("skip_clouds"),
+                    f"{where}: key 'skip_clouds' names unknown cloud {item!r}; use one of "
+                    f"{', '.join(CLOUD_KEYS)} (or the file names Public, AzureGovernment, China,"
+                    " AzureGermany)",
+                )
+            else:
+                skip.add(cloud)
+
+    if len(problems.items) > before:
+        return None
+    return Rule(direction, ports, protocol, tag, purpose, frozenset(skip), source_name)
+
+
+def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> FqdnRule | None:
+    where = f"[[fqdn]] #{index + 1}"
+    header = lines.item("fqdn", index)
+
+    def at(key: str) -> int:
+        return lines.item("fqdn", index, key)
+
+    if not isinstance(data, dict):
+        problems.add(header, f"{where}: must be a table of keys, not {data!r}")
+        return None
+    before = len(problems.items)
+    for key in data:
+        if key not in _FQDN_KEYS:
+            problems.add(at(key), _unknown_key_message(where, key, _FQDN_KEYS))
+    host = _string(data, "host", where, at("host"), problems, required=True).strip()
+    if "host" in data and isinstance(data["host"], str) and not _HOST_RE.fullmatch(host):
+        problems.add(
+            at("host"),
+            f"{where}: key 'host' is {data['host']!r}; write a host name or pattern such as"
+            " *.anaconda.org (no scheme, no path)",
+        )
+    purpose = _string(data, "purpose", where, at("purpose"), problems)
+    ports = "443"
+    if "ports" in data:
+        checked, error = check_ports(data["ports"])
+        if error:
+            problems.add(at("ports"), f"{where}: key 'ports' {error}")
+        ports = checked or ""
+    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
+    protocol = protocol.strip().lower()
+    if protocol not in PROTOCOLS:
+        problems.add(
+            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
+        )
+    if len(problems.items) > before:
+        return None
+    return FqdnRule(host, purpose, ports, protocol)
+
+
+def _array(data: dict[str, Any], key: str, lines: _LineMap, problems: _Problems) -> list[Any]:
+    value = data.get(key, [])
+    if isinstance(value, list):
+        return value
+    problems.add(
+        lines.key(key), f"{key!r} must be written [[{key}]], one table per entry, not [{key}]"
+    )
+    return []
+
+
+def parse_profile(text: str, origin: str, *, default_name: str | None = None) -> Profile:
+    """Parse one profile file (see the module docstring for the format).
+
+    ``origin`` names the file in error messages. The profile's name is the file's ``name`` key,
+    else ``default_name``, else the stem of ``origin``. Raises :class:`ProfileError` (a
+    ConfigError) listing every problem, each as ``origin:line: what is wrong``.
+    """
+    lines = _LineMap(text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        found = re.search(r"at line (\d+)", message)
+        line = int(found.group(1)) if found else 1
+        raise ProfileError(origin, [f"{origin}:{line}: invalid TOML: {message}"]) from None
+
+    problems = _Problems(origin, lines)
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.add(lines.key(key), _unknown_key_message("profile", key, _TOP_KEYS))
+
+    name_line = lines.key("name")
+    if "name" in data:
+        name = _string(data, "name", "profile", name_line, problems)
+        name_from = "key 'name'"
+    else:
+        name = default_name if default_name is not None else Path(origin).stem
+        name_from = "the file name (set name = ... to choose another)"
+    if isinstance(data.get("name", ""), str) and not _NAME_RE.fullmatch(name):
+        problems.add(
+            name_line,
+            f"profile: the name {name!r} from {name_from} is not usable; use letters, digits,"
+            " '.', '_' and '-'",
+        )
+    description = _string(data, "description", "profile", lines.key("description"), problems)
+    source = _string(data, "source", "profile", lines.key("source"), problems)
+
+    raw_rules = _array(data, "rule", lines, problems)
+    raw_fqdns = _array(data, "fqdn", lines, problems)
+    rules = [_parse_rule(item, i, lines, problems) for i, item in enumerate(raw_rules)]
+    fqdns = [_parse_fqdn(item, i, lines, problems) for i, item in enumerate(raw_fqdns)]
+    arrays_ok = all(isinstance(data.get(k, []), list) for k in ("rule", "fqdn"))
+    if arrays_ok and not raw_rules and not raw_fqdns:
+        problems.add(1, "profile: no [[rule]] and no [[fqdn]]; a profile needs at least one")
+    problems.raise_if_any()
+    return Profile(
+        name=name.lower(),
+        description=description,
+        source=source,
+        rules=tuple(r for r in rules if r is not None),
+        fqdns=tuple(f for f in fqdns if f is not None),
+        origin=origin,
+    )
+
+
+def _toml_string(value: str) -> str:
+    # A JSON string with non-ASCII kept is a valid TOML basic string (same escapes).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_profile(profile: Profile) -> str:
+    """The profile as a TOML file that :func:`parse_profile` reads back to an equal profile.
+
+    Useful as a starting point for a user profile (``aztags`` users copy the built-in one).
+    """
+    out = [
+        f"name = {_toml_string(profile.name)}",
+        f"description = {_toml_string(profile.description)}",
+        f"source = {_toml_string(profile.source)}",
+    ]
+    for rule in profile.rules:
+        out += [
+            "",
+            "[[rule]]",
+            f"direction = {_toml_string(rule.direction)}",
+            f"ports = {_toml_string(rule.ports)}",
+            f"protocol = {_toml_string(rule.protocol)}",
+            f"tag = {_toml_string(rule.tag)}",
+            f"purpose = {_toml_string(rule.purpose)}",
+        ]
+        if rule.skip_clouds:
+            clouds = ", ".join(_toml_string(c) for c in sorted(rule.skip_clouds))
+            out.append(f"skip_clouds = [{clouds}]")
+        if rule.source_name is not None:
+            out.append(f"source_name = {_toml_string(rule.source_name)}")
+    for fqdn in profile.fqdns:
+        out += [
+            "",
+            "[[fqdn]]",
+            f"host = {_toml_string(fqdn.host)}",
+            f"purpose = {_toml_string(fqdn.purpose)}",
+            f"ports = {_toml_string(fqdn.ports)}",
+            f"protocol = {_toml_string(fqdn.protocol)}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+# --- finding profiles ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _load_builtins() -> tuple[Profile, ...]:
+    folder = importlib.resources.files("resolver.builtin_profiles")
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            stem = entry.name[: -len(".toml")]
+            found.append(
+                parse_profile(
+                    entry.read_text(encoding="utf-8"),
+                    f"<builtin>/{entry.name}",
+                    default_name=stem,
+                )
+            )
+    return tuple(found)
+
+
+def builtin_profiles() -> dict[str, Profile]:
+    """The profiles shipped with aztags (``resolver/builtin_profiles/*.toml``), by name."""
+    return {p.name: p for p in _load_builtins()}
+
+
+def load_profiles(user_dirs: Iterable[Path]) -> dict[str, Profile]:
+    """Built-in profiles plus every ``*.toml`` in ``user_dirs``, by name.
+
+    A user profile replaces a built-in one of the same name (so a site can adjust ``azureml``),
+    and a later folder replaces an earlier one. Folders that do not exist are skipped. Two files of
+    one folder that give the same name are an error. Every problem of every file is collected into
+    one :class:`ProfileError`.
+    """
+    profiles = builtin_profiles()
+    problems: list[str] = []
+    folders: list[str] = []
+    for folder in user_dirs:
+        folder = Path(folder).expanduser()
+        folders.append(str(folder))
+        if not folder.exists():
+            continue
+        if not folder.is_dir():
+            problems.append(f"{folder}: is not a folder of profile files")
+            continue
+        names_here: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                problems.append(f"{path}: cannot read: {error}")
+                continue
+            try:
+                profile = parse_profile(text, str(path), default_name=path.stem)
+            except ProfileError as error:
+                problems.extend(error.problems)
+                continue
+            if profile.name in names_here:
+                other = names_here[profile.name]
+                problems.append(f"{path}: profile name {profile.name!r} is also used by {other}")
+                continue
+            names_here[profile.name] = path
+            profiles[profile.name] = profile
+    if problems:
+        raise ProfileError("profiles in " + ", ".join(folders), problems)
+    return profiles
+
+
+def get_profile(name: str, profiles: Mapping[str, Profile]) -> Profile:
+    """The profile called ``name`` (any case); NotFoundError with close matches otherwise."""
+    wanted = name.strip().lower()
+    by_name = {key.lower(): profile for key, profile in profiles.items()}
+    if wanted in by_name:
+        return by_name[wanted]
+    close = tuple(difflib.get_close_matches(wanted, sorted(by_name), n=3, cutoff=0.6))
+    known = ", ".join(sorted(by_name)) or "none"
+    raise NotFoundError(f"Unknown profile {name!r} (profiles: {known}).", suggestions=close)
+
+
+# --- resolving ----------------------------------------------------------------------------------
+
+
+def _null_features_warning(tag: ServiceTag) -> str:
+    return (
+        f"{tag.name} has networkFeatures null: it is in the file only, "
+        "not usable as an NSG/Azure Firewall tag"
+    )
+
+
+def resolve_profile(
+    profile: Profile,
+    *,
+    cloud: str,
+    region_text: str | None,
+    tags: Mapping[str, ServiceTag],
+    regions: RegionIndex,
+) -> ResolvedProfile:
+    """Map each rule of ``profile`` to a tag of one cloud's file.
+
+    ``cloud`` is a cloud key or file name (``china``, ``China``). ``tags`` maps exact tag names to
+    tags and ``regions`` is built from the same file. A region is needed when a rule that applies in
+    this cloud uses ``{region}``; it is resolved with ``regions.resolve`` (so "West Europe",
+    ``WestEurope`` and ``westeurope`` all work). Rules for clouds in their ``skip_clouds`` are kept
+    with ``skipped_reason``; a tag missing from the file is kept with ``tag=None`` and a warning;
+    a tag whose ``networkFeatures`` is null is kept with a warning. Raises NotFoundError for an
+    unknown cloud or region, or when a region is needed and not given.
+    """
+    cloud_name = get_cloud(cloud).name
+    applies = [r for r in profile.rules if cloud_name not in r.skip_clouds]
+    regional = [r for r in applies if r.is_regional]
+    profile_warnings: list[str] = []
+
+    code = ""
+    if region_text is not None and region_text.strip():
+        code = regions.resolve(region_text)
+        if not regional:
+            profile_warnings.append(
+                f"profile {profile.name} has no per-region rule in {cloud_name}; "
+                f"region {code} is not used"
+            )
+    elif regional:
+        example = regions.codes()[0] if regions.codes() else "westeurope"
+        raise NotFoundError(
+            f"profile {profile.name} needs --region: "
+            f"{', '.join(dict.fromkeys(r.tag for r in regional))} name the tag of one region "
+            f"(for example --region {example})."
+        )
+
+    by_fold = {name.casefold(): tag for name, tag in tags.items()}
+    resolved: list[ResolvedRule] = []
+    for rule in profile.rules:
+        if cloud_name in rule.skip_clouds:
+            resolved.append(ResolvedRule(rule, None, f"not needed in {cloud_name}", ()))
+            continue
+        warnings: list[str] = []
+        tag: ServiceTag | None
+        if rule.is_regional:
+            tag = regions.regional_tag(rule.base, code)
+            if tag is None:
+                warnings.append(
+                    f"{rule.tag}: the {cloud_name} file has no {rule.base} tag for region {code}; "
+                    "this rule resolves to no prefixes"
+                )
+        else:
+            tag = by_fold.get(rule.tag.casefold())
+            if tag is None:
+                warnings.append(
+                    f"{rule.tag} is not in the {cloud_name} file; this rule resolves to no prefixes"
+                )
+        if tag is not None and tag.network_features is None:
+            warnings.append(_null_features_warning(tag))
+        resolved.append(ResolvedRule(rule, tag, None, tuple(warnings)))
+
+    all_warnings = [w for r in resolved for w in r.warnings] + profile_warnings
+    return ResolvedProfile(
+        profile=profile,
+        cloud=cloud_name,
+        region=code,
+        rules=tuple(resolved),
+        fqdns=profile.fqdns,
+        warnings=tuple(dict.fromkeys(all_warnings)),
+    )

@@ -1,0 +1,194 @@
+"""Region names as users write them -> the ARM region code in the data's ``region`` field.
+
+Users write a region as an ARM code (``westeurope``), a display name ("West Europe"), a tag
+suffix (``WestEurope``), in any case, with spaces, hyphens or underscores, and sometimes with the
+typos of Microsoft's own docs (``uswest``). A :class:`RegionIndex` is built from one file's tags, so
+regions that appear in a new file work without code changes:
+
+- every region code in the file is an alias of itself;
+- the suffix of every regional tag (``Storage.FranceCentral`` -> ``FranceCentral``), normalised, is
+  an alias of that tag's ``region`` field (``centralfrance``): this covers the 14 tags whose suffix
+  and code disagree, and display names, which normalise to the code or to a suffix;
+- a short static table of known typos (:data:`TYPO_ALIASES`), used only when its target is in the
+  file.
+
+Normalisation: lower-case, drop spaces, hyphens and underscores (``"West-Europe"`` ->
+``westeurope``).
+
+A region code always wins over a suffix alias, so ``EastUS2Stage`` (region ``eastus2``) adds the
+alias ``eastus2stage`` but can never take ``eastus2`` from the code of the same name. A suffix that
+would point at two different codes is ambiguous and is not used as an alias.
+
+The region of a tag is always read from its ``region`` field, never from its name: global tags
+such as ``AzureFrontDoor.Frontend`` contain a dot but have no region.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from resolver.errors import NotFoundError
+from resolver.models import ServiceTag
+
+# Known typos and names the data cannot teach us (normalised alias -> ARM code). Short on purpose.
+TYPO_ALIASES: dict[str, str] = {
+    # The Azure ML firewall doc's own example is "BatchNodeManagement.uswest": US-first word order.
+    "uswest": "westus",
+    "uswest2": "westus2",
+    "useast": "eastus",
+    "useast2": "eastus2",
+    # Display name "Brazil Northeast": only AzureCloud.brazilne exists, so no suffix spells it out.
+    "brazilnortheast": "brazilne",
+}
+
+_SEPARATORS = re.compile(r"[\s\-_]+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case and drop spaces, hyphens and underscores: ``"West Europe"`` -> ``westeurope``."""
+    return _SEPARATORS.sub("", text).lower()
+
+
+def _split_regional(tag: ServiceTag) -> tuple[str, str] | None:
+    """(base, suffix) of a regional tag, or None for a global tag or a name without a dot.
+
+    Only tags with a ``region`` are split, and only at the last dot, so a dotted global name is
+    never mistaken for ``<Base>.<Region>``.
+    """
+    if not tag.region or "." not in tag.name:
+        return None
+    base, _, suffix = tag.name.rpartition(".")
+    return base, suffix
+
+
+class RegionIndex:
+    """Region aliases and regional tags of one Service Tags file (see the module docstring)."""
+
+    def __init__(
+        self,
+        codes: Iterable[str],
+        aliases: dict[str, str],
+        ambiguous: dict[str, tuple[str, ...]],
+        canonical_suffix: dict[str, str],
+        by_base_region: dict[tuple[str, str], tuple[ServiceTag, ...]],
+        by_region: dict[str, tuple[ServiceTag, ...]],
+    ):
+        self._codes = tuple(sorted(set(codes)))
+        self._aliases = aliases
+        self._ambiguous = ambiguous
+        self._canonical_suffix = canonical_suffix
+        self._by_base_region = by_base_region
+        self._by_region = by_region
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[ServiceTag]) -> RegionIndex:
+        codes: set[str] = set()
+        suffix_codes: dict[str, set[str]] = defaultdict(set)  # normalised suffix -> codes
+        suffix_counts: dict[str, Counter[str]] = defaultdict(Counter)  # code -> normalised suffixes
+        by_base_region: dict[tuple[str, str], list[ServiceTag]] = defaultdict(list)
+        by_region: dict[str, list[ServiceTag]] = defaultdict(list)
+
+        for tag in tags:
+            if not tag.region:
+                continue
+            codes.add(tag.region)
+            by_region[tag.region].append(tag)
+            parts = _split_regional(tag)
+            if parts is None:
+                continue
+            base, suffix = parts
+            norm = normalise(suffix)
+            suffix_codes[norm].add(tag.region)
+            suffix_counts[tag.region][norm] += 1
+            by_base_region[(base.casefold(), tag.region)].append(tag)
+
+        aliases: dict[str, str] = {code: code for code in codes}
+        ambiguous: dict[str, tuple[str, ...]] = {}
+        for norm, targets in suffix_codes.items():
+            if norm in aliases:  # a code is never taken over by a suffix
+                continue
+            if len(targets) == 1:
+                aliases[norm] = next(iter(targets))
+            else:
+                ambiguous[norm] = tuple(sorted(targets))
+        for typo, code in TYPO_ALIASES.items():
+            if code in codes and typo not in aliases and typo not in ambiguous:
+                aliases[typo] = code
+
+        # The suffix most tags of a region use (FranceCentral for centralfrance, EastUS2 for
+        # eastus2); ties go to the alphabetically first, so the choice is stable.
+        canonical_suffix = {
+            code: min(counts, key=lambda s: (-counts[s], s))
+            for code, counts in suffix_counts.items()
+        }
+        return cls(
+            codes,
+            aliases,
+            ambiguous,
+            canonical_suffix,
+            {k: tuple(sorted(v, key=lambda t: t.name)) for k, v in by_base_region.items()},
+            {k: tuple(sorted(v, key=lambda t: t.name)) for k, v in by_region.items()},
+        )
+
+    def codes(self) -> tuple[str, ...]:
+        """Every region code in the file, sorted."""
+        return self._codes
+
+    def resolve(self, text: str) -> str:
+        """The ARM region code for ``text`` (a code, display name, tag suffix or known typo).
+
+        Raises NotFoundError with close matches when the region is unknown or ambiguous.
+        """
+        key = normalise(text)
+        if key in self._aliases:
+            return self._aliases[key]
+        if not key:
+            raise NotFoundError("The region is empty. Use a region code such as westeurope.")
+        if key in self._ambiguous:
+            raise NotFoundError(
+                f"Region {text!r} is ambiguous in this file.", suggestions=self._ambiguous[key]
+            )
+        close = difflib.get_close_matches(key, list(self._aliases), n=6, cutoff=0.75)
+        suggestions = tuple(dict.fromkeys(self._aliases[c] for c in close))[:3]
+        message = f"Unknown region {text!r}."
+        if not suggestions and self._codes:
+            message += (
+                f" Use one of the {len(self._codes)} region codes in this file,"
+                f" such as {', '.join(self._codes[:3])}."
+            )
+        raise NotFoundError(message, suggestions=suggestions)
+
+    def regional_tag(self, base: str, region_code: str) -> ServiceTag | None:
+        """The tag of service ``base`` (any case) in region ``region_code``, or None.
+
+        A candidate is a tag whose ``region`` field is ``region_code`` and whose name is
+        ``base + "." + suffix`` (base compared case-insensitively, suffix without dots).
+        When several match (``Sql.EastUS2`` and ``Sql.EastUS2Stage`` are both ``eastus2``), the
+        rule is:
+
+        1. a suffix that normalises to the region code itself (``EastUS2`` for ``eastus2``), then
+        2. the region's canonical suffix, the one most tags of that region use
+           (``FranceCentral`` for ``centralfrance``), then
+        3. any other suffix (``Stage``/``STG`` variants), by name.
+        """
+        candidates = self._by_base_region.get((base.casefold(), region_code), ())
+        if not candidates:
+            return None
+        canonical = self._canonical_suffix.get(region_code)
+
+        def rank(tag: ServiceTag) -> tuple[int, str]:
+            suffix = normalise(tag.name.rpartition(".")[2])
+            if suffix == region_code:
+                return (0, tag.name)
+            if suffix == canonical:
+                return (1, tag.name)
+            return (2, tag.name)
+
+        return min(candidates, key=rank)
+
+    def tags_in_region(self, region_code: str) -> tuple[ServiceTag, ...]:
+        """Every tag whose ``region`` field is ``region_code``, sorted by name."""
+        return self._by_region.get(region_code, ())
