@@ -275,7 +275,7 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="aztags: %(message)s", stream=sys.stderr)
     if verbose < 2:
-        logging.getLogger("urllib3").setLevel(logging.WARNING)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines: -vv
     from resolver.config import config_path, load_config
 
     try:
