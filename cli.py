@@ -575,5 +575,521 @@ def _state(info) -> str:
     return "current" if info.is_current else "history"
 
 
+# -- queries -----------------------------------------------------------------------------------------
+
+
+def at_option(func: Callable) -> Callable:
+    return click.option(
+        "--at",
+        metavar="REF",
+        help="Answer from history: a date YYYY-MM-DD (the snapshot in force that day) or cn:N.",
+    )(func)
+
+
+def profile_dirs_option(func: Callable) -> Callable:
+    return click.option(
+        "--profiles-dir",
+        "profiles_dir",
+        multiple=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="AZTAGS_PROFILES_DIR",
+        help="Folder of user profiles (*.toml). [default: ~/.config/aztags/profiles]",
+    )(func)
+
+
+def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
+    if given:
+        return given
+    import os
+
+    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return (home / "aztags" / "profiles",)
+
+
+def _store(db: Path | None, cloud: str):
+    from resolver.query import TagStore
+
+    return TagStore(_open(db, readonly=True), get_cloud(cloud))
+
+
+def _warn(warnings) -> None:
+    for warning in warnings:
+        click.echo(f"aztags: warning: {warning}", err=True)
+
+
+def _snapshot_doc(info) -> dict[str, Any]:
+    return {
+        "cloud": info.cloud,
+        "change_number": info.change_number,
+        "file_date": info.file_date,
+        "fetched_at": info.fetched_at.isoformat(),
+    }
+
+
+def _features(features) -> str | None:
+    return None if features is None else ",".join(sorted(features))
+
+
+@main.command()
+@cloud_option()
+@click.option("--region", help="Only tags of this region (code, display name or tag suffix).")
+@click.option("--service", help="Only tags of this service (base name or systemService).")
+@click.option(
+    "--feature",
+    type=click.Choice(["NSG", "FW", "UDR", "API", "VSE"], case_sensitive=False),
+    help="Only tags usable there (networkFeatures).",
+)
+@at_option
+@db_option
+@json_option
+@handle_errors
+def tags(cloud, region, service, feature, at, db, as_json) -> None:
+    """List tags with region, systemService, networkFeatures and IPv4/IPv6 prefix counts.
+
+    \b
+    Examples:
+      aztags tags --region westeurope --feature NSG
+      aztags tags --service Storage --json
+      aztags tags --at 2023-03-20
+    """
+    store = _store(db, cloud)
+    snapshot, found = store.tags(at=at, region=region, service=service, feature=feature)
+    if as_json:
+        _print_json(
+            {
+                "snapshot": _snapshot_doc(snapshot),
+                "tags": [
+                    {
+                        "name": t.name, "region": t.region, "system_service": t.system_service,
+                        "network_features": sorted(t.network_features)
+                        if t.network_features is not None else None,
+                        "change_number": t.change_number, "ipv4": t.ipv4_count,
+                        "ipv6": t.ipv6_count,
+                    }
+                    for t in found
+                ],
+            }
+        )
+        return
+    if not found:
+        raise NotFoundError("No tag matches these filters.")
+    _print_table(
+        ["name", "region", "systemService", "networkFeatures", "IPv4", "IPv6"],
+        [
+            [t.name, t.region or "-", t.system_service or "-",
+             "null" if t.network_features is None else _features(t.network_features) or "[]",
+             t.ipv4_count, t.ipv6_count]
+            for t in found
+        ],
+    )
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@cloud_option()
+@click.option("--region", help="Narrow base services to this region: westeurope, 'West Europe'...")
+@click.option("--profile", help="Union of a requirement profile's tags (see 'aztags profile list').")
+@click.option("--ipv4", "family", flag_value=4, help="IPv4 prefixes only.")
+@click.option("--ipv6", "family", flag_value=6, help="IPv6 prefixes only.")
+@click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
+@at_option
+@profile_dirs_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: prefix,family,tags.")
+@handle_errors
+def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db, as_json, as_csv):
+    """Print the prefixes a firewall must allow for tags or a requirement profile, one per line.
+
+    NAME is a tag (any case; AzureFrontDoor.Frontend works) or a base service that --region
+    narrows (Storage --region "West Europe" -> Storage.WestEurope).
+
+    \b
+    Examples:
+      aztags cidrs Storage --region westeurope --ipv4
+      aztags cidrs AzureCloud.westus --aggregate
+      aztags cidrs --profile azureml --region westus --aggregate
+      aztags cidrs Sql.EastUS2 --at 2023-03-20 --csv
+
+    Exit codes: 0 ok, 3 unknown tag, region or profile, or an empty database.
+    """
+    if not names and not profile:
+        raise click.UsageError("Name at least one tag, or --profile. Example: aztags cidrs Storage --region westus")
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other.")
+    store = _store(db, cloud)
+    answer = store.cidrs(
+        names, region=region, profile=profile, family=family, aggregate=aggregate, at=at,
+        profile_dirs=_profile_dirs(profiles_dir),
+    )
+    _warn(answer.warnings)
+    if as_json:
+        _print_json(
+            {
+                "snapshot": _snapshot_doc(answer.snapshot),
+                "tags": [t.name for t in answer.tags],
+                "aggregated": aggregate,
+                "prefixes": list(answer.prefixes),
+            }
+        )
+        return
+    if as_csv:
+        owners: dict[str, list[str]] = {}
+        if not aggregate:
+            for t in answer.tags:
+                for p in t.prefixes:
+                    owners.setdefault(p, []).append(t.name)
+        click.echo("prefix,family,tags")
+        for p in answer.prefixes:
+            click.echo(f"{p},{'ipv6' if ':' in p else 'ipv4'},{';'.join(owners.get(p, []))}")
+        return
+    click.echo("\n".join(answer.prefixes))
+
+
+@main.command()
+@click.argument("queries", nargs=-1)
+@click.option(
+    "--file",
+    "file",
+    type=click.File("r"),
+    help="Read addresses from a file, one per line ('-' for stdin): one output line per input.",
+)
+@cloud_option()
+@at_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file.")
+@handle_errors
+def lookup(queries, file, cloud, at, db, as_json) -> None:
+    """Which tags contain an IPv4/IPv6 address or CIDR: every one, most specific first.
+
+    Output: one line per input, in input order, tab-separated: the input, then one field per
+    matching tag as TAG,PREFIX,REGION,SERVICE. For a CIDR, tags with prefixes inside it follow,
+    marked 'inside:'. A bad line gets 'error: ...' and the batch goes on.
+
+    \b
+    Examples:
+      aztags lookup 20.38.96.1 2603:1020:200::1
+      aztags lookup 20.38.96.0/20 --json
+      cut -d' ' -f3 firewall.log | aztags lookup --file - > tags.tsv
+      aztags lookup --file ips.txt --at 2023-03-20
+
+    Exit codes: 0 ok, 3 a single lookup matched nothing, 1 an address did not parse.
+    """
+    if not queries and file is None:
+        raise click.UsageError("Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1")
+    if queries and file is not None:
+        raise click.UsageError("Give addresses or --file, not both.")
+    store = _store(db, cloud)
+    if file is not None:
+        _lookup_batch(store, file, at, as_json)
+        return
+    answers = store.lookup(queries, at=at)
+    details = store.tag_details(store.snapshot(at))
+    if as_json:
+        _print_json([_lookup_doc(a.query, a.result, a.error, details) for a in answers])
+    else:
+        for a in answers:
+            click.echo(_lookup_line(a.query, a.result, a.error, details))
+    if any(a.error for a in answers):
+        sys.exit(ExitCode.ERROR)
+    if len(answers) == 1 and answers[0].result is not None and not answers[0].result.tags:
+        click.echo(f"aztags: {answers[0].query} is in no {store.cloud.name} service tag.", err=True)
+        sys.exit(ExitCode.NOT_FOUND)
+
+
+def _match_fields(matches, details, prefix: str = "") -> list[str]:
+    fields = []
+    for m in matches:
+        t = details.get(m.tag)
+        fields.append(f"{prefix}{m.tag},{m.prefix},{t.region if t else ''},{t.system_service if t else ''}")
+    return fields
+
+
+def _lookup_line(query, result, error, details) -> str:
+    if result is None:
+        return f"{query}\terror: {error}"
+    fields = [query, *_match_fields(result.containing, details)]
+    fields += _match_fields(result.overlapping, details, "inside:")
+    return "\t".join(fields)
+
+
+def _lookup_doc(query, result, error, details) -> dict[str, Any]:
+    if result is None:
+        return {"query": query, "error": error}
+
+    def match(m):
+        t = details.get(m.tag)
+        return {"tag": m.tag, "prefix": m.prefix, "region": t.region if t else None,
+                "system_service": t.system_service if t else None}
+
+    doc: dict[str, Any] = {"query": query, "tags": [match(m) for m in result.containing]}
+    if result.is_cidr:
+        doc["inside"] = [match(m) for m in result.overlapping]
+    return doc
+
+
+def _lookup_batch(store, file, at, as_json: bool) -> None:
+    from resolver.lookup import InvalidAddressError
+    from resolver.query import lookup_lines
+
+    snapshot = store.snapshot(at)
+    details = store.tag_details(snapshot)
+    index = store.lookup_index(at)
+    cache: dict[int, str] = {}  # results are tuples shared per address range: format each once
+    out = sys.stdout
+    errors = 0
+    for text, result in lookup_lines(index, file):
+        if isinstance(result, InvalidAddressError):
+            errors += 1
+            line = json.dumps({"query": text, "error": str(result)}) if as_json else f"{text}\terror: {result}"
+            out.write(line + "\n")
+            continue
+        if result.is_cidr:
+            rendered = json.dumps(_lookup_doc(text, result, None, details)) if as_json else _lookup_line(text, result, None, details)
+            out.write(rendered + "\n")
+            continue
+        key = id(result.containing)
+        body = cache.get(key)
+        if body is None:
+            if as_json:
+                body = json.dumps(_lookup_doc("", result, None, details)["tags"])
+            else:
+                body = "\t".join(_match_fields(result.containing, details))
+            cache[key] = body
+        if as_json:
+            out.write(f'{{"query": {json.dumps(text)}, "tags": {body}}}\n')
+        else:
+            out.write(f"{text}\t{body}\n" if body else f"{text}\n")
+    if errors:
+        click.echo(f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True)
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--from", "from_at", metavar="REF", help="Older snapshot (date or cn:N). [default: the one before --to]")
+@click.option("--to", "to_at", metavar="REF", help="Newer snapshot (date or cn:N). [default: current]")
+@click.option("--profile", help="Only the tags of this requirement profile (needs --region if regional).")
+@click.option("--region", help="Narrow NAMEs or the profile to this region.")
+@cloud_option()
+@profile_dirs_option
+@db_option
+@json_option
+@handle_errors
+def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_json) -> None:
+    """What changed between two snapshots: '+ prefix' and '- prefix' per tag, then a summary.
+
+    A prefix re-cut into smaller ones (or merged) over the same addresses is shown as '~'.
+    Added prefixes may be used by Azure from the file date + 7 days (Microsoft's note).
+
+    \b
+    Examples:
+      aztags diff                                  # previous vs current
+      aztags diff --from 2023-03-06 --to 2023-06-19 Storage.WestEurope
+      aztags diff --profile azureml --region westus --json
+    """
+    store = _store(db, cloud)
+    answer = store.diff(
+        from_at, to_at, names, profile=profile, region=region,
+        profile_dirs=_profile_dirs(profiles_dir),
+    )
+    s = answer.summary
+    if as_json:
+        _print_json(
+            {
+                "from": _snapshot_doc(answer.before),
+                "to": _snapshot_doc(answer.after),
+                "usable_from": answer.usable_from,
+                "summary": {
+                    "tags_added": s.tags_added, "tags_removed": s.tags_removed,
+                    "tags_changed": s.tags_changed,
+                    "ipv4_addresses_added": s.ipv4_addresses_added,
+                    "ipv4_addresses_removed": s.ipv4_addresses_removed,
+                    "ipv6_addresses_added": s.ipv6_addresses_added,
+                    "ipv6_addresses_removed": s.ipv6_addresses_removed,
+                },
+                "tags": [
+                    {
+                        "name": d.name, "status": d.status, "added": list(d.added),
+                        "removed": list(d.removed),
+                        "recut": [{"removed": list(r.removed), "added": list(r.added)} for r in d.recut],
+                        "properties": [
+                            {"field": f, "before": _jsonable(b), "after": _jsonable(a)}
+                            for f, b, a in d.properties
+                        ],
+                    }
+                    for d in answer.tags
+                ],
+            }
+        )
+        return
+    b, a = answer.before, answer.after
+    click.echo(
+        f"{store.cloud.name}: changeNumber {b.change_number} ({b.file_date or '-'}) -> "
+        f"{a.change_number} ({a.file_date or '-'})"
+    )
+    usable = f"  (usable from {answer.usable_from})" if answer.usable_from else ""
+    for d in answer.tags:
+        click.echo(f"\n{d.name} ({d.status})")
+        for field_name, old, new in d.properties:
+            click.echo(f"  * {field_name}: {_shown(old)} -> {_shown(new)}")
+        for r in d.recut:
+            click.echo(f"  ~ {' '.join(r.removed)} re-cut as {' '.join(r.added)}")
+        for p in d.added:
+            click.echo(f"  + {p}{usable}")
+        for p in d.removed:
+            click.echo(f"  - {p}")
+    click.echo(
+        f"\n{s.tags_added} tags added, {s.tags_removed} removed, {s.tags_changed} changed; "
+        f"IPv4 addresses +{s.ipv4_addresses_added} -{s.ipv4_addresses_removed}; "
+        f"IPv6 addresses +{s.ipv6_addresses_added} -{s.ipv6_addresses_removed}"
+    )
+
+
+def _jsonable(value):
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "null"
+    return ",".join(sorted(value)) or "[]" if isinstance(value, frozenset) else str(value)
+
+
+@main.command()
+@click.argument("name")
+@cloud_option()
+@db_option
+@json_option
+@handle_errors
+def history(name, cloud, db, as_json) -> None:
+    """Every stored snapshot where a tag changed, with its prefix counts.
+
+    \b
+    Example:
+      aztags history Storage.WestEurope
+    """
+    store = _store(db, cloud)
+    versions = store.history(name)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "snapshot": _snapshot_doc(v.snapshot), "tag_change_number": v.change_number,
+                    "region": v.region, "system_service": v.system_service,
+                    "network_features": _jsonable(v.network_features),
+                    "ipv4": v.ipv4_count, "ipv6": v.ipv6_count,
+                    "prefixes_added": v.prefixes_added, "prefixes_removed": v.prefixes_removed,
+                    "removed_in": _snapshot_doc(v.ended) if v.ended else None,
+                }
+                for v in versions
+            ]
+        )
+        return
+    rows = []
+    for v in versions:
+        rows.append([v.snapshot.change_number, v.snapshot.file_date or "-", v.change_number,
+                     v.ipv4_count, v.ipv6_count, f"+{v.prefixes_added}", f"-{v.prefixes_removed}",
+                     _shown(v.network_features)])
+        if v.ended:
+            rows.append([v.ended.change_number, v.ended.file_date or "-", "removed", 0, 0, "", "", ""])
+    _print_table(["changeNumber", "file date", "tag cn", "IPv4", "IPv6", "added", "removed", "networkFeatures"], rows)
+
+
+@main.group()
+def profile() -> None:
+    """Requirement profiles: the tags a workload needs, by direction and port.
+
+    \b
+    Examples:
+      aztags profile list
+      aztags profile show azureml --region westus
+    """
+
+
+@profile.command("list")
+@profile_dirs_option
+@json_option
+@handle_errors
+def profile_list(profiles_dir, as_json) -> None:
+    """List built-in and user profiles.
+
+    \b
+    Example:
+      aztags profile list --profiles-dir ./profiles
+    """
+    from resolver.profiles import load_profiles
+
+    profiles = load_profiles(_profile_dirs(profiles_dir))
+    if as_json:
+        _print_json([{"name": p.name, "description": p.description, "origin": p.origin,
+                      "rules": len(p.rules), "fqdns": len(p.fqdns)} for p in profiles.values()])
+        return
+    _print_table(["name", "rules", "fqdns", "description"],
+                 [[p.name, len(p.rules), len(p.fqdns), p.description] for p in profiles.values()])
+
+
+@profile.command("show")
+@click.argument("name")
+@click.option("--region", help="The workload's region (needed by {region} rules).")
+@cloud_option()
+@at_option
+@profile_dirs_option
+@db_option
+@json_option
+@handle_errors
+def profile_show(name, region, cloud, at, profiles_dir, db, as_json) -> None:
+    """Show a profile's rules resolved to real tag names, with prefix counts and warnings.
+
+    \b
+    Examples:
+      aztags profile show azureml --region westus
+      aztags profile show azureml --region chinanorth2 --cloud china --json
+    """
+    store = _store(db, cloud)
+    answer = store.cidrs(profile=name, region=region, at=at, profile_dirs=_profile_dirs(profiles_dir))
+    resolved = answer.profile
+    if as_json:
+        _print_json(
+            {
+                "profile": resolved.profile.name, "cloud": resolved.cloud, "region": resolved.region,
+                "snapshot": _snapshot_doc(answer.snapshot),
+                "rules": [
+                    {
+                        "direction": r.rule.direction, "ports": r.rule.ports,
+                        "protocol": r.rule.protocol, "template": r.rule.tag,
+                        "source_name": r.rule.source_name, "purpose": r.rule.purpose,
+                        "tag": r.tag.name if r.tag else None,
+                        "ipv4": r.tag.ipv4_count if r.tag else 0,
+                        "ipv6": r.tag.ipv6_count if r.tag else 0,
+                        "skipped": r.skipped_reason, "warnings": list(r.warnings),
+                    }
+                    for r in resolved.rules
+                ],
+                "fqdns": [{"host": f.host, "ports": f.ports, "protocol": f.protocol,
+                           "purpose": f.purpose} for f in resolved.fqdns],
+                "warnings": list(resolved.warnings),
+                "union": {"ipv4": sum(":" not in p for p in answer.prefixes),
+                          "ipv6": sum(":" in p for p in answer.prefixes)},
+            }
+        )
+        return
+    click.echo(f"{resolved.profile.name} for {resolved.cloud}" + (f", region {resolved.region}" if resolved.region else "")
+               + f" (changeNumber {answer.snapshot.change_number})")
+    rows = []
+    for r in resolved.rules:
+        tag = r.tag.name if r.tag else ("skipped: " + r.skipped_reason if r.skipped_reason else "(missing)")
+        rows.append([r.rule.direction, r.rule.protocol, r.rule.ports, tag,
+                     r.tag.ipv4_count if r.tag else "", r.tag.ipv6_count if r.tag else "",
+                     r.rule.purpose])
+    _print_table(["direction", "proto", "ports", "tag", "IPv4", "IPv6", "purpose"], rows)
+    if resolved.fqdns:
+        click.echo("\nHost names (FQDN rules):")
+        _print_table(["host", "proto", "ports", "purpose"],
+                     [[f.host, f.protocol, f.ports, f.purpose] for f in resolved.fqdns])
+    _warn(resolved.warnings)
+
+
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from datetime import date
 
 from cache.store import features_from_text, load_snapshots
 from resolver.errors import EmptyStoreError, NotFoundError
-from resolver.models import ServiceTag, SnapshotInfo
+from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
 
 # An interval [from_seq, to_seq) covers seq when:
 _COVERS = "{t}.from_seq <= :seq AND ({t}.to_seq IS NULL OR {t}.to_seq > :seq)"
@@ -123,4 +123,88 @@ def load_pairs(conn: sqlite3.Connection, cloud: str, seq: int) -> list[tuple[str
         "JOIN prefixes p ON p.id = m.prefix_id "
         f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')}",
         {"cloud": cloud, "seq": seq},
+    ).fetchall()
+
+
+def load_tag_summaries(conn: sqlite3.Connection, cloud: str, seq: int) -> list[TagSummary]:
+    """Every tag at ``seq`` with its counts: read from tag_versions alone, no prefix rows."""
+    return [
+        TagSummary(name, region, region_id, service, features_from_text(features), cn, v4, v6)
+        for name, region, region_id, service, features, cn, v4, v6 in conn.execute(
+            "SELECT t.name, v.region, v.region_id, v.system_service, v.network_features, "
+            "v.change_number, v.ipv4_count, v.ipv6_count FROM tags t "
+            "JOIN tag_versions v ON v.tag_id = t.id "
+            f"WHERE t.cloud = :cloud AND {_COVERS.format(t='v')} ORDER BY t.name",
+            {"cloud": cloud, "seq": seq},
+        )
+    ]
+
+
+def load_tag_history(conn: sqlite3.Connection, cloud: str, name: str) -> list[TagVersion]:
+    """Every version of a tag, oldest first, with how many prefixes each one added and removed."""
+    snapshots = {s.seq: s for s in load_snapshots(conn, cloud) if s.seq is not None}
+    rows = conn.execute(
+        "SELECT v.from_seq, v.to_seq, v.change_number, v.region, v.system_service, "
+        "v.network_features, v.ipv4_count, v.ipv6_count, v.tag_id FROM tag_versions v "
+        "JOIN tags t ON t.id = v.tag_id WHERE t.cloud = ? AND t.name = ? ORDER BY v.from_seq",
+        (cloud, name),
+    ).fetchall()
+    versions = []
+    for from_seq, to_seq, cn, region, service, features, v4, v6, tag_id in rows:
+        added, removed = conn.execute(
+            "SELECT sum(from_seq = :s), sum(to_seq = :s) FROM memberships "
+            "WHERE tag_id = :t AND (from_seq = :s OR to_seq = :s)",
+            {"s": from_seq, "t": tag_id},
+        ).fetchone()
+        gone = to_seq is not None and not any(r[0] == to_seq for r in rows)
+        versions.append(
+            TagVersion(
+                snapshot=snapshots[from_seq],
+                change_number=cn,
+                region=region,
+                system_service=service,
+                network_features=features_from_text(features),
+                ipv4_count=v4,
+                ipv6_count=v6,
+                prefixes_added=added or 0,
+                prefixes_removed=removed or 0,
+                ended=snapshots[to_seq] if gone else None,
+            )
+        )
+    return versions
+
+
+def prefix_lengths(conn: sqlite3.Connection, family: int) -> list[int]:
+    """The prefix lengths that occur in the store for a family (IPv4: about 20)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT length FROM prefixes WHERE family = ?", (family,))]
+
+
+def load_pairs_for(
+    conn: sqlite3.Connection,
+    cloud: str,
+    seq: int,
+    prefixes: Iterable[str] = (),
+    within: tuple[int, bytes, bytes, int] | None = None,
+) -> list[tuple[str, str]]:
+    """(tag, prefix) pairs at ``seq`` for exactly these prefixes, and, with ``within`` =
+    (family, first, last, length), for every prefix longer than ``length`` whose network lies in
+    [first, last]. The candidates of a reverse lookup, read without loading the whole snapshot."""
+    wanted = list(prefixes)
+    params: dict[str, object] = {"cloud": cloud, "seq": seq}
+    params.update({f"p{i}": p for i, p in enumerate(wanted)})
+    clauses = []
+    if wanted:
+        clauses.append(f"p.prefix IN ({','.join(f':p{i}' for i in range(len(wanted)))})")
+    if within is not None:
+        params.update(zip(("family", "first", "last", "length"), within, strict=True))
+        clauses.append(
+            "(p.family = :family AND p.network BETWEEN :first AND :last AND p.length > :length)"
+        )
+    if not clauses:
+        return []
+    return conn.execute(
+        "SELECT t.name, p.prefix FROM prefixes p JOIN memberships m ON m.prefix_id = p.id "
+        "JOIN tags t ON t.id = m.tag_id "
+        f"WHERE ({' OR '.join(clauses)}) AND t.cloud = :cloud AND {_COVERS.format(t='m')}",
+        params,
     ).fetchall()

@@ -86,3 +86,33 @@ class IngestResult:
     prefixes_added: int = 0  # (tag, prefix) pairs
     prefixes_removed: int = 0
     notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class TagSummary:
+    """A tag's properties and prefix counts at one snapshot, without the prefixes themselves."""
+
+    name: str
+    region: str
+    region_id: int
+    system_service: str
+    network_features: frozenset[str] | None
+    change_number: int
+    ipv4_count: int
+    ipv6_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TagVersion:
+    """One step in a tag's history: the snapshot from which it held this state."""
+
+    snapshot: SnapshotInfo
+    change_number: int
+    region: str
+    system_service: str
+    network_features: frozenset[str] | None
+    ipv4_count: int
+    ipv6_count: int
+    prefixes_added: int  # relative to the previous version; all of them for the first
+    prefixes_removed: int
+    ended: SnapshotInfo | None  # the snapshot in which the tag disappeared, if it did

@@ -1,0 +1,161 @@
+"""Pure: what changed between two states of a cloud's tags.
+
+A prefix re-cut into smaller ones (or several merged into one) with the same address space is a
+:class:`Recut`, not an unrelated add and remove: a firewall that allowed the old prefixes already
+allows the new ones. Address counts are computed on the union of address space, so nested prefixes
+(AzureCloud holds both a /16 and /24s inside it) are not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from socket import AF_INET, AF_INET6, inet_pton
+
+from resolver.models import ServiceTag
+
+Interval = tuple[int, int]  # first and last address, inclusive, as integers
+
+
+@dataclass(frozen=True, slots=True)
+class Recut:
+    """Prefixes replaced by others that cover exactly the same addresses."""
+
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TagDiff:
+    name: str
+    status: str  # "added", "removed" or "changed"
+    added: tuple[str, ...]  # prefixes new in this tag (outside any re-cut)
+    removed: tuple[str, ...]
+    recut: tuple[Recut, ...] = ()
+    properties: tuple[tuple[str, object, object], ...] = ()  # (field, before, after)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffSummary:
+    tags_added: int
+    tags_removed: int
+    tags_changed: int
+    ipv4_addresses_added: int
+    ipv4_addresses_removed: int
+    ipv6_addresses_added: int
+    ipv6_addresses_removed: int
+
+
+def prefix_interval(prefix: str) -> tuple[int, Interval]:
+    """(family, (first, last)) of a canonical prefix."""
+    addr, _, length_text = prefix.partition("/")
+    v6 = ":" in addr
+    bits = 128 if v6 else 32
+    first = int.from_bytes(inet_pton(AF_INET6 if v6 else AF_INET, addr), "big")
+    return (6 if v6 else 4), (first, first + (1 << (bits - int(length_text))) - 1)
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, disjoint, non-adjacent intervals covering the same addresses."""
+    merged: list[list[int]] = []
+    for first, last in sorted(intervals):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return [(a, b) for a, b in merged]
+
+
+def subtract_size(a: list[Interval], b: list[Interval]) -> int:
+    """How many addresses of merged ``a`` are not in merged ``b``."""
+    total, j = 0, 0
+    for first, last in a:
+        size = last - first + 1
+        while j < len(b) and b[j][1] < first:
+            j += 1
+        k = j
+        while k < len(b) and b[k][0] <= last:
+            size -= min(last, b[k][1]) - max(first, b[k][0]) + 1
+            k += 1
+        total += size
+    return total
+
+
+def space(prefixes: Iterable[str]) -> dict[int, list[Interval]]:
+    """Merged address space of prefixes, per family."""
+    by_family: dict[int, list[Interval]] = {4: [], 6: []}
+    for prefix in prefixes:
+        family, interval = prefix_interval(prefix)
+        by_family[family].append(interval)
+    return {family: merge(intervals) for family, intervals in by_family.items()}
+
+
+def diff_prefixes(before: Iterable[str], after: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
+    """(added, removed, recuts) between two prefix lists of one tag, sorted."""
+    old, new = set(before), set(after)
+    added, removed = new - old, old - new
+    if not added or not removed:
+        return _sorted(added), _sorted(removed), ()
+    # Group added and removed prefixes that overlap; a group whose two sides cover the same
+    # addresses is a re-cut.
+    items = sorted(
+        (prefix_interval(p), p in added, p) for p in added | removed
+    )
+    recuts, groups, current, reach = [], [], [], (-1, -1)
+    for (family, (first, last)), is_added, prefix in items:
+        if current and (family, first) > reach:
+            groups.append(current)
+            current = []
+        current.append((family, first, last, is_added, prefix))
+        reach = max(reach, (family, last)) if current[1:] else (family, last)
+    groups.append(current)
+    for group in groups:
+        new_side = [(f, l) for _, f, l, a, _ in group if a]
+        old_side = [(f, l) for _, f, l, a, _ in group if not a]
+        if new_side and old_side and merge(new_side) == merge(old_side):
+            recut = Recut(
+                removed=_sorted(p for *_, a, p in group if not a),
+                added=_sorted(p for *_, a, p in group if a),
+            )
+            recuts.append(recut)
+            added -= set(recut.added)
+            removed -= set(recut.removed)
+    return _sorted(added), _sorted(removed), tuple(recuts)
+
+
+def diff_tags(
+    before: Mapping[str, ServiceTag], after: Mapping[str, ServiceTag]
+) -> tuple[tuple[TagDiff, ...], DiffSummary]:
+    """Per-tag changes between two states (only tags that differ), and a summary."""
+    diffs = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old is None and new is not None:
+            diffs.append(TagDiff(name, "added", new.prefixes, ()))
+        elif new is None and old is not None:
+            diffs.append(TagDiff(name, "removed", (), old.prefixes))
+        elif old is not None and new is not None and old != new:
+            added, removed, recut = diff_prefixes(old.prefixes, new.prefixes)
+            properties = tuple(
+                (field, getattr(old, field), getattr(new, field))
+                for field in ("region", "region_id", "system_service", "network_features")
+                if getattr(old, field) != getattr(new, field)
+            )
+            if added or removed or recut or properties:
+                diffs.append(TagDiff(name, "changed", added, removed, recut, properties))
+    old_space = space(p for t in before.values() for p in t.prefixes)
+    new_space = space(p for t in after.values() for p in t.prefixes)
+    summary = DiffSummary(
+        tags_added=sum(1 for d in diffs if d.status == "added"),
+        tags_removed=sum(1 for d in diffs if d.status == "removed"),
+        tags_changed=sum(1 for d in diffs if d.status == "changed"),
+        ipv4_addresses_added=subtract_size(new_space[4], old_space[4]),
+        ipv4_addresses_removed=subtract_size(old_space[4], new_space[4]),
+        ipv6_addresses_added=subtract_size(new_space[6], old_space[6]),
+        ipv6_addresses_removed=subtract_size(old_space[6], new_space[6]),
+    )
+    return tuple(diffs), summary
+
+
+def _sorted(prefixes: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(prefixes, key=lambda p: prefix_interval(p)))

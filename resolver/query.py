@@ -1,0 +1,384 @@
+"""The questions users come with, over the store: the library API behind every query command.
+
+    from resolver import TagStore
+    store = TagStore.open(cloud="public")            # read-only; $AZTAGS_DB or the default path
+    store.cidrs(["Storage"], region="West Europe").prefixes
+    store.cidrs(profile="azureml", region="westus", aggregate=True).prefixes
+    store.lookup(["20.38.96.1"])[0].matches
+    store.diff(names=["AzureCloud"]).tags
+
+Every method takes ``at`` (``None`` for the current snapshot, ``"YYYY-MM-DD"`` or ``"cn:N"``).
+Answers carry the snapshot they were read from and the warnings a user should see.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
+
+from cache import history
+from cache.store import load_snapshots
+from resolver.clouds import Cloud, get_cloud
+from resolver.diff import DiffSummary, TagDiff, diff_tags
+from resolver.errors import NotFoundError
+from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
+from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
+from resolver.regions import RegionIndex
+
+# Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
+USABLE_AFTER = timedelta(days=7)
+FEATURES = ("API", "NSG", "UDR", "FW", "VSE")
+
+
+@dataclass(frozen=True, slots=True)
+class CidrAnswer:
+    snapshot: SnapshotInfo
+    tags: tuple[ServiceTag, ...]  # the tags resolved from the names or the profile
+    prefixes: tuple[str, ...]  # their union (aggregated if asked), IPv4 first
+    warnings: tuple[str, ...] = ()
+    profile: object | None = None  # resolver.profiles.ResolvedProfile when asked by profile
+
+
+@dataclass(frozen=True, slots=True)
+class LookupAnswer:
+    query: str
+    result: QueryResult | None  # None when the query is not an address or CIDR
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiffAnswer:
+    before: SnapshotInfo
+    after: SnapshotInfo
+    tags: tuple[TagDiff, ...]
+    summary: DiffSummary
+    usable_from: date | None  # added prefixes may be used by Azure from this day
+
+
+@dataclass
+class TagStore:
+    """Read-only queries for one cloud. Cheap to create; snapshot data is read per call."""
+
+    conn: sqlite3.Connection
+    cloud: Cloud
+    _summaries: dict[int, list[TagSummary]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, db: Path | str | None = None, cloud: str = "public") -> TagStore:
+        from cache.db import default_db_path, open_db
+
+        return cls(open_db(db or default_db_path(), readonly=True), get_cloud(cloud))
+
+    # -- snapshots and names ---------------------------------------------------------------------
+
+    def snapshot(self, at: str | None = None) -> SnapshotInfo:
+        return history.resolve_at(self.conn, self.cloud.name, at)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return load_snapshots(self.conn, self.cloud.name)
+
+    def summaries(self, snapshot: SnapshotInfo) -> list[TagSummary]:
+        assert snapshot.seq is not None
+        if snapshot.seq not in self._summaries:
+            self._summaries[snapshot.seq] = history.load_tag_summaries(
+                self.conn, self.cloud.name, snapshot.seq
+            )
+        return self._summaries[snapshot.seq]
+
+    def regions(self, snapshot: SnapshotInfo) -> RegionIndex:
+        return RegionIndex.from_tags(self.summaries(snapshot))  # type: ignore[arg-type]
+
+    def resolve_names(
+        self, names: Sequence[str], region: str | None, snapshot: SnapshotInfo
+    ) -> list[TagSummary]:
+        """Tags for user-typed names: exact tag names in any case, or a base service that
+        ``region`` narrows through the tag's region field (``Storage`` + ``West Europe`` ->
+        ``Storage.WestEurope``). Unknown names raise NotFoundError with close matches."""
+        summaries = self.summaries(snapshot)
+        by_fold = {t.name.casefold(): t for t in summaries}
+        regions = self.regions(snapshot) if region else None
+        code = regions.resolve(region) if regions and region else None
+        found: list[TagSummary] = []
+        for name in names:
+            exact = by_fold.get(name.strip().casefold())
+            if code is None:
+                if exact is None:
+                    raise self._unknown_tag(name, summaries)
+                found.append(exact)
+                continue
+            if exact is not None and exact.region:
+                if exact.region != code:
+                    raise NotFoundError(
+                        f"{exact.name} is the tag of region {exact.region}, not {code}; "
+                        "drop --region or name the service without its region."
+                    )
+                found.append(exact)
+                continue
+            assert regions is not None
+            regional = regions.regional_tag(name.strip(), code)
+            if regional is None:
+                if exact is None:
+                    raise self._unknown_tag(name, summaries)
+                raise NotFoundError(
+                    f"{exact.name} has no tag for region {code} in the {self.cloud.name} file. "
+                    f"Drop --region to use the global {exact.name}."
+                )
+            found.append(regional)  # type: ignore[arg-type]
+        return list(dict.fromkeys(found))
+
+    def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
+        folded = {t.name.casefold(): t.name for t in summaries}
+        close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
+        return NotFoundError(
+            f"Unknown service tag {name!r} in the {self.cloud.name} file.",
+            tuple(folded[c] for c in close),
+        )
+
+    # -- forward queries -------------------------------------------------------------------------
+
+    def tags(
+        self,
+        *,
+        at: str | None = None,
+        region: str | None = None,
+        service: str | None = None,
+        feature: str | None = None,
+    ) -> tuple[SnapshotInfo, list[TagSummary]]:
+        """Tags with their properties and prefix counts, filtered by region, service, feature."""
+        snapshot = self.snapshot(at)
+        found = self.summaries(snapshot)
+        if region:
+            code = self.regions(snapshot).resolve(region)
+            found = [t for t in found if t.region == code]
+        if service:
+            wanted = service.casefold()
+            found = [
+                t
+                for t in found
+                if wanted in (t.system_service.casefold(), _base(t).casefold(), t.name.casefold())
+            ]
+            if not found:
+                services = {t.system_service for t in self.summaries(snapshot)} | {
+                    _base(t) for t in self.summaries(snapshot)
+                }
+                close = difflib.get_close_matches(service, sorted(s for s in services if s), n=3)
+                raise NotFoundError(f"No tag of service {service!r}.", tuple(close))
+        if feature:
+            wanted = feature.upper()
+            found = [t for t in found if t.network_features and wanted in t.network_features]
+        return snapshot, found
+
+    def cidrs(
+        self,
+        names: Sequence[str] = (),
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        family: int | None = None,
+        aggregate: bool = False,
+        at: str | None = None,
+        profile_dirs: Iterable[Path] = (),
+    ) -> CidrAnswer:
+        """The prefixes of tags (by name, or a requirement profile's), their union, optionally
+        one family only and aggregated (adjacent and contained prefixes merged per family)."""
+        snapshot = self.snapshot(at)
+        resolved_profile = None
+        chosen = self.resolve_names(names, region, snapshot) if names else []
+        warnings: list[str] = []
+        if profile:
+            from resolver.profiles import get_profile, load_profiles, resolve_profile
+
+            resolved_profile = resolve_profile(
+                get_profile(profile, load_profiles(profile_dirs)),
+                cloud=self.cloud.name,
+                region_text=region,
+                tags={t.name: t for t in self.summaries(snapshot)},  # type: ignore[misc]
+                regions=self.regions(snapshot),
+            )
+            chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]  # type: ignore[misc]
+            warnings += resolved_profile.warnings
+        warnings += [
+            f"{t.name} has networkFeatures null: it is in the file only, not usable as an "
+            "NSG/Azure Firewall tag"
+            for t in chosen
+            if t.network_features is None and not any(w.startswith(f"{t.name} has") for w in warnings)
+        ]
+        assert snapshot.seq is not None
+        tags = history.load_tags(
+            self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
+        )
+        prefixes = {p for t in tags for p in t.prefixes}
+        if family is not None:
+            prefixes = {p for p in prefixes if (":" in p) == (family == 6)}
+        result = aggregate_prefixes(prefixes) if aggregate else sort_prefixes(prefixes)
+        return CidrAnswer(snapshot, tuple(tags), result, tuple(warnings), resolved_profile)
+
+    def history(self, name: str) -> list[TagVersion]:
+        """Every snapshot where the tag changed (prefixes or properties), oldest first."""
+        summaries = self.summaries(self.snapshot())
+        exact = {t.name.casefold(): t.name for t in summaries}
+        real = exact.get(name.strip().casefold())
+        if real is None:
+            names = self.conn.execute(
+                "SELECT name FROM tags WHERE cloud = ?", (self.cloud.name,)
+            ).fetchall()
+            gone = {n.casefold(): n for (n,) in names}
+            real = gone.get(name.strip().casefold())
+            if real is None:
+                raise self._unknown_tag(name, summaries)
+        return history.load_tag_history(self.conn, self.cloud.name, real)
+
+    # -- reverse lookup -----------------------------------------------------------------------------
+
+    def lookup(self, queries: Sequence[str], at: str | None = None) -> list[LookupAnswer]:
+        """Every tag containing each address (and for a CIDR, the tags overlapping it).
+
+        Reads only the candidate prefixes from SQLite (one probe per prefix length), then answers
+        with the same :class:`LookupIndex` as batch lookups, so both agree by construction.
+        """
+        snapshot = self.snapshot(at)
+        assert snapshot.seq is not None
+        candidates: set[str] = set()
+        ranges: list[tuple[int, bytes, bytes, int]] = []
+        lengths = {4: history.prefix_lengths(self.conn, 4), 6: history.prefix_lengths(self.conn, 6)}
+        for query in queries:
+            parsed = _parse_query(query)
+            if parsed is None:
+                continue
+            family, value, length = parsed
+            bits = 32 if family == 4 else 128
+            af = AF_INET if family == 4 else AF_INET6
+            for candidate in lengths[family]:
+                if candidate <= length:
+                    network = value >> (bits - candidate) << (bits - candidate)
+                    candidates.add(f"{inet_ntop(af, network.to_bytes(bits // 8, 'big'))}/{candidate}")
+            if length < bits:
+                last = value | ((1 << (bits - length)) - 1)
+                ranges.append((family, value.to_bytes(bits // 8, "big"), last.to_bytes(bits // 8, "big"), length))
+        pairs = history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, candidates)
+        for within in ranges:
+            pairs += history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, within=within)
+        index = LookupIndex.build(pairs)
+        answers = []
+        for query in queries:
+            try:
+                answers.append(LookupAnswer(query.strip(), index.query(query)))
+            except InvalidAddressError as e:
+                answers.append(LookupAnswer(query.strip(), None, str(e)))
+        return answers
+
+    def lookup_index(self, at: str | None = None) -> LookupIndex:
+        """The whole snapshot's reverse-lookup index, for batches (about 0.2 s to build)."""
+        snapshot = self.snapshot(at)
+        assert snapshot.seq is not None
+        return LookupIndex.build(history.load_pairs(self.conn, self.cloud.name, snapshot.seq))
+
+    def tag_details(self, snapshot: SnapshotInfo) -> dict[str, TagSummary]:
+        return {t.name: t for t in self.summaries(snapshot)}
+
+    # -- diff ------------------------------------------------------------------------------------
+
+    def diff(
+        self,
+        from_at: str | None = None,
+        to_at: str | None = None,
+        names: Sequence[str] = (),
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        profile_dirs: Iterable[Path] = (),
+    ) -> DiffAnswer:
+        """Changes between two snapshots (default: the previous and the current one)."""
+        after = self.snapshot(to_at)
+        if from_at is None:
+            earlier = [s for s in self.snapshots() if s.seq is not None and s.seq < (after.seq or 0)]
+            if not earlier:
+                raise NotFoundError(
+                    f"Only one {self.cloud.name} snapshot is stored up to changeNumber "
+                    f"{after.change_number}: there is nothing to compare it with. "
+                    "Fetch again next week, or import older files."
+                )
+            before = earlier[-1]
+        else:
+            before = self.snapshot(from_at)
+        assert before.seq is not None and after.seq is not None
+        scope: list[str] | None = None
+        if names or profile:
+            scope = []
+            for snap in (before, after):
+                try:
+                    if names:
+                        scope += [t.name for t in self.resolve_names(names, region, snap)]
+                    if profile:
+                        answer = self.cidrs(
+                            profile=profile, region=region, at=f"cn:{snap.change_number}",
+                            profile_dirs=profile_dirs,
+                        )
+                        scope += [t.name for t in answer.tags]
+                except NotFoundError:
+                    if snap is after:
+                        raise
+        old = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, before.seq, scope)}
+        new = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, after.seq, scope)}
+        tags, summary = diff_tags(old, new)
+        usable = after.file_date + USABLE_AFTER if after.file_date else None
+        return DiffAnswer(before, after, tags, summary, usable)
+
+
+def _base(tag: TagSummary) -> str:
+    return tag.name.rpartition(".")[0] if tag.region and "." in tag.name else tag.name
+
+
+def _parse_query(text: str) -> tuple[int, int, int] | None:
+    """(family, network value, length) of an address or CIDR, or None if it does not parse
+    (the index then reports the error in its own words)."""
+    addr, slash, length_text = text.strip().partition("/")
+    family, af, bits = (6, AF_INET6, 128) if ":" in addr else (4, AF_INET, 32)
+    try:
+        value = int.from_bytes(inet_pton(af, addr), "big")
+        length = int(length_text) if slash else bits
+    except (OSError, ValueError):
+        return None
+    if not 0 <= length <= bits:
+        return None
+    return family, value >> (bits - length) << (bits - length), length
+
+
+def sort_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """IPv4 first, then by address, then by length."""
+    from resolver.parse import prefix_sort_key
+
+    return tuple(sorted(prefixes, key=prefix_sort_key))
+
+
+def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """Merge adjacent and contained prefixes, per family (netaddr.cidr_merge: the fastest of the
+    three measured in docs/performance.md, and the same result as ipaddress.collapse_addresses)."""
+    import netaddr
+
+    merged = netaddr.cidr_merge(list(prefixes))
+    return tuple(str(n) for n in sorted(merged, key=lambda n: (n.version, n.first, n.prefixlen)))
+
+
+def lookup_lines(
+    index: LookupIndex, lines: Iterable[str]
+) -> Iterator[tuple[str, QueryResult | InvalidAddressError]]:
+    """Batch lookups: one result per non-blank line, in input order. Addresses take the index's
+    fast path; CIDR lines are answered with their overlapping tags too; a bad line yields its
+    error instead of stopping the batch."""
+    for text, result in index.lookup_many(line for line in lines if line.strip()):
+        if isinstance(result, InvalidAddressError):
+            if "/" in text:
+                try:
+                    yield text, index.query(text)
+                except InvalidAddressError as e:
+                    yield text, e
+            else:
+                yield text, result
+        else:
+            yield text, QueryResult(text, False, result)
