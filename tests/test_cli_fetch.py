@@ -1,0 +1,121 @@
+"""`aztags fetch` end to end against a real local Download Center: discovery, ETag, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from resolver.clouds import get_cloud
+from tests.conftest import ROOT, real_path, simple_snapshot
+from tests.httpserver import LocalServer
+
+PUBLIC = get_cloud("public")
+
+
+def details_page(file_url: str) -> bytes:
+    return f"""<!DOCTYPE html><html><head><script>
+      var AcOEt_DownloadUrl = "{file_url}";
+    </script></head><body><h1>Azure IP Ranges and Service Tags - Public Cloud</h1>
+    <p>Version: 2025.01.13</p></body></html>""".encode()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AZTAGS_DB", str(tmp_path / "fetch.db"))
+    monkeypatch.delenv("AZTAGS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fetch(server: LocalServer, *args: str):
+    return CliRunner().invoke(
+        main,
+        ["fetch", "--download-base", server.url, "--details-base", server.url + "/en-us/download",
+         "--retries", "0", "--timeout", "2", *args],
+        catch_exceptions=False,
+    )
+
+
+def test_fetch_discovers_downloads_then_uses_etag(env):
+    body = simple_snapshot(42, {"Storage": ["10.0.0.0/16"], "Sql": ["20.0.0.0/8"]})
+    with LocalServer() as srv:
+        path = "/download/files/ServiceTags_Public_20250113.json"
+        srv.route(path, body, headers={"ETag": '"v42"'})
+        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path),
+                  content_type="text/html")
+        first = fetch(srv)
+        assert first.exit_code == 0, first.output
+        assert "Public: changeNumber 42 (2025-01-13): now current; 2 tags, 2 prefix entries" in first.stdout
+        second = fetch(srv)
+        assert second.exit_code == 0
+        assert "unchanged since the last fetch" in second.stdout
+        downloads = srv.requests_to(path)
+        assert downloads[-1].headers.get("if-none-match") == '"v42"'
+    snaps = json.loads(CliRunner().invoke(main, ["snapshots", "--json"]).stdout)
+    assert len(snaps) == 1 and snaps[0]["etag"] == '"v42"'
+    assert snaps[0]["source"].endswith("ServiceTags_Public_20250113.json")
+
+
+def test_fetch_when_every_step_fails_names_each_step(env):
+    with LocalServer() as srv:  # answers 404 to everything
+        result = fetch(srv)
+    assert result.exit_code == 1
+    for step in ("1.", "2.", "3.", "4."):
+        assert step in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_fetch_of_a_truncated_file_keeps_the_previous_state(env):
+    good = simple_snapshot(1, {"Storage": ["10.0.0.0/16"]})
+    newer = simple_snapshot(2, {"Storage": ["10.0.0.0/16", "10.1.0.0/16"]})
+    with LocalServer() as srv:
+        path = "/download/x/ServiceTags_Public_20250113.json"
+        srv.route(path, good)
+        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path))
+        assert fetch(srv).exit_code == 0
+        srv.route(path, newer, truncate_at=len(newer) // 2)
+        result = fetch(srv)
+    assert result.exit_code == 1
+    assert "truncated" in result.stderr
+    status = json.loads(CliRunner().invoke(main, ["status", "--json"]).stdout)
+    assert status["clouds"][0]["change_number"] == 1
+
+
+def test_fetch_html_instead_of_json(env):
+    with LocalServer() as srv:
+        path = "/download/x/ServiceTags_Public_20250113.json"
+        srv.route(path, b"<html><body>Sign in to the proxy</body></html>", content_type="text/html")
+        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path))
+        result = fetch(srv)
+    assert result.exit_code == 1
+    assert "HTML" in result.stderr
+
+
+def test_real_file_fetched_by_a_subprocess_through_the_stable_folder(tmp_path):
+    """The installed command, a real Public file, discovery step 1 (probe the stable folder)."""
+    data = gzip.decompress(real_path("Public", "20250113").read_bytes())
+    with LocalServer() as srv:
+        # the probe walks back from today's Monday; answer for every recent Monday
+        from datetime import date, timedelta
+
+        today = date.today()
+        monday = today - timedelta(days=today.weekday())
+        for weeks in range(5):
+            day = (monday - timedelta(weeks=weeks)).strftime("%Y%m%d")
+            srv.route(PUBLIC.folder + PUBLIC.file_name(day), data, status=200 if weeks == 1 else 404)
+        env = {**os.environ, "AZTAGS_DB": str(tmp_path / "p.db"),
+               "AZTAGS_DOWNLOAD_BASE": srv.url, "AZTAGS_DETAILS_BASE": srv.url}
+        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fetch", "--json"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["outcome"] == "current"
+    assert doc["snapshot"]["change_number"] == 341 and doc["snapshot"]["prefix_count"] == 86199
+    assert doc["snapshot"]["file_date"] == str(monday - timedelta(weeks=1))
