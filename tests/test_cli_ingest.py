@@ -175,3 +175,16 @@ def test_real_import_of_every_shared_file(tmp_path):
     assert done.returncode == 0, done.stderr
     outcomes = [d["outcome"] for d in json.loads(done.stdout)]
     assert len(outcomes) == 71 and set(outcomes) == {"current"}
+
+
+def test_readme_schema_matches_a_new_database(tmp_path):
+    from cache.db import open_db
+
+    conn = open_db(tmp_path / "schema.db")
+    actual = "\n".join(
+        sql + ";" for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+    )
+    readme = (ROOT / "README.md").read_text()
+    documented = readme.split("<!-- schema:start -->")[1].split("<!-- schema:end -->")[0]
+    documented = documented.strip().removeprefix("```sql").removesuffix("```").strip()
+    assert documented == actual.strip(), "README schema is out of date: regenerate it from a new DB"
