@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from resolver.errors import (
     EmptyStoreError,
     NotFoundError,
     QuarantinedError,
-    SnapshotError,
     StaleDataError,
 )
 
@@ -77,7 +76,7 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
-# -- shared options, defined once -------------------------------------------------------------------
+# -- shared options, defined once ------------------------------------------------------------------
 
 
 def db_option(func: Callable) -> Callable:
@@ -194,7 +193,9 @@ def _save_options(kw: dict[str, Any]):
     from cache.store import SaveOptions
 
     return SaveOptions(
-        keep_raw=kw.pop("keep_raw"), quarantine_drop=kw.pop("quarantine_drop"), force=kw.pop("force")
+        keep_raw=kw.pop("keep_raw"),
+        quarantine_drop=kw.pop("quarantine_drop"),
+        force=kw.pop("force"),
     )
 
 
@@ -241,7 +242,7 @@ class _Progress:
             click.echo("", err=True)
 
 
-# -- the group ---------------------------------------------------------------------------------------
+# -- the group -------------------------------------------------------------------------------------
 
 
 def _known_setting_names(group: click.Group) -> set[str]:
@@ -286,7 +287,7 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
         ctx.default_map = {name: settings for name in main.commands}
 
 
-# -- fetch / import ----------------------------------------------------------------------------------
+# -- fetch / import --------------------------------------------------------------------------------
 
 
 def _report(cloud_name: str, result) -> ExitCode:
@@ -303,7 +304,8 @@ def _report(cloud_name: str, result) -> ExitCode:
         for note in result.notes:
             click.echo(f"aztags: quarantined because {note}.", err=True)
         click.echo(
-            "aztags: inspect it with 'aztags snapshots'; accept it with --force if the drop is real.",
+            "aztags: inspect it with 'aztags snapshots'; "
+            "accept it with --force if the drop is real.",
             err=True,
         )
         return ExitCode.QUARANTINED
@@ -453,7 +455,7 @@ class _Null:
         return False
 
 
-# -- status / snapshots --------------------------------------------------------------------------------
+# -- status / snapshots ----------------------------------------------------------------------------
 
 
 @main.command()
@@ -494,15 +496,29 @@ def status(cloud: str, max_age_days: int, db: Path | None, as_json: bool) -> Non
             stale.append(f"{c.name} ({age} days)")
         state = "STALE" if is_stale else ("frozen" if c.frozen else "ok")
         rows.append(
-            [c.name, current.change_number, current.file_date or "-",
-             current.fetched_at.strftime("%Y-%m-%d %H:%M"), f"{age}d",
-             current.tag_count, current.prefix_count, state]
+            [
+                c.name,
+                current.change_number,
+                current.file_date or "-",
+                current.fetched_at.strftime("%Y-%m-%d %H:%M"),
+                f"{age}d",
+                current.tag_count,
+                current.prefix_count,
+                state,
+            ]
         )
         docs.append(
-            {"cloud": c.name, "change_number": current.change_number,
-             "file_date": current.file_date, "fetched_at": current.fetched_at.isoformat(),
-             "age_days": age, "tags": current.tag_count, "prefixes": current.prefix_count,
-             "stale": is_stale, "frozen": c.frozen}
+            {
+                "cloud": c.name,
+                "change_number": current.change_number,
+                "file_date": current.file_date,
+                "fetched_at": current.fetched_at.isoformat(),
+                "age_days": age,
+                "tags": current.tag_count,
+                "prefixes": current.prefix_count,
+                "stale": is_stale,
+                "frozen": c.frozen,
+            }
         )
     if not rows:
         raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
@@ -510,8 +526,16 @@ def status(cloud: str, max_age_days: int, db: Path | None, as_json: bool) -> Non
         _print_json({"max_age_days": max_age_days, "clouds": docs})
     else:
         _print_table(
-            ["cloud", "changeNumber", "file date", "fetched (UTC)", "age", "tags", "prefixes",
-             "state"],
+            [
+                "cloud",
+                "changeNumber",
+                "file date",
+                "fetched (UTC)",
+                "age",
+                "tags",
+                "prefixes",
+                "state",
+            ],
             rows,
         )
     if stale:
@@ -547,10 +571,17 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
         _print_json(
             [
                 {
-                    "id": s.id, "cloud": s.cloud, "change_number": s.change_number,
-                    "file_date": s.file_date, "fetched_at": s.fetched_at.isoformat(),
-                    "tags": s.tag_count, "prefixes": s.prefix_count, "size": s.size,
-                    "sha256": s.sha256, "source": s.source, "etag": s.etag,
+                    "id": s.id,
+                    "cloud": s.cloud,
+                    "change_number": s.change_number,
+                    "file_date": s.file_date,
+                    "fetched_at": s.fetched_at.isoformat(),
+                    "tags": s.tag_count,
+                    "prefixes": s.prefix_count,
+                    "size": s.size,
+                    "sha256": s.sha256,
+                    "source": s.source,
+                    "etag": s.etag,
                     "state": _state(s),
                 }
                 for s in infos
@@ -558,12 +589,29 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
         )
         return
     _print_table(
-        ["id", "cloud", "changeNumber", "file date", "fetched (UTC)", "tags", "prefixes", "state",
-         "source"],
         [
-            [s.id, s.cloud, s.change_number, s.file_date or "-",
-             s.fetched_at.strftime("%Y-%m-%d %H:%M"), s.tag_count, s.prefix_count, _state(s),
-             s.source]
+            "id",
+            "cloud",
+            "changeNumber",
+            "file date",
+            "fetched (UTC)",
+            "tags",
+            "prefixes",
+            "state",
+            "source",
+        ],
+        [
+            [
+                s.id,
+                s.cloud,
+                s.change_number,
+                s.file_date or "-",
+                s.fetched_at.strftime("%Y-%m-%d %H:%M"),
+                s.tag_count,
+                s.prefix_count,
+                _state(s),
+                s.source,
+            ]
             for s in infos
         ],
     )
@@ -575,7 +623,7 @@ def _state(info) -> str:
     return "current" if info.is_current else "history"
 
 
-# -- queries -----------------------------------------------------------------------------------------
+# -- queries ---------------------------------------------------------------------------------------
 
 
 def at_option(func: Callable) -> Callable:
@@ -660,10 +708,14 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
                 "snapshot": _snapshot_doc(snapshot),
                 "tags": [
                     {
-                        "name": t.name, "region": t.region, "system_service": t.system_service,
+                        "name": t.name,
+                        "region": t.region,
+                        "system_service": t.system_service,
                         "network_features": sorted(t.network_features)
-                        if t.network_features is not None else None,
-                        "change_number": t.change_number, "ipv4": t.ipv4_count,
+                        if t.network_features is not None
+                        else None,
+                        "change_number": t.change_number,
+                        "ipv4": t.ipv4_count,
                         "ipv6": t.ipv6_count,
                     }
                     for t in found
@@ -676,9 +728,14 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
     _print_table(
         ["name", "region", "systemService", "networkFeatures", "IPv4", "IPv6"],
         [
-            [t.name, t.region or "-", t.system_service or "-",
-             "null" if t.network_features is None else _features(t.network_features) or "[]",
-             t.ipv4_count, t.ipv6_count]
+            [
+                t.name,
+                t.region or "-",
+                t.system_service or "-",
+                "null" if t.network_features is None else _features(t.network_features) or "[]",
+                t.ipv4_count,
+                t.ipv6_count,
+            ]
             for t in found
         ],
     )
@@ -688,7 +745,9 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
 @click.argument("names", nargs=-1)
 @cloud_option()
 @click.option("--region", help="Narrow base services to this region: westeurope, 'West Europe'...")
-@click.option("--profile", help="Union of a requirement profile's tags (see 'aztags profile list').")
+@click.option(
+    "--profile", help="Union of a requirement profile's tags (see 'aztags profile list')."
+)
 @click.option("--ipv4", "family", flag_value=4, help="IPv4 prefixes only.")
 @click.option("--ipv6", "family", flag_value=6, help="IPv6 prefixes only.")
 @click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
@@ -714,12 +773,19 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
     Exit codes: 0 ok, 3 unknown tag, region or profile, or an empty database.
     """
     if not names and not profile:
-        raise click.UsageError("Name at least one tag, or --profile. Example: aztags cidrs Storage --region westus")
+        raise click.UsageError(
+            "Name at least one tag, or --profile. Example: aztags cidrs Storage --region westus"
+        )
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other.")
     store = _store(db, cloud)
     answer = store.cidrs(
-        names, region=region, profile=profile, family=family, aggregate=aggregate, at=at,
+        names,
+        region=region,
+        profile=profile,
+        family=family,
+        aggregate=aggregate,
+        at=at,
         profile_dirs=_profile_dirs(profiles_dir),
     )
     _warn(answer.warnings)
@@ -757,7 +823,9 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
 @cloud_option()
 @at_option
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file."
+)
 @handle_errors
 def lookup(queries, file, cloud, at, db, as_json) -> None:
     """Which tags contain an IPv4/IPv6 address or CIDR: every one, most specific first.
@@ -776,7 +844,9 @@ def lookup(queries, file, cloud, at, db, as_json) -> None:
     Exit codes: 0 ok, 3 a single lookup matched nothing, 1 an address did not parse.
     """
     if not queries and file is None:
-        raise click.UsageError("Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1")
+        raise click.UsageError(
+            "Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1"
+        )
     if queries and file is not None:
         raise click.UsageError("Give addresses or --file, not both.")
     store = _store(db, cloud)
@@ -801,7 +871,9 @@ def _match_fields(matches, details, prefix: str = "") -> list[str]:
     fields = []
     for m in matches:
         t = details.get(m.tag)
-        fields.append(f"{prefix}{m.tag},{m.prefix},{t.region if t else ''},{t.system_service if t else ''}")
+        fields.append(
+            f"{prefix}{m.tag},{m.prefix},{t.region if t else ''},{t.system_service if t else ''}"
+        )
     return fields
 
 
@@ -819,8 +891,12 @@ def _lookup_doc(query, result, error, details) -> dict[str, Any]:
 
     def match(m):
         t = details.get(m.tag)
-        return {"tag": m.tag, "prefix": m.prefix, "region": t.region if t else None,
-                "system_service": t.system_service if t else None}
+        return {
+            "tag": m.tag,
+            "prefix": m.prefix,
+            "region": t.region if t else None,
+            "system_service": t.system_service if t else None,
+        }
 
     doc: dict[str, Any] = {"query": query, "tags": [match(m) for m in result.containing]}
     if result.is_cidr:
@@ -841,11 +917,19 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
     for text, result in lookup_lines(index, file):
         if isinstance(result, InvalidAddressError):
             errors += 1
-            line = json.dumps({"query": text, "error": str(result)}) if as_json else f"{text}\terror: {result}"
+            line = (
+                json.dumps({"query": text, "error": str(result)})
+                if as_json
+                else f"{text}\terror: {result}"
+            )
             out.write(line + "\n")
             continue
         if result.is_cidr:
-            rendered = json.dumps(_lookup_doc(text, result, None, details)) if as_json else _lookup_line(text, result, None, details)
+            rendered = (
+                json.dumps(_lookup_doc(text, result, None, details))
+                if as_json
+                else _lookup_line(text, result, None, details)
+            )
             out.write(rendered + "\n")
             continue
         key = id(result.containing)
@@ -861,14 +945,25 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
         else:
             out.write(f"{text}\t{body}\n" if body else f"{text}\n")
     if errors:
-        click.echo(f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True)
+        click.echo(
+            f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True
+        )
 
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("--from", "from_at", metavar="REF", help="Older snapshot (date or cn:N). [default: the one before --to]")
-@click.option("--to", "to_at", metavar="REF", help="Newer snapshot (date or cn:N). [default: current]")
-@click.option("--profile", help="Only the tags of this requirement profile (needs --region if regional).")
+@click.option(
+    "--from",
+    "from_at",
+    metavar="REF",
+    help="Older snapshot (date or cn:N). [default: the one before --to]",
+)
+@click.option(
+    "--to", "to_at", metavar="REF", help="Newer snapshot (date or cn:N). [default: current]"
+)
+@click.option(
+    "--profile", help="Only the tags of this requirement profile (needs --region if regional)."
+)
 @click.option("--region", help="Narrow NAMEs or the profile to this region.")
 @cloud_option()
 @profile_dirs_option
@@ -889,7 +984,11 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
     """
     store = _store(db, cloud)
     answer = store.diff(
-        from_at, to_at, names, profile=profile, region=region,
+        from_at,
+        to_at,
+        names,
+        profile=profile,
+        region=region,
         profile_dirs=_profile_dirs(profiles_dir),
     )
     s = answer.summary
@@ -900,7 +999,8 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
                 "to": _snapshot_doc(answer.after),
                 "usable_from": answer.usable_from,
                 "summary": {
-                    "tags_added": s.tags_added, "tags_removed": s.tags_removed,
+                    "tags_added": s.tags_added,
+                    "tags_removed": s.tags_removed,
                     "tags_changed": s.tags_changed,
                     "ipv4_addresses_added": s.ipv4_addresses_added,
                     "ipv4_addresses_removed": s.ipv4_addresses_removed,
@@ -909,9 +1009,13 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
                 },
                 "tags": [
                     {
-                        "name": d.name, "status": d.status, "added": list(d.added),
+                        "name": d.name,
+                        "status": d.status,
+                        "added": list(d.added),
                         "removed": list(d.removed),
-                        "recut": [{"removed": list(r.removed), "added": list(r.added)} for r in d.recut],
+                        "recut": [
+                            {"removed": list(r.removed), "added": list(r.added)} for r in d.recut
+                        ],
                         "properties": [
                             {"field": f, "before": _jsonable(b), "after": _jsonable(a)}
                             for f, b, a in d.properties
@@ -974,11 +1078,15 @@ def history(name, cloud, db, as_json) -> None:
         _print_json(
             [
                 {
-                    "snapshot": _snapshot_doc(v.snapshot), "tag_change_number": v.change_number,
-                    "region": v.region, "system_service": v.system_service,
+                    "snapshot": _snapshot_doc(v.snapshot),
+                    "tag_change_number": v.change_number,
+                    "region": v.region,
+                    "system_service": v.system_service,
                     "network_features": _jsonable(v.network_features),
-                    "ipv4": v.ipv4_count, "ipv6": v.ipv6_count,
-                    "prefixes_added": v.prefixes_added, "prefixes_removed": v.prefixes_removed,
+                    "ipv4": v.ipv4_count,
+                    "ipv6": v.ipv6_count,
+                    "prefixes_added": v.prefixes_added,
+                    "prefixes_removed": v.prefixes_removed,
                     "removed_in": _snapshot_doc(v.ended) if v.ended else None,
                 }
                 for v in versions
@@ -987,12 +1095,35 @@ def history(name, cloud, db, as_json) -> None:
         return
     rows = []
     for v in versions:
-        rows.append([v.snapshot.change_number, v.snapshot.file_date or "-", v.change_number,
-                     v.ipv4_count, v.ipv6_count, f"+{v.prefixes_added}", f"-{v.prefixes_removed}",
-                     _shown(v.network_features)])
+        rows.append(
+            [
+                v.snapshot.change_number,
+                v.snapshot.file_date or "-",
+                v.change_number,
+                v.ipv4_count,
+                v.ipv6_count,
+                f"+{v.prefixes_added}",
+                f"-{v.prefixes_removed}",
+                _shown(v.network_features),
+            ]
+        )
         if v.ended:
-            rows.append([v.ended.change_number, v.ended.file_date or "-", "removed", 0, 0, "", "", ""])
-    _print_table(["changeNumber", "file date", "tag cn", "IPv4", "IPv6", "added", "removed", "networkFeatures"], rows)
+            rows.append(
+                [v.ended.change_number, v.ended.file_date or "-", "removed", 0, 0, "", "", ""]
+            )
+    _print_table(
+        [
+            "changeNumber",
+            "file date",
+            "tag cn",
+            "IPv4",
+            "IPv6",
+            "added",
+            "removed",
+            "networkFeatures",
+        ],
+        rows,
+    )
 
 
 @main.group()
@@ -1021,11 +1152,23 @@ def profile_list(profiles_dir, as_json) -> None:
 
     profiles = load_profiles(_profile_dirs(profiles_dir))
     if as_json:
-        _print_json([{"name": p.name, "description": p.description, "origin": p.origin,
-                      "rules": len(p.rules), "fqdns": len(p.fqdns)} for p in profiles.values()])
+        _print_json(
+            [
+                {
+                    "name": p.name,
+                    "description": p.description,
+                    "origin": p.origin,
+                    "rules": len(p.rules),
+                    "fqdns": len(p.fqdns),
+                }
+                for p in profiles.values()
+            ]
+        )
         return
-    _print_table(["name", "rules", "fqdns", "description"],
-                 [[p.name, len(p.rules), len(p.fqdns), p.description] for p in profiles.values()])
+    _print_table(
+        ["name", "rules", "fqdns", "description"],
+        [[p.name, len(p.rules), len(p.fqdns), p.description] for p in profiles.values()],
+    )
 
 
 @profile.command("show")
@@ -1046,49 +1189,76 @@ def profile_show(name, region, cloud, at, profiles_dir, db, as_json) -> None:
       aztags profile show azureml --region chinanorth2 --cloud china --json
     """
     store = _store(db, cloud)
-    answer = store.cidrs(profile=name, region=region, at=at, profile_dirs=_profile_dirs(profiles_dir))
+    answer = store.cidrs(
+        profile=name, region=region, at=at, profile_dirs=_profile_dirs(profiles_dir)
+    )
     resolved = answer.profile
     if as_json:
         _print_json(
             {
-                "profile": resolved.profile.name, "cloud": resolved.cloud, "region": resolved.region,
+                "profile": resolved.profile.name,
+                "cloud": resolved.cloud,
+                "region": resolved.region,
                 "snapshot": _snapshot_doc(answer.snapshot),
                 "rules": [
                     {
-                        "direction": r.rule.direction, "ports": r.rule.ports,
-                        "protocol": r.rule.protocol, "template": r.rule.tag,
-                        "source_name": r.rule.source_name, "purpose": r.rule.purpose,
+                        "direction": r.rule.direction,
+                        "ports": r.rule.ports,
+                        "protocol": r.rule.protocol,
+                        "template": r.rule.tag,
+                        "source_name": r.rule.source_name,
+                        "purpose": r.rule.purpose,
                         "tag": r.tag.name if r.tag else None,
                         "ipv4": r.tag.ipv4_count if r.tag else 0,
                         "ipv6": r.tag.ipv6_count if r.tag else 0,
-                        "skipped": r.skipped_reason, "warnings": list(r.warnings),
+                        "skipped": r.skipped_reason,
+                        "warnings": list(r.warnings),
                     }
                     for r in resolved.rules
                 ],
-                "fqdns": [{"host": f.host, "ports": f.ports, "protocol": f.protocol,
-                           "purpose": f.purpose} for f in resolved.fqdns],
+                "fqdns": [
+                    {"host": f.host, "ports": f.ports, "protocol": f.protocol, "purpose": f.purpose}
+                    for f in resolved.fqdns
+                ],
                 "warnings": list(resolved.warnings),
-                "union": {"ipv4": sum(":" not in p for p in answer.prefixes),
-                          "ipv6": sum(":" in p for p in answer.prefixes)},
+                "union": {
+                    "ipv4": sum(":" not in p for p in answer.prefixes),
+                    "ipv6": sum(":" in p for p in answer.prefixes),
+                },
             }
         )
         return
-    click.echo(f"{resolved.profile.name} for {resolved.cloud}" + (f", region {resolved.region}" if resolved.region else "")
-               + f" (changeNumber {answer.snapshot.change_number})")
+    click.echo(
+        f"{resolved.profile.name} for {resolved.cloud}"
+        + (f", region {resolved.region}" if resolved.region else "")
+        + f" (changeNumber {answer.snapshot.change_number})"
+    )
     rows = []
     for r in resolved.rules:
-        tag = r.tag.name if r.tag else ("skipped: " + r.skipped_reason if r.skipped_reason else "(missing)")
-        rows.append([r.rule.direction, r.rule.protocol, r.rule.ports, tag,
-                     r.tag.ipv4_count if r.tag else "", r.tag.ipv6_count if r.tag else "",
-                     r.rule.purpose])
+        tag = (
+            r.tag.name
+            if r.tag
+            else ("skipped: " + r.skipped_reason if r.skipped_reason else "(missing)")
+        )
+        rows.append(
+            [
+                r.rule.direction,
+                r.rule.protocol,
+                r.rule.ports,
+                tag,
+                r.tag.ipv4_count if r.tag else "",
+                r.tag.ipv6_count if r.tag else "",
+                r.rule.purpose.split(". ")[0].rstrip("."),
+            ]
+        )  # --json has the whole text
     _print_table(["direction", "proto", "ports", "tag", "IPv4", "IPv6", "purpose"], rows)
     if resolved.fqdns:
         click.echo("\nHost names (FQDN rules):")
-        _print_table(["host", "proto", "ports", "purpose"],
-                     [[f.host, f.protocol, f.ports, f.purpose] for f in resolved.fqdns])
+        _print_table(
+            ["host", "proto", "ports", "purpose"],
+            [[f.host, f.protocol, f.ports, f.purpose] for f in resolved.fqdns],
+        )
     _warn(resolved.warnings)
-
-
 
 
 if __name__ == "__main__":

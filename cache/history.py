@@ -176,7 +176,10 @@ def load_tag_history(conn: sqlite3.Connection, cloud: str, name: str) -> list[Ta
 
 def prefix_lengths(conn: sqlite3.Connection, family: int) -> list[int]:
     """The prefix lengths that occur in the store for a family (IPv4: about 20)."""
-    return [r[0] for r in conn.execute("SELECT DISTINCT length FROM prefixes WHERE family = ?", (family,))]
+    return [
+        r[0]
+        for r in conn.execute("SELECT DISTINCT length FROM prefixes WHERE family = ?", (family,))
+    ]
 
 
 def load_pairs_for(

@@ -1,10 +1,11 @@
 """Tables, indexes and migrations. The schema is versioned with ``PRAGMA user_version``.
 
-History is stored as intervals over each cloud's timeline, not as copies per snapshot: a snapshot has a
-``seq`` (its rank among the cloud's accepted snapshots, ordered by changeNumber), and a membership row
-``(tag, prefix, from_seq, to_seq)`` says the prefix was in the tag in every snapshot with
-``from_seq <= seq < to_seq`` (``to_seq`` NULL: still present). Tag properties are kept the same way in
-``tag_versions``. Rows therefore grow with the changes, not with snapshots x prefixes.
+History is stored as intervals over each cloud's timeline, not as copies per snapshot: a
+snapshot has a ``seq`` (its rank among the cloud's accepted snapshots, ordered by changeNumber),
+and a membership row ``(tag, prefix, from_seq, to_seq)`` says the prefix was in the tag in every
+snapshot with ``from_seq <= seq < to_seq`` (``to_seq`` NULL: still present). Tag properties are
+kept the same way in ``tag_versions``. Rows therefore grow with the changes, not with
+snapshots x prefixes.
 """
 
 from __future__ import annotations
@@ -40,8 +41,16 @@ def _v1(conn: sqlite3.Connection) -> None:
         },
         pk="id",
         not_null=[
-            "cloud", "change_number", "sha256", "content_digest", "source", "fetched_at",
-            "size", "tag_count", "prefix_count", "quarantined",
+            "cloud",
+            "change_number",
+            "sha256",
+            "content_digest",
+            "source",
+            "fetched_at",
+            "size",
+            "tag_count",
+            "prefix_count",
+            "quarantined",
         ],
         defaults={"quarantined": 0},
     )
@@ -67,14 +76,22 @@ def _v1(conn: sqlite3.Connection) -> None:
             "system_service": str,
             "network_features": str,  # NULL = JSON null; "" = empty list; else "API,FW,NSG"
             "platform": str,
-            "prefix_digest": str,  # sha1 of the sorted prefixes: finds changed tags without reading them
+            "prefix_digest": str,  # sha1 of the sorted prefixes: finds changed tags cheaply
             "ipv4_count": int,
             "ipv6_count": int,
         },
         pk="id",
         not_null=[
-            "tag_id", "from_seq", "change_number", "region", "region_id", "system_service",
-            "platform", "prefix_digest", "ipv4_count", "ipv6_count",
+            "tag_id",
+            "from_seq",
+            "change_number",
+            "region",
+            "region_id",
+            "system_service",
+            "platform",
+            "prefix_digest",
+            "ipv4_count",
+            "ipv6_count",
         ],
         foreign_keys=[("tag_id", "tags", "id")],
     )

@@ -32,7 +32,7 @@ class SaveOptions:
     force: bool = False  # accept a file that would be quarantined
 
 
-# -- digests --------------------------------------------------------------------------------------
+# -- digests ---------------------------------------------------------------------------------------
 
 
 def features_text(features: frozenset[str] | None) -> str | None:
@@ -84,7 +84,7 @@ def content_digest(versions: Iterable[tuple[str, tuple]]) -> str:
     return h.hexdigest()
 
 
-# -- saving ---------------------------------------------------------------------------------------
+# -- saving ----------------------------------------------------------------------------------------
 
 
 def save_snapshot(
@@ -219,7 +219,9 @@ def _insert_snapshot(conn, snapshot: Snapshot, raw: RawFile, digest, now, seq, r
     return int(cur.lastrowid or 0)
 
 
-def _save_raw(conn: sqlite3.Connection, snapshot_id: int, raw: RawFile, options: SaveOptions) -> None:
+def _save_raw(
+    conn: sqlite3.Connection, snapshot_id: int, raw: RawFile, options: SaveOptions
+) -> None:
     if not options.keep_raw:
         return
     data = raw.compressed or gzip.compress(raw.data, compresslevel=6, mtime=0)
@@ -251,7 +253,9 @@ def _splice_history(
         )
     }
     new = {tag_ids[name]: key for name, key in versions.items()}
-    changed_versions = [t for t in new.keys() | before.keys() if before.get(t, (0, 0, None))[2] != new.get(t)]
+    changed_versions = [
+        t for t in new.keys() | before.keys() if before.get(t, (0, 0, None))[2] != new.get(t)
+    ]
     _splice(
         conn,
         "tag_versions",
@@ -401,7 +405,7 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[i : i + size]
 
 
-# -- reading snapshot metadata ----------------------------------------------------------------------
+# -- reading snapshot metadata ---------------------------------------------------------------------
 
 
 def _row(conn: sqlite3.Connection, snapshot_id: int) -> tuple:

@@ -21,7 +21,9 @@ class Cloud:
 
 CLOUDS: tuple[Cloud, ...] = (
     Cloud("public", "Public", 56519, "/download/7/1/D/71D86715-5596-4529-9B13-DA13A5DE5B63/"),
-    Cloud("usgov", "AzureGovernment", 57063, "/download/6/4/D/64DB03BF-895B-4173-A8B1-BA4AD5D4DF22/"),
+    Cloud(
+        "usgov", "AzureGovernment", 57063, "/download/6/4/D/64DB03BF-895B-4173-A8B1-BA4AD5D4DF22/"
+    ),
     Cloud("china", "China", 57062, "/download/9/D/0/9D03B7E2-4B80-4BF3-9B91-DA8C7D3EE9F9/"),
     Cloud(
         "germany",

@@ -34,7 +34,7 @@ def config_path(explicit: str | None = None) -> Path | None:
 
 
 def load_config(path: Path | None, known_keys: set[str]) -> dict[str, object]:
-    """Read the config file into ``{option_name: value}``; unknown keys are an error, not ignored."""
+    """Read the config file into ``{option_name: value}``; unknown keys are an error."""
     if path is None:
         return {}
     try:

@@ -90,7 +90,9 @@ def space(prefixes: Iterable[str]) -> dict[int, list[Interval]]:
     return {family: merge(intervals) for family, intervals in by_family.items()}
 
 
-def diff_prefixes(before: Iterable[str], after: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
+def diff_prefixes(
+    before: Iterable[str], after: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
     """(added, removed, recuts) between two prefix lists of one tag, sorted."""
     old, new = set(before), set(after)
     added, removed = new - old, old - new
@@ -98,9 +100,7 @@ def diff_prefixes(before: Iterable[str], after: Iterable[str]) -> tuple[tuple[st
         return _sorted(added), _sorted(removed), ()
     # Group added and removed prefixes that overlap; a group whose two sides cover the same
     # addresses is a re-cut.
-    items = sorted(
-        (prefix_interval(p), p in added, p) for p in added | removed
-    )
+    items = sorted((prefix_interval(p), p in added, p) for p in added | removed)
     recuts, groups, current, reach = [], [], [], (-1, -1)
     for (family, (first, last)), is_added, prefix in items:
         if current and (family, first) > reach:
@@ -110,8 +110,8 @@ def diff_prefixes(before: Iterable[str], after: Iterable[str]) -> tuple[tuple[st
         reach = max(reach, (family, last)) if current[1:] else (family, last)
     groups.append(current)
     for group in groups:
-        new_side = [(f, l) for _, f, l, a, _ in group if a]
-        old_side = [(f, l) for _, f, l, a, _ in group if not a]
+        new_side = [(first, last) for _, first, last, a, _ in group if a]
+        old_side = [(first, last) for _, first, last, a, _ in group if not a]
         if new_side and old_side and merge(new_side) == merge(old_side):
             recut = Recut(
                 removed=_sorted(p for *_, a, p in group if not a),

@@ -1,4 +1,4 @@
-"""Errors a user may see. ``str(error)`` is shown as-is; each kind maps to one exit code in cli.py."""
+"""Errors a user may see. ``str(error)`` is shown as-is; each kind maps to one exit code."""
 
 from __future__ import annotations
 

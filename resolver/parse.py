@@ -1,8 +1,8 @@
 """Raw bytes of a Service Tags file -> a validated :class:`Snapshot`.
 
 This is the only module that knows the JSON field names (``changeNumber``, ``addressPrefixes``...).
-Validation collects every problem into one :class:`SnapshotError`, naming the tag and the field, so a
-broken file is reported in one go rather than one fix-and-retry at a time.
+Validation collects every problem into one :class:`SnapshotError`, naming the tag and the field,
+so a broken file is reported in one go rather than one fix-and-retry at a time.
 """
 
 from __future__ import annotations
@@ -128,7 +128,9 @@ def parse_snapshot(data: bytes, source: str, expected_cloud: str | None = None) 
     if problems:
         raise SnapshotError(source, problems)
     tags.sort(key=lambda t: t.name)
-    return Snapshot(cloud=cast(str, cloud), change_number=cast(int, change_number), tags=tuple(tags))
+    return Snapshot(
+        cloud=cast(str, cloud), change_number=cast(int, change_number), tags=tuple(tags)
+    )
 
 
 def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
@@ -172,7 +174,10 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
     feature_set: frozenset[str] | None = None
     if features is not None:
         if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
-            problem(f"{where}: networkFeatures: expected null or a list of names, found {_show(features)}")
+            problem(
+                f"{where}: networkFeatures: expected null or a list of names, "
+                f"found {_show(features)}"
+            )
             ok = False
         else:
             feature_set = frozenset(features)

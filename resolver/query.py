@@ -74,7 +74,7 @@ class TagStore:
 
         return cls(open_db(db or default_db_path(), readonly=True), get_cloud(cloud))
 
-    # -- snapshots and names ---------------------------------------------------------------------
+    # -- snapshots and names -----------------------------------------------------------------------
 
     def snapshot(self, at: str | None = None) -> SnapshotInfo:
         return history.resolve_at(self.conn, self.cloud.name, at)
@@ -139,7 +139,7 @@ class TagStore:
             tuple(folded[c] for c in close),
         )
 
-    # -- forward queries -------------------------------------------------------------------------
+    # -- forward queries ---------------------------------------------------------------------------
 
     def tags(
         self,
@@ -206,7 +206,8 @@ class TagStore:
             f"{t.name} has networkFeatures null: it is in the file only, not usable as an "
             "NSG/Azure Firewall tag"
             for t in chosen
-            if t.network_features is None and not any(w.startswith(f"{t.name} has") for w in warnings)
+            if t.network_features is None
+            and not any(w.startswith(f"{t.name} has") for w in warnings)
         ]
         assert snapshot.seq is not None
         tags = history.load_tags(
@@ -233,7 +234,7 @@ class TagStore:
                 raise self._unknown_tag(name, summaries)
         return history.load_tag_history(self.conn, self.cloud.name, real)
 
-    # -- reverse lookup -----------------------------------------------------------------------------
+    # -- reverse lookup ----------------------------------------------------------------------------
 
     def lookup(self, queries: Sequence[str], at: str | None = None) -> list[LookupAnswer]:
         """Every tag containing each address (and for a CIDR, the tags overlapping it).
@@ -256,10 +257,19 @@ class TagStore:
             for candidate in lengths[family]:
                 if candidate <= length:
                     network = value >> (bits - candidate) << (bits - candidate)
-                    candidates.add(f"{inet_ntop(af, network.to_bytes(bits // 8, 'big'))}/{candidate}")
+                    candidates.add(
+                        f"{inet_ntop(af, network.to_bytes(bits // 8, 'big'))}/{candidate}"
+                    )
             if length < bits:
                 last = value | ((1 << (bits - length)) - 1)
-                ranges.append((family, value.to_bytes(bits // 8, "big"), last.to_bytes(bits // 8, "big"), length))
+                ranges.append(
+                    (
+                        family,
+                        value.to_bytes(bits // 8, "big"),
+                        last.to_bytes(bits // 8, "big"),
+                        length,
+                    )
+                )
         pairs = history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, candidates)
         for within in ranges:
             pairs += history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, within=within)
@@ -281,7 +291,7 @@ class TagStore:
     def tag_details(self, snapshot: SnapshotInfo) -> dict[str, TagSummary]:
         return {t.name: t for t in self.summaries(snapshot)}
 
-    # -- diff ------------------------------------------------------------------------------------
+    # -- diff --------------------------------------------------------------------------------------
 
     def diff(
         self,
@@ -296,7 +306,9 @@ class TagStore:
         """Changes between two snapshots (default: the previous and the current one)."""
         after = self.snapshot(to_at)
         if from_at is None:
-            earlier = [s for s in self.snapshots() if s.seq is not None and s.seq < (after.seq or 0)]
+            earlier = [
+                s for s in self.snapshots() if s.seq is not None and s.seq < (after.seq or 0)
+            ]
             if not earlier:
                 raise NotFoundError(
                     f"Only one {self.cloud.name} snapshot is stored up to changeNumber "
@@ -316,7 +328,9 @@ class TagStore:
                         scope += [t.name for t in self.resolve_names(names, region, snap)]
                     if profile:
                         answer = self.cidrs(
-                            profile=profile, region=region, at=f"cn:{snap.change_number}",
+                            profile=profile,
+                            region=region,
+                            at=f"cn:{snap.change_number}",
                             profile_dirs=profile_dirs,
                         )
                         scope += [t.name for t in answer.tags]

@@ -96,7 +96,9 @@ def expand_paths(specs: Iterable[str]) -> list[Path]:
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            found = sorted(path.glob("ServiceTags_*.json")) + sorted(path.glob("ServiceTags_*.json.gz"))
+            found = sorted(path.glob("ServiceTags_*.json")) + sorted(
+                path.glob("ServiceTags_*.json.gz")
+            )
             if not found:
                 missing.append(f"{spec} (a folder with no ServiceTags_*.json[.gz] files)")
             files.extend(found)

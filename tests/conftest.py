@@ -1,4 +1,4 @@
-"""Shared fixtures: the real published files (read in place) and synthetic snapshots built in code."""
+"""Shared fixtures: the real published files (read in place) and synthetic snapshots."""
 
 from __future__ import annotations
 
@@ -12,8 +12,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "servicetags"
 WEEKLY_2023 = [
-    "20230306", "20230313", "20230320", "20230327", "20230403", "20230410", "20230417", "20230424",
-    "20230501", "20230508", "20230515", "20230522", "20230529", "20230605", "20230612", "20230619",
+    "20230306",
+    "20230313",
+    "20230320",
+    "20230327",
+    "20230403",
+    "20230410",
+    "20230417",
+    "20230424",
+    "20230501",
+    "20230508",
+    "20230515",
+    "20230522",
+    "20230529",
+    "20230605",
+    "20230612",
+    "20230619",
 ]
 
 

@@ -37,8 +37,18 @@ def env(tmp_path, monkeypatch):
 def fetch(server: LocalServer, *args: str):
     return CliRunner().invoke(
         main,
-        ["fetch", "--download-base", server.url, "--details-base", server.url + "/en-us/download",
-         "--retries", "0", "--timeout", "2", *args],
+        [
+            "fetch",
+            "--download-base",
+            server.url,
+            "--details-base",
+            server.url + "/en-us/download",
+            "--retries",
+            "0",
+            "--timeout",
+            "2",
+            *args,
+        ],
         catch_exceptions=False,
     )
 
@@ -48,11 +58,17 @@ def test_fetch_discovers_downloads_then_uses_etag(env):
     with LocalServer() as srv:
         path = "/download/files/ServiceTags_Public_20250113.json"
         srv.route(path, body, headers={"ETag": '"v42"'})
-        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path),
-                  content_type="text/html")
+        srv.route(
+            f"/en-us/download/details.aspx?id={PUBLIC.download_id}",
+            details_page(srv.url + path),
+            content_type="text/html",
+        )
         first = fetch(srv)
         assert first.exit_code == 0, first.output
-        assert "Public: changeNumber 42 (2025-01-13): now current; 2 tags, 2 prefix entries" in first.stdout
+        assert (
+            "Public: changeNumber 42 (2025-01-13): now current; 2 tags, 2 prefix entries"
+            in first.stdout
+        )
         second = fetch(srv)
         assert second.exit_code == 0
         assert "unchanged since the last fetch" in second.stdout
@@ -78,7 +94,9 @@ def test_fetch_of_a_truncated_file_keeps_the_previous_state(env):
     with LocalServer() as srv:
         path = "/download/x/ServiceTags_Public_20250113.json"
         srv.route(path, good)
-        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path))
+        srv.route(
+            f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path)
+        )
         assert fetch(srv).exit_code == 0
         srv.route(path, newer, truncate_at=len(newer) // 2)
         result = fetch(srv)
@@ -92,7 +110,9 @@ def test_fetch_html_instead_of_json(env):
     with LocalServer() as srv:
         path = "/download/x/ServiceTags_Public_20250113.json"
         srv.route(path, b"<html><body>Sign in to the proxy</body></html>", content_type="text/html")
-        srv.route(f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path))
+        srv.route(
+            f"/en-us/download/details.aspx?id={PUBLIC.download_id}", details_page(srv.url + path)
+        )
         result = fetch(srv)
     assert result.exit_code == 1
     assert "HTML" in result.stderr
@@ -109,11 +129,22 @@ def test_real_file_fetched_by_a_subprocess_through_the_stable_folder(tmp_path):
         monday = today - timedelta(days=today.weekday())
         for weeks in range(5):
             day = (monday - timedelta(weeks=weeks)).strftime("%Y%m%d")
-            srv.route(PUBLIC.folder + PUBLIC.file_name(day), data, status=200 if weeks == 1 else 404)
-        env = {**os.environ, "AZTAGS_DB": str(tmp_path / "p.db"),
-               "AZTAGS_DOWNLOAD_BASE": srv.url, "AZTAGS_DETAILS_BASE": srv.url}
-        done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fetch", "--json"],
-                              env=env, capture_output=True, text=True, timeout=60)
+            srv.route(
+                PUBLIC.folder + PUBLIC.file_name(day), data, status=200 if weeks == 1 else 404
+            )
+        env = {
+            **os.environ,
+            "AZTAGS_DB": str(tmp_path / "p.db"),
+            "AZTAGS_DOWNLOAD_BASE": srv.url,
+            "AZTAGS_DETAILS_BASE": srv.url,
+        }
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "fetch", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["outcome"] == "current"

@@ -34,7 +34,10 @@ def test_fetch_source_file_then_duplicate(run, tmp_path):
     path.write_bytes(simple_snapshot(12, A))
     first = run("fetch", "--source", str(path))
     assert first.exit_code == 0, first.output
-    assert "Public: changeNumber 12 (2025-01-06): now current; 2 tags, 3 prefix entries" in first.stdout
+    assert (
+        "Public: changeNumber 12 (2025-01-06): now current; 2 tags, 3 prefix entries"
+        in first.stdout
+    )
     second = run("fetch", "--source", str(path))
     assert second.exit_code == 0
     assert "already stored, nothing to do" in second.stdout
@@ -66,7 +69,10 @@ def test_fetch_source_html_exits_1(run, tmp_path):
 
 
 def test_quarantine_exit_code_and_listing(run, tmp_path):
-    big, small = tmp_path / "ServiceTags_Public_20250106.json", tmp_path / "ServiceTags_Public_20250113.json"
+    big, small = (
+        tmp_path / "ServiceTags_Public_20250106.json",
+        tmp_path / "ServiceTags_Public_20250113.json",
+    )
     big.write_bytes(simple_snapshot(1, {"T": [f"10.{i}.0.0/16" for i in range(10)]}))
     small.write_bytes(simple_snapshot(2, {"T": ["10.0.0.0/16"]}))
     assert run("import", str(big)).exit_code == 0
@@ -151,7 +157,9 @@ def test_real_subprocess_import_all_four_clouds(tmp_path):
     ]
     env = {**os.environ, "AZTAGS_DB": str(tmp_path / "all.db")}
     aztags = [sys.executable, str(ROOT / "cli.py")]
-    done = subprocess.run([*aztags, "import", *map(str, files)], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [*aztags, "import", *map(str, files)], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("now current") == 4
     status = subprocess.run([*aztags, "status", "--json"], env=env, capture_output=True, text=True)
@@ -159,7 +167,9 @@ def test_real_subprocess_import_all_four_clouds(tmp_path):
     clouds = {c["cloud"]: c for c in json.loads(status.stdout)["clouds"]}
     assert clouds["Public"]["prefixes"] == 86199
     assert clouds["AzureGermany"]["frozen"] and not clouds["AzureGermany"]["stale"]
-    assert "stale: Public" in status.stderr and "AzureGermany" not in status.stderr.split("stale:")[1]
+    assert (
+        "stale: Public" in status.stderr and "AzureGermany" not in status.stderr.split("stale:")[1]
+    )
 
 
 @pytest.mark.realdata
@@ -169,8 +179,15 @@ def test_real_import_of_every_shared_file(tmp_path):
     env = {**os.environ, "AZTAGS_DB": str(tmp_path / "every.db")}
     aztags = [sys.executable, str(ROOT / "cli.py")]
     done = subprocess.run(
-        [*aztags, "import", "--json", *(str(DATA / c) for c in ("Public", "AzureGovernment", "China", "AzureGermany"))],
-        env=env, capture_output=True, text=True,
+        [
+            *aztags,
+            "import",
+            "--json",
+            *(str(DATA / c) for c in ("Public", "AzureGovernment", "China", "AzureGermany")),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     outcomes = [d["outcome"] for d in json.loads(done.stdout)]
@@ -182,7 +199,10 @@ def test_readme_schema_matches_a_new_database(tmp_path):
 
     conn = open_db(tmp_path / "schema.db")
     actual = "\n".join(
-        sql + ";" for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+        sql + ";"
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+        )
     )
     readme = (ROOT / "README.md").read_text()
     documented = readme.split("<!-- schema:start -->")[1].split("<!-- schema:end -->")[0]

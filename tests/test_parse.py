@@ -17,8 +17,13 @@ def test_parses_tags_sorted_with_properties():
     data = snapshot_bytes(
         7,
         [
-            tag_json("Storage.WestUS", ["13.64.0.0/16", "2603:1030:A00::/46"], region="westus",
-                     region_id=37, service="AzureStorage"),
+            tag_json(
+                "Storage.WestUS",
+                ["13.64.0.0/16", "2603:1030:A00::/46"],
+                region="westus",
+                region_id=37,
+                service="AzureStorage",
+            ),
             tag_json("AzureCloud", ["10.0.0.0/8"], features=None),
             tag_json("Empty", [], features=[]),
         ],
@@ -37,9 +42,14 @@ def test_parses_tags_sorted_with_properties():
 
 
 def test_prefixes_sorted_ipv4_first_then_by_address():
-    data = snapshot_bytes(1, [tag_json("T", ["2001:db8::/32", "10.0.0.0/8", "9.0.0.0/8", "10.0.0.0/16"])])
+    data = snapshot_bytes(
+        1, [tag_json("T", ["2001:db8::/32", "10.0.0.0/8", "9.0.0.0/8", "10.0.0.0/16"])]
+    )
     assert parse_snapshot(data, "x").tags[0].prefixes == (
-        "9.0.0.0/8", "10.0.0.0/8", "10.0.0.0/16", "2001:db8::/32",
+        "9.0.0.0/8",
+        "10.0.0.0/8",
+        "10.0.0.0/16",
+        "2001:db8::/32",
     )
 
 
@@ -58,7 +68,10 @@ def test_collects_every_problem_naming_tag_and_field():
         parse_snapshot(data, "bad.json")
     message = str(err.value)
     assert "5 problems" in message
-    assert "tag 'HostBits': prefix '10.0.0.1/8': host bits are set (the network is 10.0.0.0/8)" in message
+    assert (
+        "tag 'HostBits': prefix '10.0.0.1/8': host bits are set (the network is 10.0.0.0/8)"
+        in message
+    )
     assert "tag 'Garbage': prefix 'not-an-ip/24'" in message
     assert "tag 'Garbage': prefix '300.1.1.0/24'" in message
     assert "tag 'NoProps': properties" in message
@@ -77,10 +90,16 @@ def test_wrong_cloud_is_refused():
         (b"", "the body is empty"),
         (b"   \n", "the body is empty"),
         (b"<!DOCTYPE html><html><body>Download Center</body></html>", "the body is HTML, not JSON"),
-        (b'{"changeNumber": 1, "cloud": "Public", "values": [{"name": "A"', "the file is truncated"),
+        (
+            b'{"changeNumber": 1, "cloud": "Public", "values": [{"name": "A"',
+            "the file is truncated",
+        ),
         (b"\x00\xff\xfe garbage", "not UTF-8"),
         (b"[1, 2, 3]", "the top level is a JSON list"),
-        (b'{"changeNumber": "x", "cloud": "Public", "values": []}', "changeNumber: expected an integer"),
+        (
+            b'{"changeNumber": "x", "cloud": "Public", "values": []}',
+            "changeNumber: expected an integer",
+        ),
         (b"{not json}", "not valid JSON"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Storing snapshots: history, backfill, duplicates, quarantine, order independence, crash safety."""
+"""Storing snapshots: history, backfill, duplicates, quarantine, order, crash safety."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -182,7 +181,9 @@ def history_dump(conn) -> list[tuple]:
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(contents=st.lists(snapshot_contents, min_size=2, max_size=5), data=st.data())
 def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
     files = [simple_snapshot(i + 1, c) for i, c in enumerate(contents)]
@@ -200,7 +201,7 @@ def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
     assert dumps[0] == dumps[1]
 
 
-# -- the 16 weekly Public files against an independent computation -----------------------------------
+# -- the 16 weekly Public files against an independent computation ---------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +247,7 @@ def test_rows_grow_with_changes_not_with_snapshots(weekly):
     assert rows < 1.1 * sum(len(p) for p in raw[0].values())  # vs 16x for copies per snapshot
 
 
-# -- concurrency and crash safety ------------------------------------------------------------------------
+# -- concurrency and crash safety ------------------------------------------------------------------
 
 
 def test_readers_keep_working_while_a_write_is_under_way(tmp_path):
@@ -272,7 +273,9 @@ def test_killing_an_ingest_leaves_the_previous_state_intact(tmp_path):
     conn.close()
     killed = 0
     for delay in (0.25, 0.35, 0.45, 0.55, 0.65, 0.8):
-        proc = subprocess.Popen([*cmd, str(second)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*cmd, str(second)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
