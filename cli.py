@@ -422,7 +422,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     docs = []
     show_bar = sys.stderr.isatty() and not as_json and len(files) > 1
     with click.progressbar(
-        length=len(files), label="Importing", file=sys.stderr if show_bar else _Null()
+        length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
     ) as bar:
         for path, result in import_files(conn, files, http, options):
             bar.update(1)
@@ -442,17 +442,6 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     if as_json:
         _print_json(docs)
     sys.exit(worst)
-
-
-class _Null:
-    def write(self, _text: str) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 # -- status / snapshots ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def _v1(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["snapshots"].create(
+    db.table("snapshots").create(
         {
             "id": int,
             "cloud": str,  # "Public", "AzureGovernment", "China", "AzureGermany"
@@ -54,17 +54,19 @@ def _v1(conn: sqlite3.Connection) -> None:
         ],
         defaults={"quarantined": 0},
     )
-    db["snapshots"].create_index(["cloud", "change_number", "content_digest"], unique=True)
-    db["snapshots"].create_index(["cloud", "seq"], unique=True)
-    db["raw_files"].create(
+    db.table("snapshots").create_index(["cloud", "change_number", "content_digest"], unique=True)
+    db.table("snapshots").create_index(["cloud", "seq"], unique=True)
+    db.table("raw_files").create(
         {"snapshot_id": int, "encoding": str, "data": bytes},
         pk="snapshot_id",
         not_null=["encoding", "data"],
         foreign_keys=[("snapshot_id", "snapshots", "id")],
     )
-    db["tags"].create({"id": int, "cloud": str, "name": str}, pk="id", not_null=["cloud", "name"])
-    db["tags"].create_index(["cloud", "name"], unique=True)
-    db["tag_versions"].create(
+    db.table("tags").create(
+        {"id": int, "cloud": str, "name": str}, pk="id", not_null=["cloud", "name"]
+    )
+    db.table("tags").create_index(["cloud", "name"], unique=True)
+    db.table("tag_versions").create(
         {
             "id": int,
             "tag_id": int,
@@ -95,13 +97,13 @@ def _v1(conn: sqlite3.Connection) -> None:
         ],
         foreign_keys=[("tag_id", "tags", "id")],
     )
-    db["tag_versions"].create_index(["tag_id", "from_seq"], unique=True)
-    db["prefixes"].create(
+    db.table("tag_versions").create_index(["tag_id", "from_seq"], unique=True)
+    db.table("prefixes").create(
         {"id": int, "prefix": str, "family": int, "length": int, "network": bytes},
         pk="id",
         not_null=["prefix", "family", "length", "network"],
     )
-    db["prefixes"].create_index(["prefix"], unique=True)
+    db.table("prefixes").create_index(["prefix"], unique=True)
     # WITHOUT ROWID (which sqlite-utils cannot declare): the primary key is the only B-tree, so the
     # 86k rows of a first ingest are written once, and the table is a third smaller.
     conn.execute(

@@ -151,7 +151,7 @@ def save_snapshot(
             )
         counts = _splice_history(conn, snapshot, versions, s, n)
         info = _info(_row(conn, snapshot_id))
-        return IngestResult(info, "current" if n is None else "backfill", **counts)
+        return IngestResult(info, "current" if n is None else "backfill", *counts)
 
 
 def _dup_note(info: SnapshotInfo) -> tuple[str, ...]:
@@ -233,7 +233,7 @@ def _save_raw(
 
 def _splice_history(
     conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, tuple], s: int, n: int | None
-) -> dict[str, int]:
+) -> tuple[int, int, int, int, int]:
     """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
 
     After the shift every interval that covers ``s - 1`` also covers ``s``. So: items present at
@@ -295,13 +295,14 @@ def _splice_history(
         s=s,
         n=n,
     )
-    return {
-        "tags_added": len(new.keys() - before.keys()),
-        "tags_removed": len(before.keys() - new.keys()),
-        "tags_changed": sum(1 for t in changed if t in before and t in new),
-        "prefixes_added": added,
-        "prefixes_removed": removed,
-    }
+    # (tags added, removed, changed; pairs added, removed): IngestResult's field order
+    return (
+        len(new.keys() - before.keys()),
+        len(before.keys() - new.keys()),
+        sum(1 for t in changed if t in before and t in new),
+        added,
+        removed,
+    )
 
 
 def _splice(

@@ -101,7 +101,10 @@ def diff_prefixes(
     # Group added and removed prefixes that overlap; a group whose two sides cover the same
     # addresses is a re-cut.
     items = sorted((prefix_interval(p), p in added, p) for p in added | removed)
-    recuts, groups, current, reach = [], [], [], (-1, -1)
+    recuts: list[Recut] = []
+    groups: list[list[tuple[int, int, int, bool, str]]] = []
+    current: list[tuple[int, int, int, bool, str]] = []
+    reach = (-1, -1)
     for (family, (first, last)), is_added, prefix in items:
         if current and (family, first) > reach:
             groups.append(current)

@@ -209,13 +209,13 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
     keyed.sort()
     return ServiceTag(
         name=name,
-        region=region,
-        region_id=region_id,
-        system_service=service,
+        region=cast(str, region),
+        region_id=cast(int, region_id),
+        system_service=cast(str, service),
         network_features=feature_set,
-        change_number=tag_cn,
+        change_number=cast(int, tag_cn),
         prefixes=tuple(k[3] for k in keyed),
-        platform=platform,
+        platform=cast(str, platform),
     )
 
 
