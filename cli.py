@@ -145,9 +145,7 @@ def http_options(func: Callable) -> Callable:
             help="Refuse a download larger than this.",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _stack(options, func)
 
 
 def save_options(func: Callable) -> Callable:
@@ -172,6 +170,11 @@ def save_options(func: Callable) -> Callable:
             help="Keep each file, gzip-compressed, in the database so history can be rebuilt.",
         ),
     ]
+    return _stack(options, func)
+
+
+def _stack(options: list[Callable], func: Callable) -> Callable:
+    """Apply option decorators in the order listed (first listed shows first in --help)."""
     for option in reversed(options):
         func = option(func)
     return func

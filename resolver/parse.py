@@ -150,26 +150,12 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
         problem(f"{where}: properties: expected an object, found {_show(props)}")
         return None
     ok = True
-    tag_cn = props.get("changeNumber")
-    if not _is_int(tag_cn):
-        problem(f"{where}: changeNumber: expected an integer, found {_show(tag_cn)}")
-        ok = False
-    region = props.get("region")
-    if not isinstance(region, str):
-        problem(f"{where}: region: expected a string ('' for global tags), found {_show(region)}")
-        ok = False
-    region_id = props.get("regionId")
-    if not _is_int(region_id):
-        problem(f"{where}: regionId: expected an integer, found {_show(region_id)}")
-        ok = False
-    platform = props.get("platform")
-    if not isinstance(platform, str):
-        problem(f"{where}: platform: expected a string, found {_show(platform)}")
-        ok = False
-    service = props.get("systemService")
-    if not isinstance(service, str):
-        problem(f"{where}: systemService: expected a string, found {_show(service)}")
-        ok = False
+    fields: dict[str, object] = {}
+    for key, check, expected in _TAG_FIELDS:
+        fields[key] = field = props.get(key)
+        if not check(field):
+            problem(f"{where}: {key}: expected {expected}, found {_show(field)}")
+            ok = False
     features = props.get("networkFeatures")
     feature_set: frozenset[str] | None = None
     if features is not None:
@@ -209,18 +195,32 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
     keyed.sort()
     return ServiceTag(
         name=name,
-        region=cast(str, region),
-        region_id=cast(int, region_id),
-        system_service=cast(str, service),
+        region=cast(str, fields["region"]),
+        region_id=cast(int, fields["regionId"]),
+        system_service=cast(str, fields["systemService"]),
         network_features=feature_set,
-        change_number=cast(int, tag_cn),
+        change_number=cast(int, fields["changeNumber"]),
         prefixes=tuple(k[3] for k in keyed),
-        platform=cast(str, platform),
+        platform=cast(str, fields["platform"]),
     )
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+# The scalar properties of a tag: (JSON key, check, what was expected).
+_TAG_FIELDS = (
+    ("changeNumber", _is_int, "an integer"),
+    ("region", _is_str, "a string ('' for global tags)"),
+    ("regionId", _is_int, "an integer"),
+    ("platform", _is_str, "a string"),
+    ("systemService", _is_str, "a string"),
+)
 
 
 def _kind(value: object) -> str:
