@@ -45,14 +45,14 @@ def refresh_cloud(
     progress: Progress | None = None,
 ) -> RefreshResult:
     """Fetch the cloud's current file (or read ``source``), validate it and store it."""
-    from resolver import sources  # requests is only paid for by commands that download
+    from resolver import download, sources  # requests is paid for only when downloading
 
     now = now or datetime.now(UTC)
     if source is not None:
         raw = sources.read_source(source, http, stdin=stdin, progress=progress, log=log)
     else:
         known = None if options.force else _known_file(conn, cloud)
-        fetched = sources.fetch_current(
+        fetched = download.fetch_current(
             cloud, http, today=today or now.date(), known=known, progress=progress, log=log
         )
         if fetched is None:

@@ -1,4 +1,4 @@
-"""resolver.sources against real local HTTP servers: discovery, downloads, faults, --source."""
+"""resolver.sources and resolver.download against real local HTTP servers."""
 
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ import pytest
 import requests
 
 from resolver.clouds import get_cloud
+from resolver.download import discover_url, fetch_current, fetch_url, make_session
 from resolver.errors import FetchError
 from resolver.sources import (
     HttpSettings,
     KnownFile,
     cloud_name_from_file_name,
-    discover_url,
-    fetch_current,
-    fetch_url,
     file_date_from_name,
-    make_session,
     read_source,
 )
 
@@ -79,8 +76,10 @@ def file_path(stamp: str, cloud=PUBLIC, folder: str | None = None) -> str:
 
 
 def page(*parts: str) -> bytes:
-    return ("<!DOCTYPE html><html><head><title>Download Azure IP Ranges and Service Tags</title>"
-            "</head><body>" + "".join(parts) + "</body></html>").encode()
+    return (
+        "<!DOCTYPE html><html><head><title>Download Azure IP Ranges and Service Tags</title>"
+        "</head><body>" + "".join(parts) + "</body></html>"
+    ).encode()
 
 
 def discover(srv_settings: HttpSettings, today: date = TODAY, cloud=PUBLIC) -> str:
@@ -125,8 +124,9 @@ def test_probe_goes_back_week_by_week_newest_first(srv, settings):
 
 def test_probe_misses_then_details_page(srv, settings, caplog):
     url = srv.url + file_path("20250113")
-    srv.route(DETAILS, page(f'<script>var AcOEt_DownloadUrl = "{url}";</script>'),
-              content_type=HTML)
+    srv.route(
+        DETAILS, page(f'<script>var AcOEt_DownloadUrl = "{url}";</script>'), content_type=HTML
+    )
     caplog.set_level(logging.INFO, logger="test_sources")
 
     assert discover(settings) == url
@@ -137,8 +137,9 @@ def test_probe_misses_then_details_page(srv, settings, caplog):
 
 
 def test_probe_ignores_an_html_page_answered_with_200(srv, settings):
-    srv.route(file_path("20250113"), page("This download is no longer available"),
-              content_type=HTML)
+    srv.route(
+        file_path("20250113"), page("This download is no longer available"), content_type=HTML
+    )
     srv.route(file_path("20250106"), BODY)
     assert discover(settings) == srv.url + file_path("20250106")
 
@@ -147,8 +148,11 @@ def test_probe_stops_at_once_when_the_host_is_unreachable(srv):
     # Port 1 on 127.0.0.1 refuses connections: one probe fails, the other Mondays are skipped.
     settings = _settings(srv.url, download_base="http://127.0.0.1:1", retries=0)
     url = srv.url + file_path("20250113")
-    srv.route(DETAILS, page(f'<a class="dlcdetail__download-btn" href="{url}">Download</a>'),
-              content_type=HTML)
+    srv.route(
+        DETAILS,
+        page(f'<a class="dlcdetail__download-btn" href="{url}">Download</a>'),
+        content_type=HTML,
+    )
     started = time.monotonic()
     assert discover(settings) == url
     assert time.monotonic() - started < 3
@@ -161,7 +165,7 @@ def test_probe_stops_at_once_when_the_host_is_unreachable(srv):
 def _dlc_details(url: str) -> str:
     details = {
         "title": "Azure IP Ranges and Service Tags – Public Cloud",
-        "note": "braces } { and quotes \" inside strings must not confuse the parser",
+        "note": 'braces } { and quotes " inside strings must not confuse the parser',
         "details": {"version": "2025.01.13", "nested": [{"a": {"b": "}"}}]},
         "downloadFile": [
             {"name": "readme.pdf", "url": "https://download.microsoft.com/x/readme.pdf"},
@@ -173,7 +177,8 @@ def _dlc_details(url: str) -> str:
 
 SHAPES = {
     "details: AcOEt_DownloadUrl": (
-        DETAILS, lambda u: f'<script>var x = 1; AcOEt_DownloadUrl = "{u}";</script>',
+        DETAILS,
+        lambda u: f'<script>var x = 1; AcOEt_DownloadUrl = "{u}";</script>',
     ),
     "details: AcOEt_DownloadUrl with escaped slashes": (
         DETAILS,
@@ -181,17 +186,22 @@ SHAPES = {
     ),
     "details: download button only": (
         DETAILS,
-        lambda u: f'<a href="{u}" class="mscom-link dlcdetail__download-btn" '
-        'aria-label="Download">Download</a>',
+        lambda u: (
+            f'<a href="{u}" class="mscom-link dlcdetail__download-btn" '
+            'aria-label="Download">Download</a>'
+        ),
     ),
     "details: __DLCDetails__ only": (DETAILS, _dlc_details),
     "confirmation: failoverLink": (
         CONFIRM,
-        lambda u: f'<p>If your download does not start, <a class="mscom-link failoverLink" '
-        f'href="{u}">click here</a>.</p>',
+        lambda u: (
+            f'<p>If your download does not start, <a class="mscom-link failoverLink" '
+            f'href="{u}">click here</a>.</p>'
+        ),
     ),
     "confirmation: meta refresh only": (
-        CONFIRM, lambda u: f'<meta http-equiv="refresh" content="0;url={u}">',
+        CONFIRM,
+        lambda u: f'<meta http-equiv="refresh" content="0;url={u}">',
     ),
 }
 
@@ -217,8 +227,11 @@ def test_every_page_shape_is_understood(srv, settings, shape, caplog):
 
 
 def test_a_relative_link_is_resolved_against_the_page(srv, settings):
-    srv.route(DETAILS, page(f'<a class="dlcdetail__download-btn" href="{file_path("20250113")}">'
-                            "Download</a>"), content_type=HTML)
+    srv.route(
+        DETAILS,
+        page(f'<a class="dlcdetail__download-btn" href="{file_path("20250113")}">Download</a>'),
+        content_type=HTML,
+    )
     assert discover(settings) == srv.url + file_path("20250113")
 
 
@@ -250,8 +263,11 @@ def test_a_link_for_another_cloud_is_rejected_and_the_chain_goes_on(srv, setting
     china = srv.url + file_path("20250113", cloud=CHINA)
     public = srv.url + file_path("20250106")
     srv.route(DETAILS, page(f'<script>AcOEt_DownloadUrl = "{china}";</script>'), content_type=HTML)
-    srv.route(CONFIRM, page(f'<a class="mscom-link failoverLink" href="{public}">here</a>'),
-              content_type=HTML)
+    srv.route(
+        CONFIRM,
+        page(f'<a class="mscom-link failoverLink" href="{public}">here</a>'),
+        content_type=HTML,
+    )
     caplog.set_level(logging.INFO, logger="test_sources")
 
     assert discover(settings) == public
@@ -302,8 +318,11 @@ def test_user_agent_and_progress(srv, settings):
     srv.route("/f/ServiceTags_Public_20250113.json", BODY * 1000)
     seen: list[tuple[int, int | None]] = []
 
-    raw = fetch_url(srv.url + "/f/ServiceTags_Public_20250113.json", settings,
-                    progress=lambda n, total: seen.append((n, total)))
+    raw = fetch_url(
+        srv.url + "/f/ServiceTags_Public_20250113.json",
+        settings,
+        progress=lambda n, total: seen.append((n, total)),
+    )
 
     assert raw is not None and raw.data == BODY * 1000
     assert srv.requests[0].headers["user-agent"].startswith("aztags/")
@@ -403,8 +422,9 @@ def test_conditional_get_returns_none_on_304(srv, settings):
     assert first.last_modified == "Tue, 14 Jan 2025 10:00:00 GMT"
 
     # Stored with the folder in another case: still the same file.
-    known = KnownFile(first.source.replace(PUBLIC.folder, PUBLIC.folder.lower()), first.etag,
-                      first.last_modified)
+    known = KnownFile(
+        first.source.replace(PUBLIC.folder, PUBLIC.folder.lower()), first.etag, first.last_modified
+    )
     again = fetch_current(PUBLIC, settings, today=TODAY, known=known)
 
     assert again is None
