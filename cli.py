@@ -694,6 +694,8 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
     """
     store = _store(db, cloud)
     snapshot, found = store.tags(at=at, region=region, service=service, feature=feature)
+    if not found:
+        raise NotFoundError("No tag matches these filters.")
     if as_json:
         _print_json(
             {
@@ -715,8 +717,6 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
             }
         )
         return
-    if not found:
-        raise NotFoundError("No tag matches these filters.")
     _print_table(
         ["name", "region", "systemService", "networkFeatures", "IPv4", "IPv6"],
         [
@@ -852,7 +852,9 @@ def lookup(queries, file, cloud, at, db, as_json) -> None:
     else:
         for a in answers:
             click.echo(_lookup_line(a.query, a.result, a.error, details))
-    if any(a.error for a in answers):
+    bad = [a.query for a in answers if a.error]
+    if bad:
+        click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
         sys.exit(ExitCode.ERROR)
     if len(answers) == 1 and answers[0].result is not None and not answers[0].result.tags:
         click.echo(f"aztags: {answers[0].query} is in no {store.cloud.name} service tag.", err=True)
@@ -907,6 +909,9 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
     out = sys.stdout
     errors = 0
     for text, result in lookup_lines(index, file):
+        if result is None:  # a blank line stays a blank line
+            out.write("\n")
+            continue
         if isinstance(result, InvalidAddressError):
             errors += 1
             line = (
@@ -940,6 +945,7 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
         click.echo(
             f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True
         )
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command()
@@ -1004,6 +1010,10 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
                         "name": d.name,
                         "status": d.status,
                         "added": list(d.added),
+                        "usable_from": {
+                            p: answer.usable_by_prefix.get((d.name, p), answer.usable_from)
+                            for p in d.added
+                        },
                         "removed": list(d.removed),
                         "recut": [
                             {"removed": list(r.removed), "added": list(r.added)} for r in d.recut
@@ -1023,7 +1033,6 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
         f"{store.cloud.name}: changeNumber {b.change_number} ({b.file_date or '-'}) -> "
         f"{a.change_number} ({a.file_date or '-'})"
     )
-    usable = f"  (usable from {answer.usable_from})" if answer.usable_from else ""
     for d in answer.tags:
         click.echo(f"\n{d.name} ({d.status})")
         for field_name, old, new in d.properties:
@@ -1031,7 +1040,8 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
         for r in d.recut:
             click.echo(f"  ~ {' '.join(r.removed)} re-cut as {' '.join(r.added)}")
         for p in d.added:
-            click.echo(f"  + {p}{usable}")
+            usable = answer.usable_by_prefix.get((d.name, p), answer.usable_from)
+            click.echo(f"  + {p}" + (f"  (usable from {usable})" if usable else ""))
         for p in d.removed:
             click.echo(f"  - {p}")
     click.echo(

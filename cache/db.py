@@ -83,10 +83,15 @@ def _check_version(conn: sqlite3.Connection, path: Path, *, readonly: bool) -> i
             f"The database at {path} was written by a newer aztags (schema {version}, this one "
             f"knows {SCHEMA_VERSION}). Upgrade aztags."
         )
+    if readonly and version == 0:
+        raise EmptyStoreError(
+            f"The aztags database at {path} is empty. Run 'aztags fetch' (or 'aztags import "
+            "FILE') first."
+        )
     if readonly and version < SCHEMA_VERSION:
         raise StoreError(
-            f"The database at {path} has an older schema ({version}); run any writing command "
-            "(for example 'aztags status' after 'aztags fetch') to upgrade it."
+            f"The database at {path} has an older schema ({version}); run 'aztags fetch' or "
+            "'aztags import' once to upgrade it."
         )
     return version
 

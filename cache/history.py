@@ -192,22 +192,42 @@ def load_pairs_for(
     """(tag, prefix) pairs at ``seq`` for exactly these prefixes, and, with ``within`` =
     (family, first, last, length), for every prefix longer than ``length`` whose network lies in
     [first, last]. The candidates of a reverse lookup, read without loading the whole snapshot."""
-    wanted = list(prefixes)
-    params: dict[str, object] = {"cloud": cloud, "seq": seq}
-    params.update({f"p{i}": p for i, p in enumerate(wanted)})
-    clauses = []
-    if wanted:
-        clauses.append(f"p.prefix IN ({','.join(f':p{i}' for i in range(len(wanted)))})")
-    if within is not None:
-        params.update(zip(("family", "first", "last", "length"), within, strict=True))
-        clauses.append(
-            "(p.family = :family AND p.network BETWEEN :first AND :last AND p.length > :length)"
-        )
-    if not clauses:
-        return []
-    return conn.execute(
+    select = (
         "SELECT t.name, p.prefix FROM prefixes p JOIN memberships m ON m.prefix_id = p.id "
         "JOIN tags t ON t.id = m.tag_id "
-        f"WHERE ({' OR '.join(clauses)}) AND t.cloud = :cloud AND {_COVERS.format(t='m')}",
-        params,
-    ).fetchall()
+        f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')} AND "
+    )
+    params: dict[str, object] = {"cloud": cloud, "seq": seq}
+    pairs: list[tuple[str, str]] = []
+    wanted = list(prefixes)
+    for start in range(0, len(wanted), 500):  # SQLite may allow as few as 999 parameters
+        chunk = {f"p{i}": p for i, p in enumerate(wanted[start : start + 500])}
+        pairs += conn.execute(
+            select + f"p.prefix IN ({','.join(':' + k for k in chunk)})", {**params, **chunk}
+        ).fetchall()
+    if within is not None:
+        bounds = dict(zip(("family", "first", "last", "length"), within, strict=True))
+        pairs += conn.execute(
+            select + "p.family = :family AND p.network BETWEEN :first AND :last "
+            "AND p.length > :length",
+            {**params, **bounds},
+        ).fetchall()
+    return pairs
+
+
+def first_seen(
+    conn: sqlite3.Connection, cloud: str, seq: int, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """For (tag, prefix) pairs present at ``seq``: the seq from which each has been there
+    without a break (the start of the interval covering ``seq``)."""
+    found: dict[tuple[str, str], int] = {}
+    for tag in sorted({tag for tag, _ in pairs}):
+        for prefix, from_seq in conn.execute(
+            "SELECT p.prefix, m.from_seq FROM tags t JOIN memberships m ON m.tag_id = t.id "
+            "JOIN prefixes p ON p.id = m.prefix_id "
+            f"WHERE t.cloud = :cloud AND t.name = :tag AND {_COVERS.format(t='m')}",
+            {"cloud": cloud, "tag": tag, "seq": seq},
+        ):
+            if (tag, prefix) in pairs:
+                found[(tag, prefix)] = from_seq
+    return found

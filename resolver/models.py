@@ -116,3 +116,7 @@ class TagVersion:
     prefixes_added: int  # relative to the previous version; all of them for the first
     prefixes_removed: int
     ended: SnapshotInfo | None  # the snapshot in which the tag disappeared, if it did
+
+
+# A tag as region and profile resolution see it: with or without its prefixes loaded.
+TagInfo = ServiceTag | TagSummary

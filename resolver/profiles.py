@@ -90,7 +90,7 @@ from typing import Any
 
 from resolver.clouds import CLOUD_KEYS, get_cloud
 from resolver.errors import ConfigError, NotFoundError
-from resolver.models import ServiceTag
+from resolver.models import TagInfo
 from resolver.regions import RegionIndex
 
 REGION_PLACEHOLDER = "{region}"
@@ -151,7 +151,7 @@ class Profile:
 @dataclass(frozen=True, slots=True)
 class ResolvedRule:
     rule: Rule
-    tag: ServiceTag | None  # None when skipped or when the tag is missing in this cloud/region
+    tag: TagInfo | None  # None when skipped or when the tag is missing in this cloud/region
     skipped_reason: str | None  # "not needed in China"
     warnings: tuple[str, ...]
 
@@ -629,7 +629,7 @@ def get_profile(name: str, profiles: Mapping[str, Profile]) -> Profile:
 # --- resolving ----------------------------------------------------------------------------------
 
 
-def _null_features_warning(tag: ServiceTag) -> str:
+def _null_features_warning(tag: TagInfo) -> str:
     return (
         f"{tag.name} has networkFeatures null: it is in the file only, "
         "not usable as an NSG/Azure Firewall tag"
@@ -641,7 +641,7 @@ def resolve_profile(
     *,
     cloud: str,
     region_text: str | None,
-    tags: Mapping[str, ServiceTag],
+    tags: Mapping[str, TagInfo],
     regions: RegionIndex,
 ) -> ResolvedProfile:
     """Map each rule of ``profile`` to a tag of one cloud's file.
@@ -682,7 +682,7 @@ def resolve_profile(
             resolved.append(ResolvedRule(rule, None, f"not needed in {cloud_name}", ()))
             continue
         warnings: list[str] = []
-        tag: ServiceTag | None
+        tag: TagInfo | None
         if rule.is_regional:
             tag = regions.regional_tag(rule.base, code)
             if tag is None:

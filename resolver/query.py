@@ -4,7 +4,7 @@
     store = TagStore.open(cloud="public")            # read-only; $AZTAGS_DB or the default path
     store.cidrs(["Storage"], region="West Europe").prefixes
     store.cidrs(profile="azureml", region="westus", aggregate=True).prefixes
-    store.lookup(["20.38.96.1"])[0].matches
+    store.lookup(["20.38.96.1"])[0].result.containing
     store.diff(names=["AzureCloud"]).tags
 
 Every method takes ``at`` (``None`` for the current snapshot, ``"YYYY-MM-DD"`` or ``"cn:N"``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,7 +27,7 @@ from resolver.clouds import Cloud, get_cloud
 from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import NotFoundError
 from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
-from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
+from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.regions import RegionIndex
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -57,7 +57,10 @@ class DiffAnswer:
     after: SnapshotInfo
     tags: tuple[TagDiff, ...]
     summary: DiffSummary
-    usable_from: date | None  # added prefixes may be used by Azure from this day
+    usable_from: date | None  # prefixes new in the newer file may be used by Azure from this day
+    # per added (tag, prefix): the day Azure may use it, from the first snapshot that had it
+    # (earlier than usable_from when the diff spans several weeks)
+    usable_by_prefix: Mapping[tuple[str, str], date | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,11 +94,11 @@ class TagStore:
         return self._summaries[snapshot.seq]
 
     def regions(self, snapshot: SnapshotInfo) -> RegionIndex:
-        return RegionIndex.from_tags(self.summaries(snapshot))  # type: ignore[arg-type]
+        return RegionIndex.from_tags(self.summaries(snapshot))
 
     def resolve_names(
         self, names: Sequence[str], region: str | None, snapshot: SnapshotInfo
-    ) -> list[TagSummary]:
+    ) -> list[TagInfo]:
         """Tags for user-typed names: exact tag names in any case, or a base service that
         ``region`` narrows through the tag's region field (``Storage`` + ``West Europe`` ->
         ``Storage.WestEurope``). Unknown names raise NotFoundError with close matches."""
@@ -103,7 +106,7 @@ class TagStore:
         by_fold = {t.name.casefold(): t for t in summaries}
         regions = self.regions(snapshot) if region else None
         code = regions.resolve(region) if regions and region else None
-        found: list[TagSummary] = []
+        found: list[TagInfo] = []
         for name in names:
             exact = by_fold.get(name.strip().casefold())
             if code is None:
@@ -119,8 +122,12 @@ class TagStore:
                     )
                 found.append(exact)
                 continue
-            assert regions is not None
-            regional = regions.regional_tag(name.strip(), code)
+            assert regions is not None and region is not None
+            # "Sql --region EastUS2Stage": the suffix as written names the tag (Sql.EastUS2Stage),
+            # although its region code eastus2 would lead to Sql.EastUS2.
+            spelled = by_fold.get(f"{name.strip()}.{region.replace(' ', '')}".casefold())
+            regional: TagInfo | None = spelled if spelled and spelled.region == code else None
+            regional = regional or regions.regional_tag(name.strip(), code)
             if regional is None:
                 if exact is None:
                     raise self._unknown_tag(name, summaries)
@@ -128,7 +135,7 @@ class TagStore:
                     f"{exact.name} has no tag for region {code} in the {self.cloud.name} file. "
                     f"Drop --region to use the global {exact.name}."
                 )
-            found.append(regional)  # type: ignore[arg-type]
+            found.append(regional)
         return list(dict.fromkeys(found))
 
     def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
@@ -152,22 +159,18 @@ class TagStore:
         """Tags with their properties and prefix counts, filtered by region, service, feature."""
         snapshot = self.snapshot(at)
         found = self.summaries(snapshot)
+        if service:
+            wanted = service.casefold()
+            found = [t for t in found if wanted in _service_names(t)]
+            if not found:
+                services = {n for t in self.summaries(snapshot) for n in _service_names(t)}
+                close = difflib.get_close_matches(wanted, sorted(services), n=3)
+                raise NotFoundError(f"No tag of service {service!r}.", tuple(close))
         if region:
             code = self.regions(snapshot).resolve(region)
             found = [t for t in found if t.region == code]
-        if service:
-            wanted = service.casefold()
-            found = [
-                t
-                for t in found
-                if wanted in (t.system_service.casefold(), _base(t).casefold(), t.name.casefold())
-            ]
-            if not found:
-                services = {t.system_service for t in self.summaries(snapshot)} | {
-                    _base(t) for t in self.summaries(snapshot)
-                }
-                close = difflib.get_close_matches(service, sorted(s for s in services if s), n=3)
-                raise NotFoundError(f"No tag of service {service!r}.", tuple(close))
+            if not found and service:
+                raise NotFoundError(f"Service {service!r} has no tag in region {code}.")
         if feature:
             wanted = feature.upper()
             found = [t for t in found if t.network_features and wanted in t.network_features]
@@ -197,10 +200,10 @@ class TagStore:
                 get_profile(profile, load_profiles(profile_dirs)),
                 cloud=self.cloud.name,
                 region_text=region,
-                tags={t.name: t for t in self.summaries(snapshot)},  # type: ignore[misc]
+                tags={t.name: t for t in self.summaries(snapshot)},
                 regions=self.regions(snapshot),
             )
-            chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]  # type: ignore[misc]
+            chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]
             warnings += resolved_profile.warnings
         warnings += [
             f"{t.name} has networkFeatures null: it is in the file only, not usable as an "
@@ -319,33 +322,68 @@ class TagStore:
         else:
             before = self.snapshot(from_at)
         assert before.seq is not None and after.seq is not None
-        scope: list[str] | None = None
-        if names or profile:
-            scope = []
-            for snap in (before, after):
-                try:
-                    if names:
-                        scope += [t.name for t in self.resolve_names(names, region, snap)]
-                    if profile:
-                        answer = self.cidrs(
-                            profile=profile,
-                            region=region,
-                            at=f"cn:{snap.change_number}",
-                            profile_dirs=profile_dirs,
-                        )
-                        scope += [t.name for t in answer.tags]
-                except NotFoundError:
-                    if snap is after:
-                        raise
+        if before.seq > after.seq:
+            raise NotFoundError(
+                f"--from (changeNumber {before.change_number}) is newer than --to (changeNumber "
+                f"{after.change_number}); swap them."
+            )
+        scope = self._diff_scope(names, profile, region, (before, after), profile_dirs)
         old = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, before.seq, scope)}
         new = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, after.seq, scope)}
         tags, summary = diff_tags(old, new)
-        usable = after.file_date + USABLE_AFTER if after.file_date else None
-        return DiffAnswer(before, after, tags, summary, usable)
+        first_seen = history.first_seen(
+            self.conn, self.cloud.name, after.seq, {(d.name, p) for d in tags for p in d.added}
+        )
+        snapshots = {s.seq: s for s in self.snapshots() if s.seq is not None}
+        usable_by_prefix = {
+            pair: _usable(snapshots[seq]) for pair, seq in first_seen.items() if seq > before.seq
+        }
+        return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
+
+    def _diff_scope(
+        self,
+        names: Sequence[str],
+        profile: str | None,
+        region: str | None,
+        snapshots: tuple[SnapshotInfo, SnapshotInfo],
+        profile_dirs: Iterable[Path],
+    ) -> list[str] | None:
+        """The tags a scoped diff compares: NAMEs and the profile's tags, resolved in either
+        snapshot (a tag removed in the newer one is still in scope). None: every tag."""
+        if not names and not profile:
+            return None
+        scope: list[str] = []
+        for name in names:
+            errors = []
+            for snap in snapshots:
+                try:
+                    scope += [t.name for t in self.resolve_names([name], region, snap)]
+                except NotFoundError as e:
+                    errors.append(e)
+            if len(errors) == len(snapshots):
+                raise errors[-1]
+        if profile:
+            for snap in snapshots:
+                answer = self.cidrs(
+                    profile=profile,
+                    region=region,
+                    at=f"cn:{snap.change_number}",
+                    profile_dirs=profile_dirs,
+                )
+                scope += [t.name for t in answer.tags]
+        return list(dict.fromkeys(scope))
 
 
-def _base(tag: TagSummary) -> str:
-    return tag.name.rpartition(".")[0] if tag.region and "." in tag.name else tag.name
+def _service_names(tag: TagSummary) -> set[str]:
+    """What ``--service`` matches, case-folded: the systemService, the name without its region
+    suffix, and the family before the first dot (AzureFrontDoor for AzureFrontDoor.Frontend)."""
+    base = tag.name.rpartition(".")[0] if tag.region and "." in tag.name else tag.name
+    names = {tag.system_service, base, tag.name, tag.name.partition(".")[0]}
+    return {n.casefold() for n in names if n}
+
+
+def _usable(snapshot: SnapshotInfo) -> date | None:
+    return snapshot.file_date + USABLE_AFTER if snapshot.file_date else None
 
 
 def _parse_query(text: str) -> tuple[int, int, int] | None:
@@ -381,13 +419,16 @@ def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
 
 def lookup_lines(
     index: LookupIndex, lines: Iterable[str]
-) -> Iterator[tuple[str, QueryResult | InvalidAddressError]]:
-    """Batch lookups: one result per non-blank line, in input order. Addresses take the index's
-    fast path; CIDR lines are answered with their overlapping tags too; a bad line yields its
-    error instead of stopping the batch."""
-    for text, result in index.lookup_many(line for line in lines if line.strip()):
+) -> Iterator[tuple[str, QueryResult | InvalidAddressError | None]]:
+    """Batch lookups: one result per line, in input order (None for a blank line, so output can
+    stay line for line with the input). Addresses take the index's fast path; CIDR lines are
+    answered with their overlapping tags too; a bad line yields its error instead of stopping
+    the batch."""
+    for text, result in index.lookup_many(lines):
         if isinstance(result, InvalidAddressError):
-            if "/" in text:
+            if not text:
+                yield text, None
+            elif "/" in text:
                 try:
                     yield text, index.query(text)
                 except InvalidAddressError as e:

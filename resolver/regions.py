@@ -31,7 +31,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from resolver.errors import NotFoundError
-from resolver.models import ServiceTag
+from resolver.models import TagInfo
 
 # Known typos and names the data cannot teach us (normalised alias -> ARM code). Short on purpose.
 TYPO_ALIASES: dict[str, str] = {
@@ -52,7 +52,7 @@ def normalise(text: str) -> str:
     return _SEPARATORS.sub("", text).lower()
 
 
-def _split_regional(tag: ServiceTag) -> tuple[str, str] | None:
+def _split_regional(tag: TagInfo) -> tuple[str, str] | None:
     """(base, suffix) of a regional tag, or None for a global tag or a name without a dot.
 
     Only tags with a ``region`` are split, and only at the last dot, so a dotted global name is
@@ -73,8 +73,8 @@ class RegionIndex:
         aliases: dict[str, str],
         ambiguous: dict[str, tuple[str, ...]],
         canonical_suffix: dict[str, str],
-        by_base_region: dict[tuple[str, str], tuple[ServiceTag, ...]],
-        by_region: dict[str, tuple[ServiceTag, ...]],
+        by_base_region: dict[tuple[str, str], tuple[TagInfo, ...]],
+        by_region: dict[str, tuple[TagInfo, ...]],
     ):
         self._codes = tuple(sorted(set(codes)))
         self._aliases = aliases
@@ -84,12 +84,12 @@ class RegionIndex:
         self._by_region = by_region
 
     @classmethod
-    def from_tags(cls, tags: Iterable[ServiceTag]) -> RegionIndex:
+    def from_tags(cls, tags: Iterable[TagInfo]) -> RegionIndex:
         codes: set[str] = set()
         suffix_codes: dict[str, set[str]] = defaultdict(set)  # normalised suffix -> codes
         suffix_counts: dict[str, Counter[str]] = defaultdict(Counter)  # code -> normalised suffixes
-        by_base_region: dict[tuple[str, str], list[ServiceTag]] = defaultdict(list)
-        by_region: dict[str, list[ServiceTag]] = defaultdict(list)
+        by_base_region: dict[tuple[str, str], list[TagInfo]] = defaultdict(list)
+        by_region: dict[str, list[TagInfo]] = defaultdict(list)
 
         for tag in tags:
             if not tag.region:
@@ -161,7 +161,7 @@ class RegionIndex:
             )
         raise NotFoundError(message, suggestions=suggestions)
 
-    def regional_tag(self, base: str, region_code: str) -> ServiceTag | None:
+    def regional_tag(self, base: str, region_code: str) -> TagInfo | None:
         """The tag of service ``base`` (any case) in region ``region_code``, or None.
 
         A candidate is a tag whose ``region`` field is ``region_code`` and whose name is
@@ -179,7 +179,7 @@ class RegionIndex:
             return None
         canonical = self._canonical_suffix.get(region_code)
 
-        def rank(tag: ServiceTag) -> tuple[int, str]:
+        def rank(tag: TagInfo) -> tuple[int, str]:
             suffix = normalise(tag.name.rpartition(".")[2])
             if suffix == region_code:
                 return (0, tag.name)
@@ -189,6 +189,6 @@ class RegionIndex:
 
         return min(candidates, key=rank)
 
-    def tags_in_region(self, region_code: str) -> tuple[ServiceTag, ...]:
+    def tags_in_region(self, region_code: str) -> tuple[TagInfo, ...]:
         """Every tag whose ``region`` field is ``region_code``, sorted by name."""
         return self._by_region.get(region_code, ())

@@ -450,23 +450,12 @@ def test_lookup_of_bad_input_exits_1_without_traceback(run, query, message):
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'aztags lookup 1.2.3' prints its error only on stdout (as '1.2.3<TAB>error: ...') "
-    "and nothing on stderr, while the --file path adds a summary on stderr: errors belong on "
-    "stderr",
-)
 def test_lookup_of_bad_input_says_so_on_stderr(run):
     result = run("lookup", "1.2.3")
     assert "1.2.3" in result.stderr
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'aztags lookup --file' exits 0 when lines did not parse, although the help says "
-    "'Exit codes: ... 1 an address did not parse' and the same input as arguments exits 1",
-)
 def test_lookup_file_with_a_bad_line_exits_1_like_arguments(run):
     single = run("lookup", "13.64.0.1", "not-an-ip")
     assert single.exit_code == 1
@@ -477,11 +466,6 @@ def test_lookup_file_with_a_bad_line_exits_1_like_arguments(run):
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'aztags lookup --file' drops blank lines, so its output no longer has 'one output "
-    "line per input' as --file's help promises (paste ips.txt out.tsv goes out of step)",
-)
 def test_lookup_file_keeps_one_output_line_per_input_line(run):
     result = run("lookup", "--file", "-", input="13.64.0.1\n\n10.0.0.1\n")
     assert len(result.stdout.splitlines()) == 3
@@ -567,7 +551,9 @@ def test_diff_json_with_recuts_and_removed_addresses(run):
     expected = expected_tag_changes(old, new)
     got = {}
     for t in doc["tags"]:
-        assert set(t) == {"name", "status", "added", "removed", "recut", "properties"}
+        keys = {"name", "status", "added", "usable_from", "removed", "recut", "properties"}
+        assert set(t) == keys
+        assert t["usable_from"] == {p: "2023-05-22" for p in t["added"]}
         added = set(t["added"]) | {p for r in t["recut"] for p in r["added"]}
         removed = set(t["removed"]) | {p for r in t["recut"] for p in r["removed"]}
         got[t["name"]] = (added, removed)
@@ -687,6 +673,7 @@ def test_diff_synthetic_recut_removal_addition_and_property_change(run, syntheti
             "name": "Storage",
             "status": "changed",
             "added": [],
+            "usable_from": {},
             "removed": [],
             "properties": [],
             "recut": [{"removed": ["10.0.0.0/16"], "added": ["10.0.0.0/17", "10.0.128.0/17"]}],
@@ -697,11 +684,6 @@ def test_diff_synthetic_recut_removal_addition_and_property_change(run, syntheti
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'aztags diff Gone' (a tag the newer snapshot removed) exits 3 with \"Unknown "
-    "service tag 'Gone' in the Public file\" although plain 'aztags diff' lists 'Gone (removed)'",
-)
 def test_diff_of_a_removed_tag_by_name(run, synthetic_db):
     result = run("diff", "Gone", store=synthetic_db)
     assert result.exit_code == 0, result.stderr
@@ -907,12 +889,6 @@ def test_tags_errors(run):
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: 'aztags tags --region westus --service AzureFrontDoor.Frontend' says \"No tag of "
-    "service 'AzureFrontDoor.Frontend'. Did you mean: AzureFrontDoor.Frontend, ...?\": the service "
-    "exists, it just has no tag in westus, and the suggestion repeats what was typed",
-)
 def test_tags_service_without_a_tag_in_the_region_names_the_region(run):
     result = run("tags", "--region", "westus", "--service", "AzureFrontDoor.Frontend")
     assert result.exit_code == 3
@@ -1081,12 +1057,6 @@ def test_queries_on_a_store_without_the_cloud_say_run_fetch(run, synthetic_db, a
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a zero-byte database file every query exits 1 with 'has an older schema (0); "
-    "run any writing command (for example 'aztags status' ...)', but status is read-only and says "
-    "the same: an empty file should read as an empty store (exit 3, run 'aztags fetch')",
-)
 def test_queries_on_a_zero_byte_database_say_run_fetch(run, tmp_path):
     empty = tmp_path / "empty.db"
     empty.touch()

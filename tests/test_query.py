@@ -645,13 +645,6 @@ def test_lookup_reports_bad_queries_per_query(store):
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.OperationalError,
-    reason="BUG: TagStore.lookup binds one SQL parameter per (query, prefix length): ~32 per IPv6 "
-    "address, so 1500 IPv6 addresses exceed SQLite's default limit of 32766 variables and raise "
-    "sqlite3.OperationalError 'too many SQL variables' (a traceback from 'aztags lookup ADDR...')",
-)
 def test_many_ipv6_queries_fit_a_standard_sqlite_build(db):
     fresh = TagStore.open(db)
     fresh.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)  # SQLite's compiled default
@@ -804,13 +797,6 @@ def test_synthetic_diff_of_a_tag_that_appeared(synthetic):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFoundError,
-    reason="BUG: diff NAME resolves NAME in the newer snapshot only, so asking for a tag that the "
-    "newer snapshot removed raises NotFoundError 'Unknown service tag' instead of showing the "
-    "removal",
-)
 def test_synthetic_diff_of_a_tag_that_disappeared(synthetic):
     answer = synthetic.diff(names=["Gone"])
     assert [(d.name, d.status) for d in answer.tags] == [("Gone", "removed")]
@@ -947,13 +933,6 @@ def test_documented_library_usage(db, monkeypatch):
 
 
 @pytest.mark.realdata
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: resolver/query.py's docstring shows store.lookup([...])[0].matches, but "
-    "LookupAnswer has no 'matches' (it has .result.containing): the documented example raises "
-    "AttributeError",
-)
 def test_the_docstring_example_runs_as_written(db, monkeypatch):
     import resolver.query
 
@@ -965,3 +944,47 @@ def test_the_docstring_example_runs_as_written(db, monkeypatch):
     namespace: dict = {}
     for line in lines:
         exec(line, namespace)  # noqa: S102 - the module's own documented example
+
+
+@pytest.mark.realdata
+def test_diff_over_several_weeks_dates_each_prefix_from_the_file_that_added_it(store):
+    days = WEEKLY_2023[:4]  # 20230306 .. 20230327
+    answer = store.diff(f"cn:{raw_cn('Public', days[0])}", f"cn:{raw_cn('Public', days[-1])}")
+    files = [raw_tags("Public", day) for day in days]
+    dated = 0
+    for d in answer.tags:
+        for prefix in d.added:
+            # the first file of the run after which the prefix stayed until the last one
+            first = len(days) - 1
+            while first > 1 and prefix in files[first - 1].get(d.name, {}).get(
+                "addressPrefixes", ()
+            ):
+                first -= 1
+            expected = as_date(days[first]) + timedelta(days=7)
+            assert answer.usable_by_prefix[(d.name, prefix)] == expected, (d.name, prefix)
+            dated += expected < answer.usable_from
+    assert dated > 0  # some prefixes came in before the last week: dated earlier than it
+
+
+def test_diff_with_from_newer_than_to_says_swap(store):
+    with pytest.raises(NotFoundError, match="swap them"):
+        store.diff("cn:247", "cn:245")
+
+
+@pytest.mark.realdata
+def test_region_written_as_a_stage_suffix_names_that_tag(store):
+    snapshot = store.snapshot()
+    # both are region eastus2: the code leads to Sql.EastUS2, the suffix as written to the Stage
+    assert [t.name for t in store.resolve_names(["Sql"], "eastus2", snapshot)] == ["Sql.EastUS2"]
+    stage = store.resolve_names(["Sql"], "EastUS2Stage", snapshot)
+    assert [t.name for t in stage] == ["Sql.EastUS2Stage"]
+
+
+@pytest.mark.realdata
+def test_service_family_before_the_dot_finds_every_front_door_tag(store):
+    _, found = store.tags(service="AzureFrontDoor")
+    assert {t.name for t in found} == {
+        "AzureFrontDoor.Frontend",
+        "AzureFrontDoor.Backend",
+        "AzureFrontDoor.FirstParty",
+    }
