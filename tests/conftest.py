@@ -49,6 +49,15 @@ def real_json(cloud: str, day: str) -> dict:
     return json.loads(gzip.decompress(real_path(cloud, day).read_bytes()))
 
 
+def load_real_tags(path: Path) -> list:
+    """The tags of a real file, parsed by resolver/parse.py (tested on its own in test_parse)."""
+    from resolver.parse import parse_snapshot
+
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (../shared/data/servicetags beside the repo)")
+    return list(parse_snapshot(gzip.decompress(path.read_bytes()), path.name).tags)
+
+
 def manifest() -> list[dict[str, str]]:
     with open(require_data() / "MANIFEST.tsv", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import textwrap
 from pathlib import Path
@@ -27,6 +25,7 @@ from resolver.profiles import (
     resolve_profile,
 )
 from resolver.regions import RegionIndex
+from tests.conftest import load_real_tags
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servicetags"
 
@@ -550,26 +549,7 @@ def test_resolve_unknown_cloud():
 
 
 def load_file(path: Path) -> tuple[dict[str, ServiceTag], RegionIndex]:
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (../shared/data/servicetags beside the repo)")
-    with gzip.open(path) as fh:
-        values = json.load(fh)["values"]
-    tags = [
-        ServiceTag(
-            name=v["name"],
-            region=v["properties"]["region"],
-            region_id=v["properties"]["regionId"],
-            system_service=v["properties"]["systemService"],
-            network_features=(
-                None
-                if v["properties"]["networkFeatures"] is None
-                else frozenset(v["properties"]["networkFeatures"])
-            ),
-            change_number=v["properties"]["changeNumber"],
-            prefixes=tuple(v["properties"]["addressPrefixes"]),
-        )
-        for v in values
-    ]
+    tags = load_real_tags(path)
     return {t.name: t for t in tags}, RegionIndex.from_tags(tags)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from resolver.errors import NotFoundError
 from resolver.models import ServiceTag
 from resolver.regions import RegionIndex, normalise
+from tests.conftest import load_real_tags
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servicetags"
 PUBLIC = DATA / "Public" / "ServiceTags_Public_20250113.json.gz"
@@ -249,26 +248,7 @@ def test_tags_in_region(index):
 
 
 def load_tags(path: Path) -> list[ServiceTag]:
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (../shared/data/servicetags beside the repo)")
-    with gzip.open(path) as fh:
-        values = json.load(fh)["values"]
-    return [
-        ServiceTag(
-            name=v["name"],
-            region=v["properties"]["region"],
-            region_id=v["properties"]["regionId"],
-            system_service=v["properties"]["systemService"],
-            network_features=(
-                None
-                if v["properties"]["networkFeatures"] is None
-                else frozenset(v["properties"]["networkFeatures"])
-            ),
-            change_number=v["properties"]["changeNumber"],
-            prefixes=tuple(v["properties"]["addressPrefixes"]),
-        )
-        for v in values
-    ]
+    return load_real_tags(path)
 
 
 @pytest.fixture(scope="module")
