@@ -638,12 +638,9 @@ def profile_dirs_option(func: Callable) -> Callable:
 
 
 def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
-    if given:
-        return given
-    import os
+    from resolver.config import user_profile_dirs
 
-    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return (home / "aztags" / "profiles",)
+    return given or user_profile_dirs()
 
 
 def _store(db: Path | None, cloud: str):

@@ -19,6 +19,16 @@ from pathlib import Path
 from resolver.errors import ConfigError
 
 
+def user_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/aztags``, else ``~/.config/aztags``."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "aztags"
+
+
+def user_profile_dirs() -> tuple[Path, ...]:
+    """Where user profiles live by default: ``profiles/`` in the user config directory."""
+    return (user_config_dir() / "profiles",)
+
+
 def config_path(explicit: str | None = None) -> Path | None:
     """The config file in force, or None when there is none."""
     if explicit:
@@ -28,8 +38,7 @@ def config_path(explicit: str | None = None) -> Path | None:
     local = Path("aztags.toml")
     if local.is_file():
         return local
-    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    user = home / "aztags" / "aztags.toml"
+    user = user_config_dir() / "aztags.toml"
     return user if user.is_file() else None
 
 

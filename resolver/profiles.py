@@ -629,7 +629,7 @@ def get_profile(name: str, profiles: Mapping[str, Profile]) -> Profile:
 # --- resolving ----------------------------------------------------------------------------------
 
 
-def _null_features_warning(tag: TagInfo) -> str:
+def null_features_warning(tag: TagInfo) -> str:
     return (
         f"{tag.name} has networkFeatures null: it is in the file only, "
         "not usable as an NSG/Azure Firewall tag"
@@ -697,7 +697,7 @@ def resolve_profile(
                     f"{rule.tag} is not in the {cloud_name} file; this rule resolves to no prefixes"
                 )
         if tag is not None and tag.network_features is None:
-            warnings.append(_null_features_warning(tag))
+            warnings.append(null_features_warning(tag))
         resolved.append(ResolvedRule(rule, tag, None, tuple(warnings)))
 
     all_warnings = [w for r in resolved for w in r.warnings] + profile_warnings

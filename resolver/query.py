@@ -28,6 +28,7 @@ from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import NotFoundError
 from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
+from resolver.profiles import null_features_warning
 from resolver.regions import RegionIndex
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -205,13 +206,7 @@ class TagStore:
             )
             chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]
             warnings += resolved_profile.warnings
-        warnings += [
-            f"{t.name} has networkFeatures null: it is in the file only, not usable as an "
-            "NSG/Azure Firewall tag"
-            for t in chosen
-            if t.network_features is None
-            and not any(w.startswith(f"{t.name} has") for w in warnings)
-        ]
+        warnings += [null_features_warning(t) for t in chosen if t.network_features is None]
         assert snapshot.seq is not None
         tags = history.load_tags(
             self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
@@ -220,7 +215,9 @@ class TagStore:
         if family is not None:
             prefixes = {p for p in prefixes if (":" in p) == (family == 6)}
         result = aggregate_prefixes(prefixes) if aggregate else sort_prefixes(prefixes)
-        return CidrAnswer(snapshot, tuple(tags), result, tuple(warnings), resolved_profile)
+        return CidrAnswer(
+            snapshot, tuple(tags), result, tuple(dict.fromkeys(warnings)), resolved_profile
+        )
 
     def history(self, name: str) -> list[TagVersion]:
         """Every snapshot where the tag changed (prefixes or properties), oldest first."""
