@@ -18,7 +18,7 @@ from typing import BinaryIO
 from cache.store import SaveOptions, load_snapshots, save_snapshot
 from resolver.clouds import Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError
-from resolver.models import IngestResult, RawFile
+from resolver.models import IngestResult, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
 
 log = logging.getLogger("aztags")
@@ -46,18 +46,25 @@ def refresh_cloud(
 ) -> RefreshResult:
     """Fetch the cloud's current file (or read ``source``), validate it and store it."""
     from resolver import download, sources  # requests is paid for only when downloading
+    from resolver.sources import KnownFile
 
     now = now or datetime.now(UTC)
     if source is not None:
         raw = sources.read_source(source, http, stdin=stdin, progress=progress, log=log)
     else:
-        known = None if options.force else _known_file(conn, cloud)
+        last = None if options.force else _last_download(conn, cloud)
+        known = KnownFile(last.source, last.etag, last.last_modified) if last else None
         fetched = download.fetch_current(
             cloud, http, today=today or now.date(), known=known, progress=progress, log=log
         )
-        if fetched is None:
-            assert known is not None  # a 304 answers only a conditional request
-            return RefreshResult(cloud, known.url, None)
+        if fetched is None:  # 304: a conditional request, so `last` is set
+            assert last is not None
+            if last.quarantined:  # unchanged, but still not accepted: say so again
+                reason = "it is still quarantined; use --force to accept it"
+                return RefreshResult(
+                    cloud, last.source, IngestResult(last, "quarantined", notes=(reason,))
+                )
+            return RefreshResult(cloud, last.source, None)
         raw = fetched
     return RefreshResult(cloud, raw.source, store_file(conn, raw, options, cloud, now=now))
 
@@ -75,14 +82,11 @@ def store_file(
     return save_snapshot(conn, snapshot, raw, options, now)
 
 
-def _known_file(conn: sqlite3.Connection, cloud: Cloud):
-    from resolver.sources import KnownFile
-
+def _last_download(conn: sqlite3.Connection, cloud: Cloud) -> SnapshotInfo | None:
+    """The snapshot stored from the most recent download: its URL and ETag make the next
+    request conditional."""
     fetched = [s for s in load_snapshots(conn, cloud.name) if s.source.startswith("http")]
-    if not fetched:
-        return None
-    last = max(fetched, key=lambda s: s.id)
-    return KnownFile(last.source, last.etag, last.last_modified)
+    return max(fetched, key=lambda s: s.id) if fetched else None
 
 
 def expand_paths(specs: Iterable[str]) -> list[Path]:

@@ -150,3 +150,26 @@ def test_real_file_fetched_by_a_subprocess_through_the_stable_folder(tmp_path):
     assert doc["outcome"] == "current"
     assert doc["snapshot"]["change_number"] == 341 and doc["snapshot"]["prefix_count"] == 86199
     assert doc["snapshot"]["file_date"] == str(monday - timedelta(weeks=1))
+
+
+def test_a_quarantined_download_stays_reported_until_forced(env):
+    big = simple_snapshot(1, {"T": [f"10.{i}.0.0/16" for i in range(10)]})
+    small = simple_snapshot(2, {"T": ["10.0.0.0/16"]})
+    with LocalServer() as srv:
+        details = f"/en-us/download/details.aspx?id={PUBLIC.download_id}"
+        first = "/download/x/ServiceTags_Public_20250106.json"
+        second = "/download/x/ServiceTags_Public_20250113.json"
+        srv.route(first, big, headers={"ETag": '"big"'})
+        srv.route(details, details_page(srv.url + first))
+        assert fetch(srv).exit_code == 0
+        srv.route(second, small, headers={"ETag": '"small"'})
+        srv.route(details, details_page(srv.url + second))
+        dropped = fetch(srv)
+        assert dropped.exit_code == 5 and "QUARANTINED" in dropped.stdout
+        again = fetch(srv)  # the server answers 304: nothing new, but still not accepted
+        assert srv.requests_to(second)[-1].headers.get("if-none-match") == '"small"'
+        assert again.exit_code == 5 and "still quarantined" in again.stderr
+        forced = fetch(srv, "--force")
+        assert forced.exit_code == 0 and "now current" in forced.stdout
+    status = json.loads(CliRunner().invoke(main, ["status", "--json"]).stdout)
+    assert status["clouds"][0]["change_number"] == 2
