@@ -575,6 +575,7 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
                     "source": s.source,
                     "etag": s.etag,
                     "state": _state(s),
+                    "quarantine_reason": s.quarantine_reason,
                 }
                 for s in infos
             ]
@@ -607,6 +608,9 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
             for s in infos
         ],
     )
+    for s in infos:
+        if s.quarantined:
+            click.echo(f"aztags: snapshot {s.id} is quarantined: {s.quarantine_reason}", err=True)
 
 
 def _state(info) -> str:

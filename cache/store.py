@@ -21,7 +21,7 @@ from resolver.models import IngestResult, RawFile, ServiceTag, Snapshot, Snapsho
 
 _SNAPSHOT_COLUMNS = (
     "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
-    "tag_count, prefix_count, quarantined, seq"
+    "tag_count, prefix_count, quarantined, seq, quarantine_reason"
 )
 
 
@@ -431,6 +431,7 @@ def _info(row: tuple, current_id: int | None = None) -> SnapshotInfo:
         prefix_count=row[11],
         quarantined=bool(row[12]),
         seq=row[13],
+        quarantine_reason=row[14],
         is_current=row[0] == current_id,
     )
 

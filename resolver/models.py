@@ -71,6 +71,7 @@ class SnapshotInfo:
     prefix_count: int
     quarantined: bool
     seq: int | None  # rank in the cloud's timeline; None while quarantined
+    quarantine_reason: str | None = None
     is_current: bool = False
 
 

@@ -83,6 +83,8 @@ def test_quarantine_exit_code_and_listing(run, tmp_path):
     listing = run("snapshots", "--json")
     states = [(s["change_number"], s["state"]) for s in json.loads(listing.stdout)]
     assert states == [(1, "current"), (2, "QUARANTINED")]
+    assert "9 (90%) fewer" in json.loads(listing.stdout)[1]["quarantine_reason"]
+    assert "snapshot 2 is quarantined: it has 1 prefix entries" in run("snapshots").stderr
     forced = run("import", "--force", str(small))
     assert forced.exit_code == 0 and "now current" in forced.stdout
 
