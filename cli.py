@@ -899,6 +899,17 @@ def _lookup_doc(query, result, error, details) -> dict[str, Any]:
     return doc
 
 
+def _counted(lines, label: str, every: int = 100_000):
+    """Pass lines through, showing a running count on the terminal (stderr) for long batches."""
+    count = 0
+    for count, line in enumerate(lines, start=1):  # noqa: B007 - count is read after the loop
+        if count % every == 0:
+            click.echo(f"\r{label} {count:,} lines", err=True, nl=False)
+        yield line
+    if count >= every:
+        click.echo(f"\r{label} {count:,} lines", err=True)
+
+
 def _lookup_batch(store, file, at, as_json: bool) -> None:
     from resolver.lookup import InvalidAddressError
     from resolver.query import lookup_lines
@@ -909,7 +920,8 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
     cache: dict[int, str] = {}  # results are tuples shared per address range: format each once
     out = sys.stdout
     errors = 0
-    for text, result in lookup_lines(index, file):
+    lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
+    for text, result in lookup_lines(index, lines):
         if result is None:  # a blank line stays a blank line
             out.write("\n")
             continue
