@@ -60,7 +60,10 @@ def refresh_cloud(
         if fetched is None:  # 304: a conditional request, so `last` is set
             assert last is not None
             if last.quarantined:  # unchanged, but still not accepted: say so again
-                reason = f"{last.quarantine_reason} (the file is unchanged on the server since: still quarantined)"
+                reason = (
+                    f"{last.quarantine_reason} (the file is unchanged on the server since: "
+                    "still quarantined)"
+                )
                 return RefreshResult(
                     cloud, last.source, IngestResult(last, "quarantined", notes=(reason,))
                 )
