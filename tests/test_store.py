@@ -155,12 +155,26 @@ def test_raw_file_kept_compressed_unless_turned_off(conn):
 # -- order independence ----------------------------------------------------------------------------
 
 PREFIXES = [f"10.0.{i}.0/24" for i in range(6)] + ["2001:db8::/48", "2001:db8:1::/48"]
+FEATURES = [None, [], ["NSG"], ["API", "NSG"]]
 snapshot_contents = st.dictionaries(
     st.sampled_from(["A", "B", "C.WestUS", "D.EastUS"]),
-    st.lists(st.sampled_from(PREFIXES), unique=True, max_size=6),
+    st.tuples(
+        st.lists(st.sampled_from(PREFIXES), unique=True, max_size=6),
+        st.sampled_from(range(len(FEATURES))),  # networkFeatures change without prefix changes
+    ),
     min_size=1,
     max_size=4,
 )
+
+
+def contents_file(change_number: int, contents: dict) -> bytes:
+    return snapshot_bytes(
+        change_number,
+        [
+            tag_json(name, prefixes, region=name.partition(".")[2].lower(), features=FEATURES[f])
+            for name, (prefixes, f) in sorted(contents.items())
+        ],
+    )
 
 
 def history_dump(conn) -> list[tuple]:
@@ -186,7 +200,7 @@ def history_dump(conn) -> list[tuple]:
 )
 @given(contents=st.lists(snapshot_contents, min_size=2, max_size=5), data=st.data())
 def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
-    files = [simple_snapshot(i + 1, c) for i, c in enumerate(contents)]
+    files = [contents_file(i + 1, c) for i, c in enumerate(contents)]
     order = data.draw(st.permutations(range(len(files))))
     dumps = []
     for sequence in (range(len(files)), order):
@@ -196,7 +210,13 @@ def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
         dumps.append(history_dump(conn))
         # and every snapshot reads back as it was published
         for i, c in enumerate(contents):
-            assert state(conn, at=f"cn:{i + 1}") == {k: set(v) for k, v in c.items()}
+            assert state(conn, at=f"cn:{i + 1}") == {k: set(v) for k, (v, _) in c.items()}
+            seq = resolve_at(conn, "Public", f"cn:{i + 1}").seq
+            features = {t.name: t.network_features for t in load_tags(conn, "Public", seq)}
+            assert features == {
+                k: None if FEATURES[f] is None else frozenset(FEATURES[f])
+                for k, (_, f) in c.items()
+            }
         conn.close()
     assert dumps[0] == dumps[1]
 
