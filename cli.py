@@ -880,22 +880,26 @@ def _lookup_line(query, result, error, details) -> str:
     return "\t".join(fields)
 
 
+def _match_doc(match, details) -> dict[str, Any]:
+    t = details.get(match.tag)
+    return {
+        "tag": match.tag,
+        "prefix": match.prefix,
+        "region": t.region if t else None,
+        "system_service": t.system_service if t else None,
+    }
+
+
 def _lookup_doc(query, result, error, details) -> dict[str, Any]:
     if result is None:
         return {"query": query, "error": error}
 
-    def match(m):
-        t = details.get(m.tag)
-        return {
-            "tag": m.tag,
-            "prefix": m.prefix,
-            "region": t.region if t else None,
-            "system_service": t.system_service if t else None,
-        }
-
-    doc: dict[str, Any] = {"query": query, "tags": [match(m) for m in result.containing]}
+    doc: dict[str, Any] = {
+        "query": query,
+        "tags": [_match_doc(m, details) for m in result.containing],
+    }
     if result.is_cidr:
-        doc["inside"] = [match(m) for m in result.overlapping]
+        doc["inside"] = [_match_doc(m, details) for m in result.overlapping]
     return doc
 
 
@@ -911,49 +915,51 @@ def _counted(lines, label: str, every: int = 100_000):
 
 
 def _lookup_batch(store, file, at, as_json: bool) -> None:
+    """One output line per input line. Addresses take the index's fast path and share one
+    rendered text per address range; blank lines, CIDRs and errors go through answer_line."""
     from resolver.lookup import InvalidAddressError
-    from resolver.query import lookup_lines
+    from resolver.query import answer_line
 
     snapshot = store.snapshot(at)
     details = store.tag_details(snapshot)
     index = store.lookup_index(at)
     cache: dict[int, str] = {}  # results are tuples shared per address range: format each once
-    out = sys.stdout
+    write = sys.stdout.write
     errors = 0
     lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
-    for text, result in lookup_lines(index, lines):
-        if result is None:  # a blank line stays a blank line
-            out.write("\n")
-            continue
-        if isinstance(result, InvalidAddressError):
-            errors += 1
-            line = (
-                json.dumps({"query": text, "error": str(result)})
-                if as_json
-                else f"{text}\terror: {result}"
-            )
-            out.write(line + "\n")
-            continue
-        if result.is_cidr:
-            rendered = (
-                json.dumps(_lookup_doc(text, result, None, details))
-                if as_json
-                else _lookup_line(text, result, None, details)
-            )
-            out.write(rendered + "\n")
-            continue
-        key = id(result.containing)
-        body = cache.get(key)
-        if body is None:
+    for text, result in index.lookup_many(lines):
+        if result.__class__ is tuple:
+            body = cache.get(id(result))
+            if body is None:
+                if as_json:
+                    body = json.dumps([_match_doc(m, details) for m in result])
+                else:
+                    body = "".join("\t" + f for f in _match_fields(result, details))
+                cache[id(result)] = body
             if as_json:
-                body = json.dumps(_lookup_doc("", result, None, details)["tags"])
+                write(f'{{"query": {json.dumps(text)}, "tags": {body}}}\n')
             else:
-                body = "\t".join(_match_fields(result.containing, details))
-            cache[key] = body
-        if as_json:
-            out.write(f'{{"query": {json.dumps(text)}, "tags": {body}}}\n')
-        else:
-            out.write(f"{text}\t{body}\n" if body else f"{text}\n")
+                write(f"{text}{body}\n")
+            continue
+        answer = answer_line(index, text, result)
+        if answer is None:  # a blank line stays a blank line
+            write("\n")
+            continue
+        if isinstance(answer, InvalidAddressError):
+            errors += 1
+            error = str(answer)
+            write(
+                json.dumps({"query": text, "error": error}) + "\n"
+                if as_json
+                else f"{text}\terror: {error}\n"
+            )
+            continue
+        rendered = (
+            json.dumps(_lookup_doc(text, answer, None, details))
+            if as_json
+            else _lookup_line(text, answer, None, details)
+        )
+        write(rendered + "\n")
     if errors:
         click.echo(
             f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True

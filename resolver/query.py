@@ -423,14 +423,21 @@ def lookup_lines(
     the batch."""
     for text, result in index.lookup_many(lines):
         if isinstance(result, InvalidAddressError):
-            if not text:
-                yield text, None
-            elif "/" in text:
-                try:
-                    yield text, index.query(text)
-                except InvalidAddressError as e:
-                    yield text, e
-            else:
-                yield text, result
+            yield text, answer_line(index, text, result)
         else:
             yield text, QueryResult(text, False, result)
+
+
+def answer_line(
+    index: LookupIndex, text: str, error: InvalidAddressError
+) -> QueryResult | InvalidAddressError | None:
+    """The answer for a batch line that the index's address fast path refused: None for a blank
+    line, the containing and inside tags for a CIDR, else the error itself."""
+    if not text:
+        return None
+    if "/" in text:
+        try:
+            return index.query(text)
+        except InvalidAddressError as e:
+            return e
+    return error
