@@ -83,7 +83,7 @@ import importlib.resources
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -314,20 +314,36 @@ def _string(
     return value
 
 
-def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
-    where = f"[[rule]] #{index + 1}"
-    header = lines.item("rule", index)
+def _open_table(
+    table: str,
+    data: Any,
+    index: int,
+    known: tuple[str, ...],
+    lines: _LineMap,
+    problems: _Problems,
+) -> tuple[str, Callable[[str], int]] | None:
+    """Start checking one ``[[table]]`` entry: (its name for messages, key -> line), with unknown
+    keys reported; None when the entry is not a table at all."""
+    where = f"[[{table}]] #{index + 1}"
+    if not isinstance(data, dict):
+        problems.add(lines.item(table, index), f"{where}: must be a table of keys, not {data!r}")
+        return None
 
     def at(key: str) -> int:
-        return lines.item("rule", index, key)
+        return lines.item(table, index, key)
 
-    if not isinstance(data, dict):
-        problems.add(header, f"{where}: must be a table of keys, not {data!r}")
-        return None
-    before = len(problems.items)
     for key in data:
-        if key not in _RULE_KEYS:
-            problems.add(at(key), _unknown_key_message(where, key, _RULE_KEYS))
+        if key not in known:
+            problems.add(at(key), _unknown_key_message(where, key, known))
+    return where, at
+
+
+def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
+    before = len(problems.items)
+    opened = _open_table("rule", data, index, _RULE_KEYS, lines, problems)
+    if opened is None:
+        return None
+    where, at = opened
 
     direction = _string(data, "direction", where, at("direction"), problems, required=True)
     if "direction" in data and isinstance(data["direction"], str):
@@ -340,7 +356,7 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
 
     ports = ""
     if "ports" not in data:
-        problems.add(header, f"{where}: missing key 'ports'")
+        problems.add(at("ports"), f"{where}: missing key 'ports'")  # the header's line
     else:
         checked, error = check_ports(data["ports"])
         if error:
@@ -403,19 +419,11 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
 
 
 def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> FqdnRule | None:
-    where = f"[[fqdn]] #{index + 1}"
-    header = lines.item("fqdn", index)
-
-    def at(key: str) -> int:
-        return lines.item("fqdn", index, key)
-
-    if not isinstance(data, dict):
-        problems.add(header, f"{where}: must be a table of keys, not {data!r}")
-        return None
     before = len(problems.items)
-    for key in data:
-        if key not in _FQDN_KEYS:
-            problems.add(at(key), _unknown_key_message(where, key, _FQDN_KEYS))
+    opened = _open_table("fqdn", data, index, _FQDN_KEYS, lines, problems)
+    if opened is None:
+        return None
+    where, at = opened
     host = _string(data, "host", where, at("host"), problems, required=True).strip()
     if "host" in data and isinstance(data["host"], str) and not _HOST_RE.fullmatch(host):
         problems.add(
