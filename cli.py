@@ -27,7 +27,6 @@ from resolver.errors import (
     StaleDataError,
 )
 
-__version__ = "0.1.0"
 log = logging.getLogger("aztags")
 
 
@@ -258,7 +257,7 @@ def _known_setting_names(group: click.Group) -> set[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "-V", "--version", prog_name="aztags")
+@click.version_option(None, "-V", "--version", package_name="aztags", prog_name="aztags")
 @click.option("-v", "--verbose", count=True, help="Log each step on stderr (-vv for HTTP detail).")
 @click.option(
     "--config",

@@ -24,10 +24,7 @@ def resolve_at(conn: sqlite3.Connection, cloud: str, at: str | None = None) -> S
     """
     accepted = [s for s in load_snapshots(conn, cloud) if s.seq is not None]
     if not accepted:
-        raise EmptyStoreError(
-            f"No {cloud} snapshot is stored yet. Run 'aztags fetch --cloud "
-            f"{_cloud_key(cloud)}' (or 'aztags import FILE') first."
-        )
+        raise EmptyStoreError(f"No {cloud} snapshot is stored yet.")
     if at is None:
         return accepted[-1]
     m = _AT_RE.match(at.strip())
@@ -63,12 +60,6 @@ def resolve_at(conn: sqlite3.Connection, cloud: str, at: str | None = None) -> S
 
 def _day(info: SnapshotInfo) -> date:
     return info.file_date or info.fetched_at.date()
-
-
-def _cloud_key(cloud: str) -> str:
-    from resolver.clouds import get_cloud
-
-    return get_cloud(cloud).key
 
 
 def load_tags(

@@ -25,7 +25,7 @@ from cache import history
 from cache.store import load_snapshots
 from resolver.clouds import Cloud, get_cloud
 from resolver.diff import DiffSummary, TagDiff, diff_tags
-from resolver.errors import NotFoundError
+from resolver.errors import EmptyStoreError, NotFoundError
 from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.profiles import null_features_warning
@@ -81,7 +81,13 @@ class TagStore:
     # -- snapshots and names -----------------------------------------------------------------------
 
     def snapshot(self, at: str | None = None) -> SnapshotInfo:
-        return history.resolve_at(self.conn, self.cloud.name, at)
+        try:
+            return history.resolve_at(self.conn, self.cloud.name, at)
+        except EmptyStoreError:
+            raise EmptyStoreError(
+                f"No {self.cloud.name} snapshot is stored yet. Run 'aztags fetch --cloud "
+                f"{self.cloud.key}' (or 'aztags import FILE') first."
+            ) from None
 
     def snapshots(self) -> list[SnapshotInfo]:
         return load_snapshots(self.conn, self.cloud.name)
