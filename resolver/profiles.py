@@ -692,7 +692,7 @@ def resolve_profile(
         warnings: list[str] = []
         tag: TagInfo | None
         if rule.is_regional:
-            tag = regions.regional_tag(rule.base, code)
+            tag = regions.regional_tag(rule.base, code, as_written=region_text)
             if tag is None:
                 warnings.append(
                     f"{rule.tag}: the {cloud_name} file has no {rule.base} tag for region {code}; "

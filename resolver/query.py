@@ -129,12 +129,8 @@ class TagStore:
                     )
                 found.append(exact)
                 continue
-            assert regions is not None and region is not None
-            # "Sql --region EastUS2Stage": the suffix as written names the tag (Sql.EastUS2Stage),
-            # although its region code eastus2 would lead to Sql.EastUS2.
-            spelled = by_fold.get(f"{name.strip()}.{region.replace(' ', '')}".casefold())
-            regional: TagInfo | None = spelled if spelled and spelled.region == code else None
-            regional = regional or regions.regional_tag(name.strip(), code)
+            assert regions is not None
+            regional = regions.regional_tag(name.strip(), code, as_written=region)
             if regional is None:
                 if exact is None:
                     raise self._unknown_tag(name, summaries)

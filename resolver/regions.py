@@ -161,7 +161,9 @@ class RegionIndex:
             )
         raise NotFoundError(message, suggestions=suggestions)
 
-    def regional_tag(self, base: str, region_code: str) -> TagInfo | None:
+    def regional_tag(
+        self, base: str, region_code: str, as_written: str | None = None
+    ) -> TagInfo | None:
         """The tag of service ``base`` (any case) in region ``region_code``, or None.
 
         A candidate is a tag whose ``region`` field is ``region_code`` and whose name is
@@ -169,6 +171,8 @@ class RegionIndex:
         When several match (``Sql.EastUS2`` and ``Sql.EastUS2Stage`` are both ``eastus2``), the
         rule is:
 
+        0. the suffix the user wrote (``as_written``, the region text given to :meth:`resolve`),
+           so ``--region EastUS2Stage`` means ``Sql.EastUS2Stage``, then
         1. a suffix that normalises to the region code itself (``EastUS2`` for ``eastus2``), then
         2. the region's canonical suffix, the one most tags of that region use
            (``FranceCentral`` for ``centralfrance``), then
@@ -178,9 +182,12 @@ class RegionIndex:
         if not candidates:
             return None
         canonical = self._canonical_suffix.get(region_code)
+        written = normalise(as_written) if as_written else None
 
         def rank(tag: TagInfo) -> tuple[int, str]:
             suffix = normalise(tag.name.rpartition(".")[2])
+            if suffix == written:
+                return (-1, tag.name)
             if suffix == region_code:
                 return (0, tag.name)
             if suffix == canonical:

@@ -322,3 +322,11 @@ def test_regional_tag_prefers_the_code_spelling_even_when_stage_is_more_common()
         ]
     )
     assert idx.regional_tag("Sql", "eastus2").name == "Sql.EastUS2"
+
+
+def test_region_written_as_a_suffix_picks_that_tag(index):
+    assert index.regional_tag("Sql", "eastus2").name == "Sql.EastUS2"
+    code = index.resolve("EastUS2Stage")
+    assert code == "eastus2"
+    assert index.regional_tag("Sql", code, as_written="EastUS2Stage").name == "Sql.EastUS2Stage"
+    assert index.regional_tag("Sql", code, as_written="East US 2").name == "Sql.EastUS2"
