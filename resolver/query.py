@@ -28,7 +28,7 @@ from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import EmptyStoreError, NotFoundError
 from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
-from resolver.profiles import null_features_warning
+from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.regions import RegionIndex
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -42,7 +42,7 @@ class CidrAnswer:
     tags: tuple[ServiceTag, ...]  # the tags resolved from the names or the profile
     prefixes: tuple[str, ...]  # their union (aggregated if asked), IPv4 first
     warnings: tuple[str, ...] = ()
-    profile: object | None = None  # resolver.profiles.ResolvedProfile when asked by profile
+    profile: ResolvedProfile | None = None  # when asked by profile
 
 
 @dataclass(frozen=True, slots=True)
