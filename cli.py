@@ -26,6 +26,8 @@ from resolver.errors import (
     QuarantinedError,
     StaleDataError,
 )
+from resolver.prefixes import count
+from resolver.prefixes import family as prefix_family
 
 log = logging.getLogger("aztags")
 
@@ -799,7 +801,7 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
                     owners.setdefault(p, []).append(t.name)
         click.echo("prefix,family,tags")
         for p in answer.prefixes:
-            click.echo(f"{p},{'ipv6' if ':' in p else 'ipv4'},{';'.join(owners.get(p, []))}")
+            click.echo(f"{p},ipv{prefix_family(p)},{';'.join(owners.get(p, []))}")
         return
     click.echo("\n".join(answer.prefixes))
 
@@ -1241,10 +1243,7 @@ def profile_show(name, region, cloud, at, profiles_dir, db, as_json) -> None:
                     for f in resolved.fqdns
                 ],
                 "warnings": list(resolved.warnings),
-                "union": {
-                    "ipv4": sum(":" not in p for p in answer.prefixes),
-                    "ipv6": sum(":" in p for p in answer.prefixes),
-                },
+                "union": dict(zip(("ipv4", "ipv6"), count(answer.prefixes), strict=True)),
             }
         )
         return

@@ -10,11 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cache.schema import MIGRATIONS, SCHEMA_VERSION
-from resolver.errors import AztagsError, EmptyStoreError
-
-
-class StoreError(AztagsError):
-    """The database file cannot be opened or is not an aztags store."""
+from resolver.errors import EmptyStoreError, StoreError
 
 
 def default_db_path() -> Path:

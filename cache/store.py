@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from socket import AF_INET, AF_INET6, inet_pton
 
 from cache.db import transaction
 from resolver.models import IngestResult, RawFile, ServiceTag, Snapshot, SnapshotInfo
+from resolver.prefixes import count, parse_prefix
 
 _SNAPSHOT_COLUMNS = (
     "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
@@ -47,7 +47,7 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
 def _version_key(tag: ServiceTag) -> tuple:
     """The stored properties of a tag, in tag_versions column order (after tag_id)."""
     digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
-    v6 = sum(1 for p in tag.prefixes if ":" in p)
+    v4, v6 = count(tag.prefixes)
     return (
         tag.change_number,
         tag.region,
@@ -56,7 +56,7 @@ def _version_key(tag: ServiceTag) -> tuple:
         features_text(tag.network_features),
         tag.platform,
         digest,
-        len(tag.prefixes) - v6,
+        v4,
         v6,
     )
 
@@ -389,11 +389,8 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
         for number, p in enumerate(missing, start=first):
-            # already validated by the parser: only the network bytes are needed here
-            addr, _, length = p.partition("/")
-            v6 = ":" in addr
-            packed = inet_pton(AF_INET6 if v6 else AF_INET, addr)
-            rows.append((number, p, 6 if v6 else 4, int(length), packed))
+            fam, packed, length, _ = parse_prefix(p)  # validated by the parser already
+            rows.append((number, p, fam, length, packed))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from socket import AF_INET, AF_INET6, inet_pton
 
 from resolver.models import ServiceTag
-
-Interval = tuple[int, int]  # first and last address, inclusive, as integers
+from resolver.prefixes import interval, merge, sort_prefixes, space, subtract_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,50 +44,6 @@ class DiffSummary:
     ipv6_addresses_removed: int
 
 
-def prefix_interval(prefix: str) -> tuple[int, Interval]:
-    """(family, (first, last)) of a canonical prefix."""
-    addr, _, length_text = prefix.partition("/")
-    v6 = ":" in addr
-    bits = 128 if v6 else 32
-    first = int.from_bytes(inet_pton(AF_INET6 if v6 else AF_INET, addr), "big")
-    return (6 if v6 else 4), (first, first + (1 << (bits - int(length_text))) - 1)
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted, disjoint, non-adjacent intervals covering the same addresses."""
-    merged: list[list[int]] = []
-    for first, last in sorted(intervals):
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], last)
-        else:
-            merged.append([first, last])
-    return [(a, b) for a, b in merged]
-
-
-def subtract_size(a: list[Interval], b: list[Interval]) -> int:
-    """How many addresses of merged ``a`` are not in merged ``b``."""
-    total, j = 0, 0
-    for first, last in a:
-        size = last - first + 1
-        while j < len(b) and b[j][1] < first:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] <= last:
-            size -= min(last, b[k][1]) - max(first, b[k][0]) + 1
-            k += 1
-        total += size
-    return total
-
-
-def space(prefixes: Iterable[str]) -> dict[int, list[Interval]]:
-    """Merged address space of prefixes, per family."""
-    by_family: dict[int, list[Interval]] = {4: [], 6: []}
-    for prefix in prefixes:
-        family, interval = prefix_interval(prefix)
-        by_family[family].append(interval)
-    return {family: merge(intervals) for family, intervals in by_family.items()}
-
-
 def diff_prefixes(
     before: Iterable[str], after: Iterable[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
@@ -100,7 +54,7 @@ def diff_prefixes(
         return _sorted(added), _sorted(removed), ()
     # Group added and removed prefixes that overlap; a group whose two sides cover the same
     # addresses is a re-cut.
-    items = sorted((prefix_interval(p), p in added, p) for p in added | removed)
+    items = sorted((interval(p), p in added, p) for p in added | removed)
     recuts: list[Recut] = []
     groups: list[list[tuple[int, int, int, bool, str]]] = []
     current: list[tuple[int, int, int, bool, str]] = []
@@ -161,4 +115,4 @@ def diff_tags(
 
 
 def _sorted(prefixes: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(prefixes, key=lambda p: prefix_interval(p)))
+    return sort_prefixes(prefixes)

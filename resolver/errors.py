@@ -49,3 +49,27 @@ class EmptyStoreError(AztagsError):
 
 class StaleDataError(AztagsError):
     """The newest stored file is older than the configured threshold."""
+
+
+class StoreError(AztagsError):
+    """The database file cannot be opened, or is not an aztags store."""
+
+
+class ProfileError(ConfigError):
+    """A profile file (or several) is wrong; ``problems`` lists every problem with its line."""
+
+    def __init__(self, origin: str, problems: list[str]):
+        self.origin = origin
+        self.problems = problems
+        n = len(problems)
+        super().__init__(
+            f"{origin}: {n} problem{'s' if n != 1 else ''} in profile:\n  " + "\n  ".join(problems)
+        )
+
+
+class InvalidAddressError(AztagsError, ValueError):
+    """Text that is not an IPv4/IPv6 address or CIDR; ``text`` is what was given (stripped)."""
+
+    def __init__(self, text: str, message: str | None = None):
+        self.text = text
+        super().__init__(message or f"'{text}' is not an IPv4 or IPv6 address or CIDR")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 
-from resolver.errors import AztagsError
+from resolver.errors import InvalidAddressError
 
 __all__ = [
     "InvalidAddressError",
@@ -39,14 +39,6 @@ __all__ = [
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _BITS = {_AF_INET: 32, _AF_INET6: 128}
-
-
-class InvalidAddressError(AztagsError, ValueError):
-    """Text that is not an IPv4/IPv6 address or CIDR; ``text`` is what was given (stripped)."""
-
-    def __init__(self, text: str, message: str | None = None):
-        self.text = text
-        super().__init__(message or f"'{text}' is not an IPv4 or IPv6 address or CIDR")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from resolver.prefixes import count
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceTag:
@@ -21,11 +23,11 @@ class ServiceTag:
 
     @property
     def ipv4_count(self) -> int:
-        return sum(1 for p in self.prefixes if ":" not in p)
+        return count(self.prefixes)[0]
 
     @property
     def ipv6_count(self) -> int:
-        return sum(1 for p in self.prefixes if ":" in p)
+        return count(self.prefixes)[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 from cache import history
 from cache.store import load_snapshots
@@ -28,6 +27,8 @@ from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import EmptyStoreError, NotFoundError
 from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
+from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_text
+from resolver.prefixes import family as prefix_family
 from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.regions import RegionIndex
 
@@ -215,7 +216,7 @@ class TagStore:
         )
         prefixes = {p for t in tags for p in t.prefixes}
         if family is not None:
-            prefixes = {p for p in prefixes if (":" in p) == (family == 6)}
+            prefixes = {p for p in prefixes if prefix_family(p) == family}
         result = aggregate_prefixes(prefixes) if aggregate else sort_prefixes(prefixes)
         return CidrAnswer(
             snapshot, tuple(tags), result, tuple(dict.fromkeys(warnings)), resolved_profile
@@ -250,18 +251,15 @@ class TagStore:
         ranges: list[tuple[int, bytes, bytes, int]] = []
         lengths = {4: history.prefix_lengths(self.conn, 4), 6: history.prefix_lengths(self.conn, 6)}
         for query in queries:
-            parsed = _parse_query(query)
+            parsed = parse_network(query)
             if parsed is None:
                 continue
             family, value, length = parsed
-            bits = 32 if family == 4 else 128
-            af = AF_INET if family == 4 else AF_INET6
+            bits = BITS[family]
             for candidate in lengths[family]:
                 if candidate <= length:
                     network = value >> (bits - candidate) << (bits - candidate)
-                    candidates.add(
-                        f"{inet_ntop(af, network.to_bytes(bits // 8, 'big'))}/{candidate}"
-                    )
+                    candidates.add(to_text(family, network, candidate))
             if length < bits:
                 last = value | ((1 << (bits - length)) - 1)
                 ranges.append(
@@ -385,35 +383,9 @@ def _usable(snapshot: SnapshotInfo) -> date | None:
     return snapshot.file_date + USABLE_AFTER if snapshot.file_date else None
 
 
-def _parse_query(text: str) -> tuple[int, int, int] | None:
-    """(family, network value, length) of an address or CIDR, or None if it does not parse
-    (the index then reports the error in its own words)."""
-    addr, slash, length_text = text.strip().partition("/")
-    family, af, bits = (6, AF_INET6, 128) if ":" in addr else (4, AF_INET, 32)
-    try:
-        value = int.from_bytes(inet_pton(af, addr), "big")
-        length = int(length_text) if slash else bits
-    except (OSError, ValueError):
-        return None
-    if not 0 <= length <= bits:
-        return None
-    return family, value >> (bits - length) << (bits - length), length
-
-
-def sort_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
-    """IPv4 first, then by address, then by length."""
-    from resolver.parse import prefix_sort_key
-
-    return tuple(sorted(prefixes, key=prefix_sort_key))
-
-
 def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
-    """Merge adjacent and contained prefixes, per family (netaddr.cidr_merge: the fastest of the
-    three measured in docs/performance.md, and the same result as ipaddress.collapse_addresses)."""
-    import netaddr
-
-    merged = netaddr.cidr_merge(list(prefixes))
-    return tuple(str(n) for n in sorted(merged, key=lambda n: (n.version, n.first, n.prefixlen)))
+    """Merge adjacent and contained prefixes, per family (resolver.prefixes.aggregate)."""
+    return aggregate(prefixes)
 
 
 def lookup_lines(

@@ -45,16 +45,16 @@ def refresh_cloud(
     progress: Progress | None = None,
 ) -> RefreshResult:
     """Fetch the cloud's current file (or read ``source``), validate it and store it."""
-    from resolver import download, sources  # requests is paid for only when downloading
-    from resolver.sources import KnownFile
+    from resolver.sources import KnownFile, read_source
+    from resolver.sources.discovery import fetch_current  # requests: only when downloading
 
     now = now or datetime.now(UTC)
     if source is not None:
-        raw = sources.read_source(source, http, stdin=stdin, progress=progress, log=log)
+        raw = read_source(source, http, stdin=stdin, progress=progress, log=log)
     else:
         last = None if options.force else _last_download(conn, cloud)
         known = KnownFile(last.source, last.etag, last.last_modified) if last else None
-        fetched = download.fetch_current(
+        fetched = fetch_current(
             cloud, http, today=today or now.date(), known=known, progress=progress, log=log
         )
         if fetched is None:  # 304: a conditional request, so `last` is set

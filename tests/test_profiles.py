@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 import resolver.profiles as profiles_module
-from resolver.errors import ConfigError, NotFoundError
+from resolver.errors import ConfigError, NotFoundError, ProfileError
 from resolver.models import ServiceTag
 from resolver.profiles import (
     FqdnRule,
     Profile,
-    ProfileError,
     Rule,
     builtin_profiles,
     check_ports,

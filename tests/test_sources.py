@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from resolver.clouds import get_cloud
-from resolver.download import discover_url, fetch_current, fetch_url, make_session
 from resolver.errors import FetchError
 from resolver.sources import (
     HttpSettings,
@@ -22,6 +21,8 @@ from resolver.sources import (
     file_date_from_name,
     read_source,
 )
+from resolver.sources.discovery import discover_url, fetch_current
+from resolver.sources.http import fetch_url, make_session
 
 try:  # pytest puts tests/ itself on sys.path while tests/ has no __init__.py ...
     from httpserver import LocalServer

@@ -1,79 +1,5 @@
-"""Requirement profiles: what a workload needs through a firewall, as service tags and host names.
-
-A profile is a named list of rules taken from a vendor's requirements page ("Azure Machine
-Learning needs outbound 443 to Storage.region ..."). Resolving it for a cloud and a region turns
-each rule's tag template into a real tag of that cloud's Service Tags file, whose prefixes the
-exporters then write. One profile is built in (``azureml``); users add their own as TOML files.
-
-Profile file format (TOML)
---------------------------
-
-One file is one profile. The profile's name is the file name without ``.toml`` unless the file
-sets ``name``; names are case-insensitive and stored in lower case. A user file whose name equals a
-built-in profile's name replaces the built-in one.
-
-Top-level keys:
-
-- ``name`` (optional): the profile's name, letters, digits, ``.``, ``_`` and ``-``.
-- ``description`` (optional): one line for listings.
-- ``source`` (optional): where the requirements come from (a URL or a sentence).
-
-Each ``[[rule]]`` (one table per rule) has:
-
-- ``direction`` (required): ``"inbound"`` or ``"outbound"``.
-- ``ports`` (required): ``"*"``, a port ``"443"``, a range ``"29876-29877"`` or a comma-separated
-  list of those (``"80,443"``); ports are 1-65535. An integer (``443``) is accepted too.
-- ``tag`` (required): a tag name as in the file (``"AzureMachineLearning"``,
-  ``"AzureFrontDoor.Frontend"``; case does not matter), or ``"<Base>.{region}"`` for the regional
-  tag of the region given with ``--region`` (``"Storage.{region}"`` becomes ``Storage.WestEurope``;
-  ``"AzureCloud.{region}"`` becomes ``AzureCloud.westeurope``). The region is matched on the tag's
-  ``region`` field, so ``"Storage.{region}"`` with ``--region francecentral`` finds
-  ``Storage.FranceCentral`` although its code is ``centralfrance``.
-- ``protocol`` (optional, default ``"tcp"``): ``"tcp"``, ``"udp"`` or ``"any"``.
-- ``purpose`` (optional): why the rule exists; for listings and comments in exports.
-- ``skip_clouds`` (optional): clouds where the rule is not needed, by name or key (``["China"]``,
-  ``["usgov"]``); such a rule is listed as skipped there.
-- ``source_name`` (optional): the name as the source document wrote it (``"Storage.region"``).
-
-Each ``[[fqdn]]`` (host names for firewalls with FQDN objects; not resolved to prefixes) has:
-
-- ``host`` (required): a host name or pattern (``"pypi.org"``, ``"*.anaconda.org"``), no scheme
-  and no path.
-- ``purpose`` (optional), ``ports`` (optional, default ``"443"``), ``protocol`` (optional, default
-  ``"tcp"``).
-
-Unknown keys are errors, so a typo is not silently ignored. Every problem of a file is reported at
-once, each with the file, the line and the key.
-
-Example, ``~/.config/aztags/profiles/backup.toml``::
-
-    description = "Nightly backup to Azure Storage and Key Vault"
-    source = "internal change request 4711"
-
-    [[rule]]
-    direction = "outbound"
-    ports = "443"
-    tag = "Storage.{region}"
-    purpose = "blob uploads"
-    source_name = "Storage.region"
-
-    [[rule]]
-    direction = "outbound"
-    ports = "443"
-    tag = "AzureKeyVault.{region}"
-    purpose = "encryption keys"
-
-    [[rule]]
-    direction = "outbound"
-    ports = "443"
-    tag = "AzureFrontDoor.Frontend"
-    purpose = "portal"
-    skip_clouds = ["China"]
-
-    [[fqdn]]
-    host = "login.microsoftonline.com"
-    purpose = "sign-in"
-"""
+"""Profile files: TOML text -> :class:`Profile` (every problem with its line), and back; the
+built-in profiles (``resolver/profiles/builtin/*.toml``) and the user's folders."""
 
 from __future__ import annotations
 
@@ -84,18 +10,19 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resolver.clouds import CLOUD_KEYS, get_cloud
-from resolver.errors import ConfigError, NotFoundError
-from resolver.models import TagInfo
-from resolver.regions import RegionIndex
-
-REGION_PLACEHOLDER = "{region}"
-DIRECTIONS = ("inbound", "outbound")
-PROTOCOLS = ("tcp", "udp", "any")
+from resolver.errors import NotFoundError, ProfileError
+from resolver.profiles.model import (
+    DIRECTIONS,
+    PROTOCOLS,
+    REGION_PLACEHOLDER,
+    FqdnRule,
+    Profile,
+    Rule,
+)
 
 _TOP_KEYS = ("name", "description", "source", "rule", "fqdn")
 _RULE_KEYS = ("direction", "ports", "protocol", "tag", "purpose", "skip_clouds", "source_name")
@@ -103,80 +30,6 @@ _FQDN_KEYS = ("host", "purpose", "ports", "protocol")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOST_RE = re.compile(r"[A-Za-z0-9*](?:[A-Za-z0-9*.-]*[A-Za-z0-9])?")
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One requirement: traffic in ``direction`` on ``ports`` to or from ``tag`` (a template)."""
-
-    direction: str  # "inbound" | "outbound"
-    ports: str  # "*", "443", "29876-29877", "80,443"
-    protocol: str  # "tcp" | "udp" | "any"
-    tag: str  # "AzureMachineLearning" or "Storage.{region}"
-    purpose: str
-    skip_clouds: frozenset[str] = frozenset()  # cloud names as in the file ("China")
-    source_name: str | None = None  # the name as the source doc wrote it ("Storage.region")
-
-    @property
-    def is_regional(self) -> bool:
-        """True when the tag is a ``<Base>.{region}`` template."""
-        return self.tag.endswith("." + REGION_PLACEHOLDER)
-
-    @property
-    def base(self) -> str:
-        """The service part of a regional template (``Storage``), else the tag itself."""
-        return self.tag[: -len(REGION_PLACEHOLDER) - 1] if self.is_regional else self.tag
-
-
-@dataclass(frozen=True, slots=True)
-class FqdnRule:
-    """A host name (pattern) to allow, for firewalls and proxies with FQDN objects."""
-
-    host: str
-    purpose: str
-    ports: str = "443"
-    protocol: str = "tcp"
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    name: str
-    description: str
-    source: str  # URL or text
-    rules: tuple[Rule, ...]
-    fqdns: tuple[FqdnRule, ...]
-    origin: str = ""  # file the profile was read from, or "<builtin>/azureml.toml"
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedRule:
-    rule: Rule
-    tag: TagInfo | None  # None when skipped or when the tag is missing in this cloud/region
-    skipped_reason: str | None  # "not needed in China"
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedProfile:
-    profile: Profile
-    cloud: str  # the cloud's file name: "Public", "China", ...
-    region: str  # ARM region code, "" when none was given
-    rules: tuple[ResolvedRule, ...]
-    fqdns: tuple[FqdnRule, ...]
-    warnings: tuple[str, ...]  # every rule's warnings and the profile's own, without repeats
-
-
-class ProfileError(ConfigError):
-    """A profile file (or several) is wrong; ``problems`` lists every problem with its line."""
-
-    def __init__(self, origin: str, problems: list[str]):
-        self.origin = origin
-        self.problems = problems
-        n = len(problems)
-        super().__init__(
-            f"{origin}: {n} problem{'s' if n != 1 else ''} in profile:\n  " + "\n  ".join(problems)
-        )
-
 
 # --- parsing ------------------------------------------------------------------------------------
 
@@ -561,7 +414,7 @@ def render_profile(profile: Profile) -> str:
 
 @functools.cache
 def _load_builtins() -> tuple[Profile, ...]:
-    folder = importlib.resources.files("resolver.builtin_profiles")
+    folder = importlib.resources.files("resolver.profiles.builtin")
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
@@ -577,7 +430,7 @@ def _load_builtins() -> tuple[Profile, ...]:
 
 
 def builtin_profiles() -> dict[str, Profile]:
-    """The profiles shipped with aztags (``resolver/builtin_profiles/*.toml``), by name."""
+    """The profiles shipped with aztags (``resolver.profiles.builtin/*.toml``), by name."""
     return {p.name: p for p in _load_builtins()}
 
 
@@ -632,88 +485,3 @@ def get_profile(name: str, profiles: Mapping[str, Profile]) -> Profile:
     close = tuple(difflib.get_close_matches(wanted, sorted(by_name), n=3, cutoff=0.6))
     known = ", ".join(sorted(by_name)) or "none"
     raise NotFoundError(f"Unknown profile {name!r} (profiles: {known}).", suggestions=close)
-
-
-# --- resolving ----------------------------------------------------------------------------------
-
-
-def null_features_warning(tag: TagInfo) -> str:
-    return (
-        f"{tag.name} has networkFeatures null: it is in the file only, "
-        "not usable as an NSG/Azure Firewall tag"
-    )
-
-
-def resolve_profile(
-    profile: Profile,
-    *,
-    cloud: str,
-    region_text: str | None,
-    tags: Mapping[str, TagInfo],
-    regions: RegionIndex,
-) -> ResolvedProfile:
-    """Map each rule of ``profile`` to a tag of one cloud's file.
-
-    ``cloud`` is a cloud key or file name (``china``, ``China``). ``tags`` maps exact tag names to
-    tags and ``regions`` is built from the same file. A region is needed when a rule that applies in
-    this cloud uses ``{region}``; it is resolved with ``regions.resolve`` (so "West Europe",
-    ``WestEurope`` and ``westeurope`` all work). Rules for clouds in their ``skip_clouds`` are kept
-    with ``skipped_reason``; a tag missing from the file is kept with ``tag=None`` and a warning;
-    a tag whose ``networkFeatures`` is null is kept with a warning. Raises NotFoundError for an
-    unknown cloud or region, or when a region is needed and not given.
-    """
-    cloud_name = get_cloud(cloud).name
-    applies = [r for r in profile.rules if cloud_name not in r.skip_clouds]
-    regional = [r for r in applies if r.is_regional]
-    profile_warnings: list[str] = []
-
-    code = ""
-    if region_text is not None and region_text.strip():
-        code = regions.resolve(region_text)
-        if not regional:
-            profile_warnings.append(
-                f"profile {profile.name} has no per-region rule in {cloud_name}; "
-                f"region {code} is not used"
-            )
-    elif regional:
-        example = regions.codes()[0] if regions.codes() else "westeurope"
-        raise NotFoundError(
-            f"profile {profile.name} needs --region: "
-            f"{', '.join(dict.fromkeys(r.tag for r in regional))} name the tag of one region "
-            f"(for example --region {example})."
-        )
-
-    by_fold = {name.casefold(): tag for name, tag in tags.items()}
-    resolved: list[ResolvedRule] = []
-    for rule in profile.rules:
-        if cloud_name in rule.skip_clouds:
-            resolved.append(ResolvedRule(rule, None, f"not needed in {cloud_name}", ()))
-            continue
-        warnings: list[str] = []
-        tag: TagInfo | None
-        if rule.is_regional:
-            tag = regions.regional_tag(rule.base, code, as_written=region_text)
-            if tag is None:
-                warnings.append(
-                    f"{rule.tag}: the {cloud_name} file has no {rule.base} tag for region {code}; "
-                    "this rule resolves to no prefixes"
-                )
-        else:
-            tag = by_fold.get(rule.tag.casefold())
-            if tag is None:
-                warnings.append(
-                    f"{rule.tag} is not in the {cloud_name} file; this rule resolves to no prefixes"
-                )
-        if tag is not None and tag.network_features is None:
-            warnings.append(null_features_warning(tag))
-        resolved.append(ResolvedRule(rule, tag, None, tuple(warnings)))
-
-    all_warnings = [w for r in resolved for w in r.warnings] + profile_warnings
-    return ResolvedProfile(
-        profile=profile,
-        cloud=cloud_name,
-        region=code,
-        rules=tuple(resolved),
-        fqdns=profile.fqdns,
-        warnings=tuple(dict.fromkeys(all_warnings)),
-    )

@@ -1,0 +1,117 @@
+"""Requirement profiles: what a workload needs through a firewall, as service tags and host names.
+
+A profile is a named list of rules taken from a vendor's requirements page ("Azure Machine
+Learning needs outbound 443 to Storage.region ..."). Resolving it for a cloud and a region turns
+each rule's tag template into a real tag of that cloud's Service Tags file, whose prefixes the
+exporters then write. One profile is built in (``azureml``); users add their own as TOML files.
+
+Profile file format (TOML)
+--------------------------
+
+One file is one profile. The profile's name is the file name without ``.toml`` unless the file
+sets ``name``; names are case-insensitive and stored in lower case. A user file whose name equals a
+built-in profile's name replaces the built-in one.
+
+Top-level keys:
+
+- ``name`` (optional): the profile's name, letters, digits, ``.``, ``_`` and ``-``.
+- ``description`` (optional): one line for listings.
+- ``source`` (optional): where the requirements come from (a URL or a sentence).
+
+Each ``[[rule]]`` (one table per rule) has:
+
+- ``direction`` (required): ``"inbound"`` or ``"outbound"``.
+- ``ports`` (required): ``"*"``, a port ``"443"``, a range ``"29876-29877"`` or a comma-separated
+  list of those (``"80,443"``); ports are 1-65535. An integer (``443``) is accepted too.
+- ``tag`` (required): a tag name as in the file (``"AzureMachineLearning"``,
+  ``"AzureFrontDoor.Frontend"``; case does not matter), or ``"<Base>.{region}"`` for the regional
+  tag of the region given with ``--region`` (``"Storage.{region}"`` becomes ``Storage.WestEurope``;
+  ``"AzureCloud.{region}"`` becomes ``AzureCloud.westeurope``). The region is matched on the tag's
+  ``region`` field, so ``"Storage.{region}"`` with ``--region francecentral`` finds
+  ``Storage.FranceCentral`` although its code is ``centralfrance``.
+- ``protocol`` (optional, default ``"tcp"``): ``"tcp"``, ``"udp"`` or ``"any"``.
+- ``purpose`` (optional): why the rule exists; for listings and comments in exports.
+- ``skip_clouds`` (optional): clouds where the rule is not needed, by name or key (``["China"]``,
+  ``["usgov"]``); such a rule is listed as skipped there.
+- ``source_name`` (optional): the name as the source document wrote it (``"Storage.region"``).
+
+Each ``[[fqdn]]`` (host names for firewalls with FQDN objects; not resolved to prefixes) has:
+
+- ``host`` (required): a host name or pattern (``"pypi.org"``, ``"*.anaconda.org"``), no scheme
+  and no path.
+- ``purpose`` (optional), ``ports`` (optional, default ``"443"``), ``protocol`` (optional, default
+  ``"tcp"``).
+
+Unknown keys are errors, so a typo is not silently ignored. Every problem of a file is reported at
+once, each with the file, the line and the key.
+
+Example, ``~/.config/aztags/profiles/backup.toml``::
+
+    description = "Nightly backup to Azure Storage and Key Vault"
+    source = "internal change request 4711"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "Storage.{region}"
+    purpose = "blob uploads"
+    source_name = "Storage.region"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "AzureKeyVault.{region}"
+    purpose = "encryption keys"
+
+    [[rule]]
+    direction = "outbound"
+    ports = "443"
+    tag = "AzureFrontDoor.Frontend"
+    purpose = "portal"
+    skip_clouds = ["China"]
+
+    [[fqdn]]
+    host = "login.microsoftonline.com"
+    purpose = "sign-in"
+"""
+
+from __future__ import annotations
+
+from resolver.profiles.load import (
+    builtin_profiles,
+    check_ports,
+    get_profile,
+    load_profiles,
+    parse_profile,
+    render_profile,
+)
+from resolver.profiles.model import (
+    DIRECTIONS,
+    PROTOCOLS,
+    REGION_PLACEHOLDER,
+    FqdnRule,
+    Profile,
+    ResolvedProfile,
+    ResolvedRule,
+    Rule,
+)
+from resolver.profiles.resolve import null_features_warning, resolve_profile
+
+__all__ = [
+    "DIRECTIONS",
+    "PROTOCOLS",
+    "REGION_PLACEHOLDER",
+    "FqdnRule",
+    "Profile",
+    "ResolvedProfile",
+    "ResolvedRule",
+    "Rule",
+    "builtin_profiles",
+    "check_ports",
+    "get_profile",
+    "load_profiles",
+    "null_features_warning",
+    "parse_profile",
+    "render_profile",
+    "resolve_profile",
+]
