@@ -33,6 +33,10 @@ Each ``[[rule]]`` (one table per rule) has:
 - ``purpose`` (optional): why the rule exists; for listings and comments in exports.
 - ``skip_clouds`` (optional): clouds where the rule is not needed, by name or key (``["China"]``,
   ``["usgov"]``); such a rule is listed as skipped there.
+- ``clouds`` (optional): the only clouds where the rule is needed (an allow-list; the opposite of
+  ``skip_clouds``); a rule for another cloud is listed as skipped there.
+- ``optional`` (optional, default false): the rule is for a feature the workload may not use, so a
+  tag missing from the file is a warning, not an error (exit 3) as it is for other rules.
 - ``source_name`` (optional): the name as the source document wrote it (``"Storage.region"``).
 
 Each ``[[fqdn]]`` (host names for firewalls with FQDN objects; not resolved to prefixes) has:

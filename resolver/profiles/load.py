@@ -25,7 +25,17 @@ from resolver.profiles.model import (
 )
 
 _TOP_KEYS = ("name", "description", "source", "rule", "fqdn")
-_RULE_KEYS = ("direction", "ports", "protocol", "tag", "purpose", "skip_clouds", "source_name")
+_RULE_KEYS = (
+    "direction",
+    "ports",
+    "protocol",
+    "tag",
+    "purpose",
+    "skip_clouds",
+    "clouds",
+    "optional",
+    "source_name",
+)
 _FQDN_KEYS = ("host", "purpose", "ports", "protocol")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -246,29 +256,43 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
     if "source_name" in data:
         source_name = _string(data, "source_name", where, at("source_name"), problems) or None
 
-    skip: set[str] = set()
-    raw_skip = data.get("skip_clouds", [])
-    if not isinstance(raw_skip, list):
+    skip = _clouds(data, "skip_clouds", where, at, problems)
+    only = _clouds(data, "clouds", where, at, problems)
+    if skip & only:
         problems.add(
-            at("skip_clouds"),
-            f"{where}: key 'skip_clouds' must be a list such as [\"China\"], not {raw_skip!r}",
+            at("clouds"),
+            f"{where}: {', '.join(sorted(skip & only))} is in both 'clouds' and 'skip_clouds'",
         )
-    else:
-        for item in raw_skip:
-            cloud = _check_cloud(item)
-            if cloud is None:
-                problems.add(
-                    at("skip_clouds"),
-                    f"{where}: key 'skip_clouds' names unknown cloud {item!r}; use one of "
-                    f"{', '.join(CLOUD_KEYS)} (or the file names Public, AzureGovernment, China,"
-                    " AzureGermany)",
-                )
-            else:
-                skip.add(cloud)
+    optional = data.get("optional", False)
+    if not isinstance(optional, bool):
+        problems.add(at("optional"), f"{where}: key 'optional' must be true or false")
 
     if len(problems.items) > before:
         return None
-    return Rule(direction, ports, protocol, tag, purpose, frozenset(skip), source_name)
+    return Rule(direction, ports, protocol, tag, purpose, skip, source_name, optional is True, only)
+
+
+def _clouds(
+    data: dict[str, Any], key: str, where: str, at: Callable[[str], int], problems: _Problems
+) -> frozenset[str]:
+    """A list of cloud names or keys (``["China"]``, ``["usgov"]``) as file names."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        problems.add(at(key), f'{where}: key {key!r} must be a list such as ["China"], not {raw!r}')
+        return frozenset()
+    found = set()
+    for item in raw:
+        cloud = _check_cloud(item)
+        if cloud is None:
+            problems.add(
+                at(key),
+                f"{where}: key {key!r} names unknown cloud {item!r}; use one of "
+                f"{', '.join(CLOUD_KEYS)} (or the file names Public, AzureGovernment, China,"
+                " AzureGermany)",
+            )
+        else:
+            found.add(cloud)
+    return frozenset(found)
 
 
 def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> FqdnRule | None:
@@ -395,6 +419,11 @@ def render_profile(profile: Profile) -> str:
         if rule.skip_clouds:
             clouds = ", ".join(_toml_string(c) for c in sorted(rule.skip_clouds))
             out.append(f"skip_clouds = [{clouds}]")
+        if rule.clouds:
+            clouds = ", ".join(_toml_string(c) for c in sorted(rule.clouds))
+            out.append(f"clouds = [{clouds}]")
+        if rule.optional:
+            out.append("optional = true")
         if rule.source_name is not None:
             out.append(f"source_name = {_toml_string(rule.source_name)}")
     for fqdn in profile.fqdns:

@@ -22,6 +22,36 @@ class Rule:
     purpose: str
     skip_clouds: frozenset[str] = frozenset()  # cloud names as in the file ("China")
     source_name: str | None = None  # the name as the source doc wrote it ("Storage.region")
+    optional: bool = False  # for a feature the user may not use: a missing tag is not an error
+    clouds: frozenset[str] = frozenset()  # only in these clouds (file names); empty: every cloud
+
+    def applies_to(self, cloud: str) -> bool:
+        """True when the rule is needed in ``cloud`` (a file name: ``Public``, ``China``)."""
+        return cloud not in self.skip_clouds and (not self.clouds or cloud in self.clouds)
+
+    def port_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The ports as inclusive ranges; ``*`` is (1, 65535)."""
+        if self.ports == "*":
+            return ((1, 65535),)
+        ranges = []
+        for item in self.ports.split(","):
+            low, _, high = item.partition("-")
+            ranges.append((int(low), int(high or low)))
+        return tuple(ranges)
+
+    def matches(
+        self, direction: str | None = None, protocol: str | None = None, port: int | None = None
+    ) -> bool:
+        """Whether traffic of this direction, protocol and port falls under the rule (None: any).
+
+        Ports ``*`` match every port and a range the ports inside it; protocol ``any`` matches
+        both tcp and udp.
+        """
+        if direction is not None and direction != self.direction:
+            return False
+        if protocol is not None and self.protocol not in ("any", protocol):
+            return False
+        return port is None or any(low <= port <= high for low, high in self.port_ranges())
 
     @property
     def is_regional(self) -> bool:
@@ -61,6 +91,11 @@ class ResolvedRule:
     skipped_reason: str | None  # "not needed in China"
     warnings: tuple[str, ...]
 
+    @property
+    def missing(self) -> bool:
+        """The rule applies here, but its tag is not in the file (or not for this region)."""
+        return self.tag is None and self.skipped_reason is None
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedProfile:
@@ -70,3 +105,14 @@ class ResolvedProfile:
     rules: tuple[ResolvedRule, ...]
     fqdns: tuple[FqdnRule, ...]
     warnings: tuple[str, ...]  # every rule's warnings and the profile's own, without repeats
+
+    @property
+    def missing(self) -> tuple[ResolvedRule, ...]:
+        """Rules whose tag is missing and that do not say they may be (``optional``)."""
+        return tuple(r for r in self.rules if r.missing and not r.rule.optional)
+
+    def select(
+        self, direction: str | None = None, protocol: str | None = None, port: int | None = None
+    ) -> tuple[ResolvedRule, ...]:
+        """The rules that traffic of this direction, protocol and port falls under."""
+        return tuple(r for r in self.rules if r.rule.matches(direction, protocol, port))

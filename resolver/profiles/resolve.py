@@ -39,7 +39,7 @@ def resolve_profile(
     unknown cloud or region, or when a region is needed and not given.
     """
     cloud_name = get_cloud(cloud).name
-    applies = [r for r in profile.rules if cloud_name not in r.skip_clouds]
+    applies = [r for r in profile.rules if r.applies_to(cloud_name)]
     regional = [r for r in applies if r.is_regional]
     profile_warnings: list[str] = []
 
@@ -62,7 +62,7 @@ def resolve_profile(
     by_fold = {name.casefold(): tag for name, tag in tags.items()}
     resolved: list[ResolvedRule] = []
     for rule in profile.rules:
-        if cloud_name in rule.skip_clouds:
+        if not rule.applies_to(cloud_name):
             resolved.append(ResolvedRule(rule, None, f"not needed in {cloud_name}", ()))
             continue
         warnings: list[str] = []
