@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import re
 
 import click
 import pytest
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from cli import _default_map, _setting_types, main
 from resolver.config import SECTIONS, Config, Integer, parse_config
 from resolver.errors import ConfigError
-from tests.conftest import simple_snapshot
+from tests.conftest import ROOT, simple_snapshot
 
 PROFILE = (
     'description = "{what}"\n\n[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Storage"\n'
@@ -252,6 +253,21 @@ def test_watch_must_name_defined_channels_and_names_are_unique():
     ) in problem(text)
     twice = '[[watch]]\nname = "w"\nall = true\n[[watch]]\nname = "w"\nall = true\n'
     assert 'Two [[watch]] entries in aztags.toml are named "w"' in problem(twice)
+
+
+def test_readme_examples_are_valid_configs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    everyday, sections = (
+        parse_config(example, "README.md", settings())
+        for example in re.findall(r"```toml\n(.*?)```", section, re.S)
+    )
+    assert everyday.settings["profiles_dir"] == ["/etc/aztags/profiles", "/srv/network/profiles"]
+    assert everyday.settings["timeout"] == 30 and not everyday.channel
+    assert [c["name"] for c in sections.channel] == ["netops", "mail", "ticket"]
+    assert [w["channels"] for w in sections.watch] == [["netops", "mail"]]
+    assert sections.refresh[0]["cloud"] == "public" and sections.serve["port"] == 8080
+    assert sections.auth["tokens"] == ["env:AZTAGS_API_TOKEN"]
 
 
 def test_the_issue_10_example_is_a_valid_config():
