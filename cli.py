@@ -249,13 +249,83 @@ class _Progress:
 # -- the group -------------------------------------------------------------------------------------
 
 
-def _known_setting_names(group: click.Group) -> set[str]:
-    names = set()
+def _option_type(param: click.Option) -> Any:
+    """The config-file type of one option, from its click type (so the two never drift)."""
+    from resolver import config as c
+
+    if param.is_flag and not param.is_bool_flag:  # --ipv4/--ipv6 share one name: the value is 4/6
+        return c.OneOf((param.flag_value,))
+    kind = param.type
+    item: c.ValueType
+    if isinstance(kind, click.Choice):
+        item = c.OneOf(tuple(str(x) for x in kind.choices), case_sensitive=kind.case_sensitive)
+    elif isinstance(kind, click.IntRange):
+        low = None if kind.min is None else int(kind.min) + (1 if kind.min_open else 0)
+        high = None if kind.max is None else int(kind.max) - (1 if kind.max_open else 0)
+        item = c.Integer(low, high)
+    elif isinstance(kind, click.FloatRange):
+        item = c.Number(kind.min, kind.max, kind.min_open, kind.max_open)
+    elif isinstance(kind, click.types.IntParamType):
+        item = c.Integer()
+    elif isinstance(kind, click.types.FloatParamType):
+        item = c.Number()
+    elif isinstance(kind, click.types.BoolParamType):
+        item = c.Boolean()
+    elif isinstance(kind, click.Path | click.File):
+        item = c.Text("a path")
+    else:  # STRING, and the types click converts from text
+        item = c.Text()
+    return c.ListOf(item, single_ok=True) if param.multiple else item
+
+
+def _command_settings(command: click.Command) -> dict[str, Any]:
+    """The config-file type of each option of ``command`` (itself only), by option name."""
+    from resolver.config import either
+
+    types: dict[str, Any] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name:
+            kind = _option_type(param)
+            types[param.name] = either(types[param.name], kind) if param.name in types else kind
+    return types
+
+
+def _setting_types(group: click.Group) -> dict[str, Any]:
+    """The top-level config keys: every option of every command under ``group``, subcommands of
+    groups included (not ``group``'s own, which are read before the file), each with the type
+    that accepts what any of its options takes."""
+    from resolver.config import either
+
+    types: dict[str, Any] = {}
+
+    def add(command: click.Command) -> None:
+        for name, kind in _command_settings(command).items():
+            types[name] = either(types[name], kind) if name in types else kind
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                add(sub)
+
     for command in group.commands.values():
-        for param in command.params:
-            if isinstance(param, click.Option) and param.name:
-                names.add(param.name)
-    return names
+        add(command)
+    return types
+
+
+def _default_map(command: click.Command, settings: dict[str, object]) -> dict[str, Any]:
+    """click's ``default_map`` for ``command``: the settings it has options for (a value one of
+    them cannot take, such as cloud = "all" for ``tags``, leaves that one at its default), and
+    for a group, one nested map per subcommand."""
+    from resolver.config import normalized
+
+    defaults: dict[str, Any] = {
+        name: normalized(kind, settings[name])
+        for name, kind in _command_settings(command).items()
+        if name in settings and kind.accepts(settings[name])
+    }
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if sub_defaults := _default_map(sub, settings):
+                defaults[name] = sub_defaults
+    return defaults
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -281,14 +351,20 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     logging.basicConfig(level=level, format="aztags: %(message)s", stream=sys.stderr)
     if verbose < 2:
         logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines: -vv
-    from resolver.config import config_path, load_config
+    from resolver.config import read_config
 
     try:
-        settings = load_config(config_path(config_file), _known_setting_names(main))
+        config = read_config(config_file, _setting_types(main))
     except AztagsError as e:
         fail(e)
-    if settings:
-        ctx.default_map = {name: settings for name in main.commands}
+    for warning in config.warnings:
+        click.echo(f"aztags: warning: {warning}", err=True)
+    ctx.obj = config  # the sections, for the commands that read them
+    ctx.default_map = {
+        name: defaults
+        for name, command in main.commands.items()
+        if (defaults := _default_map(command, config.settings))
+    }
 
 
 # -- fetch / import --------------------------------------------------------------------------------
