@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from resolver.models import (
     PROPERTY_FIELDS,
@@ -29,6 +30,9 @@ from resolver.models import (
     TagChange,
 )
 from resolver.prefixes import count, parse_prefix, sort_prefixes
+
+Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
+_T = TypeVar("_T")
 
 _SNAPSHOT_COLUMNS = (
     "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
@@ -55,7 +59,7 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
     return None if text is None else frozenset(f for f in text.split(",") if f)
 
 
-def _version_key(tag: ServiceTag) -> tuple:
+def _version_key(tag: ServiceTag) -> Row:
     """The stored properties of a tag, in tag_versions column order (after tag_id)."""
     digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
@@ -88,7 +92,7 @@ _FEATURES = _VERSION_COLUMNS.index("network_features")
 _PROPERTIES = tuple((name, _VERSION_COLUMNS.index(name)) for name in PROPERTY_FIELDS)
 
 
-def content_digest(versions: Iterable[tuple[str, tuple]]) -> str:
+def content_digest(versions: Iterable[tuple[str, Row]]) -> str:
     """A digest of a snapshot's content: the same tags, properties and prefixes give the same one,
     whatever the line endings or key order of the file."""
     h = hashlib.sha256()
@@ -178,7 +182,7 @@ def _dup_note(info: SnapshotInfo) -> tuple[str, ...]:
     return ()
 
 
-def _position(conn: sqlite3.Connection, cloud: str, order: tuple) -> tuple[int, int | None]:
+def _position(conn: sqlite3.Connection, cloud: str, order: Row) -> tuple[int, int | None]:
     """The seq the new snapshot takes, and the seq of the one after it (before shifting)."""
     rows = conn.execute(
         "SELECT change_number, coalesce(file_date, ''), content_digest, seq FROM snapshots "
@@ -211,7 +215,15 @@ def _shift(conn: sqlite3.Connection, cloud: str, s: int) -> None:
         conn.execute(f"UPDATE {table} SET {column} = -{column} WHERE {column} < 0")
 
 
-def _insert_snapshot(conn, snapshot: Snapshot, raw: RawFile, digest, now, seq, reason) -> int:
+def _insert_snapshot(
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    raw: RawFile,
+    digest: str,
+    now: datetime,
+    seq: int | None,
+    reason: str | None,
+) -> int:
     cur = conn.execute(
         "INSERT INTO snapshots (cloud, change_number, file_date, sha256, content_digest, source, "
         "fetched_at, etag, last_modified, size, tag_count, prefix_count, quarantined, "
@@ -250,7 +262,7 @@ def _save_raw(
 
 
 def _splice_history(
-    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, tuple], s: int, n: int | None
+    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, Row], s: int, n: int | None
 ) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
     """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
 
@@ -293,7 +305,7 @@ def _splice_history(
     by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
     wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
     prefix_ids = _ensure_prefixes(conn, wanted)
-    old_pairs: dict[tuple, tuple[int, int | None]] = {}
+    old_pairs: dict[Row, tuple[int, int | None]] = {}
     for t in changed:
         if t in before:
             for prefix_id, from_seq, to_seq in conn.execute(
@@ -328,12 +340,12 @@ def _splice_history(
 def _changes(
     conn: sqlite3.Connection,
     tag_ids: dict[str, int],
-    before: dict[int, tuple[int, int | None, tuple]],
-    new: dict[int, tuple],
+    before: dict[int, tuple[int, int | None, Row]],
+    new: dict[int, Row],
     changed_versions: list[int],
     by_id: dict[int, ServiceTag],
     prefix_ids: dict[str, int],
-    old_pairs: dict[tuple, tuple[int, int | None]],
+    old_pairs: dict[Row, tuple[int, int | None]],
 ) -> tuple[TagChange, ...]:
     """Per tag, what the splice changed relative to seq ``s - 1``, by tag name.
 
@@ -370,7 +382,7 @@ def _changes(
     return tuple(sorted(changes, key=lambda c: c.name))
 
 
-def _property(key: tuple, index: int) -> object:
+def _property(key: Row, index: int) -> object:
     """A stored property as ServiceTag holds it (networkFeatures back to a frozenset)."""
     return features_from_text(key[index]) if index == _FEATURES else key[index]
 
@@ -388,8 +400,8 @@ def _splice(
     table: str,
     columns: Sequence[str],
     *,
-    old: dict[tuple, tuple[int, int | None]],
-    new: set[tuple],
+    old: dict[Row, tuple[int, int | None]],
+    new: set[Row],
     groups: Sequence[int],
     s: int,
     n: int | None,
@@ -419,8 +431,10 @@ def _splice(
     return len(new) - (len(old) - len(gone)), len(gone)
 
 
-def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> set[tuple]:
-    found: set[tuple] = set()
+def _items_starting_at(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], groups: Sequence[int], n: int
+) -> set[Row]:
+    found: set[Row] = set()
     for chunk in _chunks(list(groups), 500):
         marks = ",".join("?" * len(chunk))
         found.update(
@@ -434,7 +448,9 @@ def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> s
     return found
 
 
-def _insert_intervals(conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+def _insert_intervals(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[Row]
+) -> None:
     if rows:
         rows.sort()  # in index order, SQLite appends to the B-tree instead of seeking (3x faster)
         names = ", ".join((*columns, "from_seq", "to_seq"))
@@ -476,7 +492,7 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
     return ids
 
 
-def _chunks(items: list, size: int) -> Iterable[list]:
+def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -484,13 +500,14 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 # -- reading snapshot metadata ---------------------------------------------------------------------
 
 
-def _row(conn: sqlite3.Connection, snapshot_id: int) -> tuple:
-    return conn.execute(
+def _row(conn: sqlite3.Connection, snapshot_id: int) -> Row:
+    row: Row = conn.execute(
         f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
     ).fetchone()
+    return row
 
 
-def _info(row: tuple, current_id: int | None = None) -> SnapshotInfo:
+def _info(row: Row, current_id: int | None = None) -> SnapshotInfo:
     return SnapshotInfo(
         id=row[0],
         cloud=row[1],

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cache.db import transaction
 from cache.store import SaveOptions, load_snapshots, save_snapshot
@@ -22,6 +22,9 @@ from resolver.clouds import Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError
 from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
+
+if TYPE_CHECKING:
+    from resolver.sources import HttpSettings
 
 log = logging.getLogger("aztags")
 Progress = Callable[[int, int | None], None]
@@ -39,7 +42,7 @@ class RefreshResult:
 def refresh_cloud(
     conn: sqlite3.Connection,
     cloud: Cloud,
-    http,  # resolver.sources.HttpSettings
+    http: HttpSettings,
     options: SaveOptions,
     *,
     source: str | None = None,
@@ -150,7 +153,7 @@ def expand_paths(specs: Iterable[str]) -> list[Path]:
 def import_files(
     conn: sqlite3.Connection,
     paths: Iterable[Path],
-    http,
+    http: HttpSettings,
     options: SaveOptions,
     *,
     now: datetime | None = None,
