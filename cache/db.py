@@ -119,7 +119,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def _connect(uri: str, **kwargs: Any) -> StoreConnection:
     """The one place a connection is made (tests replace it to simulate what SQLite refuses)."""
-    conn = sqlite3.connect(
+    return sqlite3.connect(
         uri,
         uri=True,
         isolation_level=None,
@@ -127,8 +127,6 @@ def _connect(uri: str, **kwargs: Any) -> StoreConnection:
         factory=StoreConnection,
         **kwargs,
     )
-    assert isinstance(conn, StoreConnection)
-    return conn
 
 
 def _uri(path: Path, query: str) -> str:
