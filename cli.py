@@ -402,6 +402,7 @@ def _ingest_json(result) -> dict[str, Any]:
     from dataclasses import asdict
 
     doc = asdict(result)
+    del doc["changes"]  # per-tag detail is for the library (alerts); the document keeps its counts
     doc["snapshot"]["fetched_at"] = result.snapshot.fetched_at.isoformat()
     return doc
 

@@ -1,5 +1,11 @@
 """Tables, indexes and migrations. The schema is versioned with ``PRAGMA user_version``.
 
+An aztags database is marked with ``PRAGMA application_id = 0x417A5447`` (:data:`APPLICATION_ID`,
+the ASCII bytes "AzTG"), so ``file(1)`` and aztags itself can tell it from another application's
+SQLite file; aztags refuses to write to any file that is not one of its own. Databases written
+before the mark existed (application_id 0, ``user_version`` >= 1 and the tables in
+:data:`TABLES`) are accepted, and the writer marks them when it next opens them.
+
 History is stored as intervals over each cloud's timeline, not as copies per snapshot: a
 snapshot has a ``seq`` (its rank among the cloud's accepted snapshots, ordered by changeNumber),
 and a membership row ``(tag, prefix, from_seq, to_seq)`` says the prefix was in the tag in every
@@ -112,6 +118,9 @@ def _v1(conn: sqlite3.Connection) -> None:
         "to_seq INTEGER, PRIMARY KEY (tag_id, prefix_id, from_seq)) WITHOUT ROWID"
     )
 
+
+APPLICATION_ID = 0x417A5447  # "AzTG"
+TABLES = frozenset({"snapshots", "raw_files", "tags", "tag_versions", "prefixes", "memberships"})
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,7 +3,9 @@
 ``save_snapshot`` is the one place where history is written. A snapshot is placed in its cloud's
 timeline by (changeNumber, file date, content digest), so files can arrive in any order: a file
 older than the newest is spliced into the middle of the history (backfill), and the stored
-intervals come out the same whatever the import order.
+intervals come out the same whatever the import order. It writes inside the caller's transaction
+(``resolver.refresh.store_file`` opens it), so that what else belongs to the same file commits
+with it or not at all.
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
-from cache.db import transaction
-from resolver.models import IngestResult, RawFile, ServiceTag, Snapshot, SnapshotInfo
-from resolver.prefixes import count, parse_prefix
+from resolver.models import (
+    PROPERTY_FIELDS,
+    ChangeKind,
+    IngestResult,
+    Outcome,
+    RawFile,
+    ServiceTag,
+    Snapshot,
+    SnapshotInfo,
+    TagChange,
+)
+from resolver.prefixes import count, parse_prefix, sort_prefixes
+
+Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
+_T = TypeVar("_T")
 
 _SNAPSHOT_COLUMNS = (
     "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
@@ -44,7 +59,7 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
     return None if text is None else frozenset(f for f in text.split(",") if f)
 
 
-def _version_key(tag: ServiceTag) -> tuple:
+def _version_key(tag: ServiceTag) -> Row:
     """The stored properties of a tag, in tag_versions column order (after tag_id)."""
     digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
@@ -73,9 +88,11 @@ _VERSION_COLUMNS = (
     "ipv6_count",
 )
 _DIGEST = _VERSION_COLUMNS.index("prefix_digest")
+_FEATURES = _VERSION_COLUMNS.index("network_features")
+_PROPERTIES = tuple((name, _VERSION_COLUMNS.index(name)) for name in PROPERTY_FIELDS)
 
 
-def content_digest(versions: Iterable[tuple[str, tuple]]) -> str:
+def content_digest(versions: Iterable[tuple[str, Row]]) -> str:
     """A digest of a snapshot's content: the same tags, properties and prefixes give the same one,
     whatever the line endings or key order of the file."""
     h = hashlib.sha256()
@@ -94,64 +111,69 @@ def save_snapshot(
     options: SaveOptions = SaveOptions(),
     now: datetime | None = None,
 ) -> IngestResult:
-    """Store a snapshot and its history in one transaction.
+    """Store a snapshot and its history, inside the caller's write transaction
+    (``with cache.db.transaction(conn):``); raises RuntimeError when there is none.
 
     Outcomes: ``current`` (the newest of its cloud), ``backfill`` (older than the newest: stored as
     history), ``duplicate`` (already stored: nothing written), ``quarantined`` (would become current
     but lost more than ``options.quarantine_drop`` of the current file's prefix entries; kept for
-    inspection, not current, unless ``options.force``).
+    inspection, not current, unless ``options.force``). The result says what changed per tag
+    relative to the snapshot before it in the timeline (see :class:`IngestResult`).
     """
+    if not conn.in_transaction:
+        raise RuntimeError(
+            "save_snapshot writes inside the caller's transaction: call it within "
+            "'with cache.db.transaction(conn):' (resolver.refresh.store_file does)"
+        )
     now = now or datetime.now(UTC)
     versions = {tag.name: _version_key(tag) for tag in snapshot.tags}
     digest = content_digest(versions.items())
     file_date = raw.file_date.isoformat() if raw.file_date else None
-    with transaction(conn):
-        existing = conn.execute(
-            f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots "
-            "WHERE cloud = ? AND change_number = ? AND content_digest = ?",
-            (snapshot.cloud, snapshot.change_number, digest),
-        ).fetchone()
-        if existing is not None and not (existing[12] and options.force):
-            info = _info(existing)
-            return IngestResult(
-                info, "quarantined" if info.quarantined else "duplicate", notes=_dup_note(info)
+    existing = conn.execute(
+        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots "
+        "WHERE cloud = ? AND change_number = ? AND content_digest = ?",
+        (snapshot.cloud, snapshot.change_number, digest),
+    ).fetchone()
+    if existing is not None and not (existing[12] and options.force):
+        info = _info(existing)
+        outcome = Outcome.QUARANTINED if info.quarantined else Outcome.DUPLICATE
+        return IngestResult(info, outcome, notes=_dup_note(info))
+    order = (snapshot.change_number, file_date or "", digest)
+    s, n = _position(conn, snapshot.cloud, order)
+    previous = _snapshot_at(conn, snapshot.cloud, s - 1) if s > 1 else None
+    if n is None and previous is not None and not options.force:
+        lost = previous.prefix_count - snapshot.prefix_count
+        if previous.prefix_count and lost > options.quarantine_drop * previous.prefix_count:
+            reason = (
+                f"it has {snapshot.prefix_count} prefix entries, {lost} "
+                f"({lost / previous.prefix_count:.0%}) fewer than the current file "
+                f"(changeNumber {previous.change_number}, {previous.prefix_count} entries); "
+                f"the limit is {options.quarantine_drop:.0%}"
             )
-        order = (snapshot.change_number, file_date or "", digest)
-        s, n = _position(conn, snapshot.cloud, order)
-        previous = _snapshot_at(conn, snapshot.cloud, s - 1) if s > 1 else None
-        if n is None and previous is not None and not options.force:
-            lost = previous.prefix_count - snapshot.prefix_count
-            if previous.prefix_count and lost > options.quarantine_drop * previous.prefix_count:
-                reason = (
-                    f"it has {snapshot.prefix_count} prefix entries, {lost} "
-                    f"({lost / previous.prefix_count:.0%}) fewer than the current file "
-                    f"(changeNumber {previous.change_number}, {previous.prefix_count} entries); "
-                    f"the limit is {options.quarantine_drop:.0%}"
-                )
-                if existing is None:
-                    snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, None, reason)
-                    _save_raw(conn, snapshot_id, raw, options)
-                else:
-                    snapshot_id = existing[0]
-                info = _info(_row(conn, snapshot_id))
-                return IngestResult(info, "quarantined", notes=(reason,))
+            if existing is None:
+                snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, None, reason)
+                _save_raw(conn, snapshot_id, raw, options)
+            else:
+                snapshot_id = existing[0]
+            info = _info(_row(conn, snapshot_id))
+            return IngestResult(info, Outcome.QUARANTINED, notes=(reason,))
 
-        if n is not None:
-            _shift(conn, snapshot.cloud, s)
-            n = s + 1
-        if existing is None:
-            snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, s, None)
-            _save_raw(conn, snapshot_id, raw, options)
-        else:  # a quarantined file accepted with force
-            snapshot_id = existing[0]
-            conn.execute(
-                "UPDATE snapshots SET quarantined = 0, quarantine_reason = NULL, seq = ? "
-                "WHERE id = ?",
-                (s, snapshot_id),
-            )
-        counts = _splice_history(conn, snapshot, versions, s, n)
-        info = _info(_row(conn, snapshot_id))
-        return IngestResult(info, "current" if n is None else "backfill", *counts)
+    if n is not None:
+        _shift(conn, snapshot.cloud, s)
+        n = s + 1
+    if existing is None:
+        snapshot_id = _insert_snapshot(conn, snapshot, raw, digest, now, s, None)
+        _save_raw(conn, snapshot_id, raw, options)
+    else:  # a quarantined file accepted with force
+        snapshot_id = existing[0]
+        conn.execute(
+            "UPDATE snapshots SET quarantined = 0, quarantine_reason = NULL, seq = ? WHERE id = ?",
+            (s, snapshot_id),
+        )
+    counts, changes = _splice_history(conn, snapshot, versions, s, n)
+    info = _info(_row(conn, snapshot_id))
+    outcome = Outcome.CURRENT if n is None else Outcome.BACKFILL
+    return IngestResult(info, outcome, *counts, changes=changes)
 
 
 def _dup_note(info: SnapshotInfo) -> tuple[str, ...]:
@@ -160,7 +182,7 @@ def _dup_note(info: SnapshotInfo) -> tuple[str, ...]:
     return ()
 
 
-def _position(conn: sqlite3.Connection, cloud: str, order: tuple) -> tuple[int, int | None]:
+def _position(conn: sqlite3.Connection, cloud: str, order: Row) -> tuple[int, int | None]:
     """The seq the new snapshot takes, and the seq of the one after it (before shifting)."""
     rows = conn.execute(
         "SELECT change_number, coalesce(file_date, ''), content_digest, seq FROM snapshots "
@@ -193,7 +215,15 @@ def _shift(conn: sqlite3.Connection, cloud: str, s: int) -> None:
         conn.execute(f"UPDATE {table} SET {column} = -{column} WHERE {column} < 0")
 
 
-def _insert_snapshot(conn, snapshot: Snapshot, raw: RawFile, digest, now, seq, reason) -> int:
+def _insert_snapshot(
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    raw: RawFile,
+    digest: str,
+    now: datetime,
+    seq: int | None,
+    reason: str | None,
+) -> int:
     cur = conn.execute(
         "INSERT INTO snapshots (cloud, change_number, file_date, sha256, content_digest, source, "
         "fetched_at, etag, last_modified, size, tag_count, prefix_count, quarantined, "
@@ -232,8 +262,8 @@ def _save_raw(
 
 
 def _splice_history(
-    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, tuple], s: int, n: int | None
-) -> tuple[int, int, int, int, int]:
+    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, Row], s: int, n: int | None
+) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
     """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
 
     After the shift every interval that covers ``s - 1`` also covers ``s``. So: items present at
@@ -275,7 +305,7 @@ def _splice_history(
     by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
     wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
     prefix_ids = _ensure_prefixes(conn, wanted)
-    old_pairs: dict[tuple, tuple[int, int | None]] = {}
+    old_pairs: dict[Row, tuple[int, int | None]] = {}
     for t in changed:
         if t in before:
             for prefix_id, from_seq, to_seq in conn.execute(
@@ -295,14 +325,74 @@ def _splice_history(
         s=s,
         n=n,
     )
+    changes = _changes(conn, tag_ids, before, new, changed_versions, by_id, prefix_ids, old_pairs)
     # (tags added, removed, changed; pairs added, removed): IngestResult's field order
-    return (
+    counts = (
         len(new.keys() - before.keys()),
         len(before.keys() - new.keys()),
         sum(1 for t in changed if t in before and t in new),
         added,
         removed,
     )
+    return counts, changes
+
+
+def _changes(
+    conn: sqlite3.Connection,
+    tag_ids: dict[str, int],
+    before: dict[int, tuple[int, int | None, Row]],
+    new: dict[int, Row],
+    changed_versions: list[int],
+    by_id: dict[int, ServiceTag],
+    prefix_ids: dict[str, int],
+    old_pairs: dict[Row, tuple[int, int | None]],
+) -> tuple[TagChange, ...]:
+    """Per tag, what the splice changed relative to seq ``s - 1``, by tag name.
+
+    ``old_pairs`` holds the memberships at ``s - 1`` of every tag whose prefixes changed;
+    ``prefix_ids`` the ids of those tags' new prefixes."""
+    names = {i: name for name, i in tag_ids.items()}
+    old_ids: dict[int, set[int]] = {}
+    for t, prefix_id in old_pairs:
+        old_ids.setdefault(t, set()).add(prefix_id)
+    new_ids = {t: {prefix_ids[p] for p in by_id[t].prefixes} for t in old_ids if t in by_id}
+    gone = {t: ids - new_ids.get(t, set()) for t, ids in old_ids.items()}
+    texts = _prefix_texts(conn, set().union(*gone.values()))
+    changes = []
+    for t in changed_versions:
+        if t not in before:
+            changes.append(TagChange(names[t], ChangeKind.ADDED, added=by_id[t].prefixes))
+            continue
+        removed = sort_prefixes(texts[i] for i in gone.get(t, ()))
+        if t not in new:
+            changes.append(TagChange(names[t], ChangeKind.REMOVED, removed=removed))
+            continue
+        old_key, new_key = before[t][2], new[t]
+        added: tuple[str, ...] = ()
+        if old_key[_DIGEST] != new_key[_DIGEST]:  # else the memberships were not touched
+            had = old_ids.get(t, set())
+            added = tuple(p for p in by_id[t].prefixes if prefix_ids[p] not in had)
+        properties = tuple(
+            (name, _property(old_key, i), _property(new_key, i))
+            for name, i in _PROPERTIES
+            if old_key[i] != new_key[i]
+        )
+        if added or removed or properties:
+            changes.append(TagChange(names[t], ChangeKind.CHANGED, added, removed, properties))
+    return tuple(sorted(changes, key=lambda c: c.name))
+
+
+def _property(key: Row, index: int) -> object:
+    """A stored property as ServiceTag holds it (networkFeatures back to a frozenset)."""
+    return features_from_text(key[index]) if index == _FEATURES else key[index]
+
+
+def _prefix_texts(conn: sqlite3.Connection, ids: set[int]) -> dict[int, str]:
+    texts: dict[int, str] = {}
+    for chunk in _chunks(sorted(ids), 500):
+        marks = ",".join("?" * len(chunk))
+        texts.update(conn.execute(f"SELECT id, prefix FROM prefixes WHERE id IN ({marks})", chunk))
+    return texts
 
 
 def _splice(
@@ -310,8 +400,8 @@ def _splice(
     table: str,
     columns: Sequence[str],
     *,
-    old: dict[tuple, tuple[int, int | None]],
-    new: set[tuple],
+    old: dict[Row, tuple[int, int | None]],
+    new: set[Row],
     groups: Sequence[int],
     s: int,
     n: int | None,
@@ -341,8 +431,10 @@ def _splice(
     return len(new) - (len(old) - len(gone)), len(gone)
 
 
-def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> set[tuple]:
-    found: set[tuple] = set()
+def _items_starting_at(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], groups: Sequence[int], n: int
+) -> set[Row]:
+    found: set[Row] = set()
     for chunk in _chunks(list(groups), 500):
         marks = ",".join("?" * len(chunk))
         found.update(
@@ -356,7 +448,9 @@ def _items_starting_at(conn, table, columns, groups: Sequence[int], n: int) -> s
     return found
 
 
-def _insert_intervals(conn, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+def _insert_intervals(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[Row]
+) -> None:
     if rows:
         rows.sort()  # in index order, SQLite appends to the B-tree instead of seeking (3x faster)
         names = ", ".join((*columns, "from_seq", "to_seq"))
@@ -398,7 +492,7 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
     return ids
 
 
-def _chunks(items: list, size: int) -> Iterable[list]:
+def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
@@ -406,13 +500,14 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 # -- reading snapshot metadata ---------------------------------------------------------------------
 
 
-def _row(conn: sqlite3.Connection, snapshot_id: int) -> tuple:
-    return conn.execute(
+def _row(conn: sqlite3.Connection, snapshot_id: int) -> Row:
+    row: Row = conn.execute(
         f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
     ).fetchone()
+    return row
 
 
-def _info(row: tuple, current_id: int | None = None) -> SnapshotInfo:
+def _info(row: Row, current_id: int | None = None) -> SnapshotInfo:
     return SnapshotInfo(
         id=row[0],
         cloud=row[1],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from resolver.models import ServiceTag
+from resolver.models import PROPERTY_FIELDS, ChangeKind, ServiceTag
 from resolver.prefixes import interval, merge, sort_prefixes, space, subtract_size
 
 
@@ -26,7 +26,7 @@ class Recut:
 @dataclass(frozen=True, slots=True)
 class TagDiff:
     name: str
-    status: str  # "added", "removed" or "changed"
+    status: ChangeKind  # added, removed or changed (a str: == "added" holds)
     added: tuple[str, ...]  # prefixes new in this tag (outside any re-cut)
     removed: tuple[str, ...]
     recut: tuple[Recut, ...] = ()
@@ -88,24 +88,24 @@ def diff_tags(
     for name in sorted(before.keys() | after.keys()):
         old, new = before.get(name), after.get(name)
         if old is None and new is not None:
-            diffs.append(TagDiff(name, "added", new.prefixes, ()))
+            diffs.append(TagDiff(name, ChangeKind.ADDED, new.prefixes, ()))
         elif new is None and old is not None:
-            diffs.append(TagDiff(name, "removed", (), old.prefixes))
+            diffs.append(TagDiff(name, ChangeKind.REMOVED, (), old.prefixes))
         elif old is not None and new is not None and old != new:
             added, removed, recut = diff_prefixes(old.prefixes, new.prefixes)
             properties = tuple(
                 (field, getattr(old, field), getattr(new, field))
-                for field in ("region", "region_id", "system_service", "network_features")
+                for field in PROPERTY_FIELDS
                 if getattr(old, field) != getattr(new, field)
             )
             if added or removed or recut or properties:
-                diffs.append(TagDiff(name, "changed", added, removed, recut, properties))
+                diffs.append(TagDiff(name, ChangeKind.CHANGED, added, removed, recut, properties))
     old_space = space(p for t in before.values() for p in t.prefixes)
     new_space = space(p for t in after.values() for p in t.prefixes)
     summary = DiffSummary(
-        tags_added=sum(1 for d in diffs if d.status == "added"),
-        tags_removed=sum(1 for d in diffs if d.status == "removed"),
-        tags_changed=sum(1 for d in diffs if d.status == "changed"),
+        tags_added=sum(1 for d in diffs if d.status is ChangeKind.ADDED),
+        tags_removed=sum(1 for d in diffs if d.status is ChangeKind.REMOVED),
+        tags_changed=sum(1 for d in diffs if d.status is ChangeKind.CHANGED),
         ipv4_addresses_added=subtract_size(new_space[4], old_space[4]),
         ipv4_addresses_removed=subtract_size(old_space[4], new_space[4]),
         ipv6_addresses_added=subtract_size(new_space[6], old_space[6]),

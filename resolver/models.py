@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 from resolver.prefixes import count
 
@@ -77,18 +78,67 @@ class SnapshotInfo:
     is_current: bool = False
 
 
+class Outcome(StrEnum):
+    """What storing one file did. A ``str``: compares equal to, and prints as, its value."""
+
+    CURRENT = "current"  # the newest file of its cloud: now current
+    BACKFILL = "backfill"  # older than the newest: spliced into the history, not current
+    DUPLICATE = "duplicate"  # already stored: nothing written
+    QUARANTINED = "quarantined"  # lost too many prefixes: kept for inspection, not current
+
+
+class ChangeKind(StrEnum):
+    """How a tag differs between two states of a cloud. A ``str``, like :class:`Outcome`."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+# The properties of a tag whose changes are reported (besides its prefixes), as ServiceTag fields.
+# The tag's own changeNumber is left out: it moves whenever the prefixes do.
+PROPERTY_FIELDS = ("region", "region_id", "system_service", "network_features")
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """How one tag changed when a snapshot was stored, relative to the snapshot just before it.
+
+    ``added``/``removed``: prefixes, IPv4 first, sorted (all of them for an added or removed
+    tag). ``properties``: ``(field, before, after)`` for each of :data:`PROPERTY_FIELDS` that
+    changed, with ServiceTag's types (networkFeatures as a frozenset, or None for JSON null).
+    """
+
+    name: str
+    kind: ChangeKind
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    properties: tuple[tuple[str, object, object], ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What storing one file did."""
+    """What storing one file did.
+
+    The counts and ``changes`` compare the stored snapshot with the one just before it in its
+    cloud's timeline (nothing, for the first). For ``current`` that is the previous current
+    snapshot, so ``changes`` is what a firewall following the cloud must change. For ``backfill``
+    it is the older neighbour the file was spliced in after: history filled in, while the current
+    state is untouched, so nothing a firewall must do now. ``duplicate`` and ``quarantined``
+    write no history: zero counts, no changes.
+    ``tags_changed`` counts tags whose prefixes changed; ``changes`` also lists tags whose only
+    change is a property (region, systemService, networkFeatures...).
+    """
 
     snapshot: SnapshotInfo
-    outcome: str  # "current", "backfill", "duplicate", "quarantined"
+    outcome: Outcome
     tags_added: int = 0
     tags_removed: int = 0
     tags_changed: int = 0
     prefixes_added: int = 0  # (tag, prefix) pairs
     prefixes_removed: int = 0
     notes: tuple[str, ...] = field(default=())
+    changes: tuple[TagChange, ...] = ()  # by tag name
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The main job's pipeline: fetch -> parse and validate -> store snapshot and history.
 
-One file is one transaction (cache.store.save_snapshot). Nothing is written for a file that does
-not validate.
+One file is one transaction, opened here (:func:`store_file`): the snapshot and its history
+(cache.store.save_snapshot), and whatever an ``after_save`` callback writes for the same file,
+commit together or not at all. Nothing is written for a file that does not validate.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from cache.db import transaction
 from cache.store import SaveOptions, load_snapshots, save_snapshot
 from resolver.clouds import Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError
-from resolver.models import IngestResult, RawFile, SnapshotInfo
+from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
+
+if TYPE_CHECKING:
+    from resolver.sources import HttpSettings
 
 log = logging.getLogger("aztags")
 Progress = Callable[[int, int | None], None]
+# Runs inside the file's write transaction, after the snapshot is saved: see store_file.
+AfterSave = Callable[[sqlite3.Connection, IngestResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +42,7 @@ class RefreshResult:
 def refresh_cloud(
     conn: sqlite3.Connection,
     cloud: Cloud,
-    http,  # resolver.sources.HttpSettings
+    http: HttpSettings,
     options: SaveOptions,
     *,
     source: str | None = None,
@@ -43,8 +50,12 @@ def refresh_cloud(
     today: date | None = None,
     now: datetime | None = None,
     progress: Progress | None = None,
+    after_save: AfterSave | None = None,
 ) -> RefreshResult:
-    """Fetch the cloud's current file (or read ``source``), validate it and store it."""
+    """Fetch the cloud's current file (or read ``source``), validate it and store it.
+
+    ``after_save``: see :func:`store_file`; not called when the server says the file is
+    unchanged (nothing is stored then)."""
     from resolver.sources import KnownFile, read_source
     from resolver.sources.discovery import fetch_current  # requests: only when downloading
 
@@ -65,11 +76,12 @@ def refresh_cloud(
                     "still quarantined)"
                 )
                 return RefreshResult(
-                    cloud, last.source, IngestResult(last, "quarantined", notes=(reason,))
+                    cloud, last.source, IngestResult(last, Outcome.QUARANTINED, notes=(reason,))
                 )
             return RefreshResult(cloud, last.source, None)
         raw = fetched
-    return RefreshResult(cloud, raw.source, store_file(conn, raw, options, cloud, now=now))
+    result = store_file(conn, raw, options, cloud, now=now, after_save=after_save)
+    return RefreshResult(cloud, raw.source, result)
 
 
 def store_file(
@@ -79,10 +91,22 @@ def store_file(
     cloud: Cloud | None = None,
     *,
     now: datetime | None = None,
+    after_save: AfterSave | None = None,
 ) -> IngestResult:
-    """Parse and validate one file, then save it. ``cloud``: the cloud it must belong to."""
+    """Parse and validate one file, then save it in one write transaction opened here.
+    ``cloud``: the cloud it must belong to.
+
+    ``after_save(conn, result)`` runs inside that transaction once the snapshot is saved, for
+    every outcome (``duplicate`` and ``quarantined`` too: check ``result.outcome``). What it
+    writes commits with the snapshot; an exception it raises rolls the whole file back (the
+    database is left as it was) and propagates to the caller.
+    """
     snapshot = parse_snapshot(raw.data, raw.source, cloud.name if cloud else None)
-    return save_snapshot(conn, snapshot, raw, options, now)
+    with transaction(conn):  # parsed first: the write lock is held only while writing
+        result = save_snapshot(conn, snapshot, raw, options, now)
+        if after_save is not None:
+            after_save(conn, result)
+    return result
 
 
 def _last_download(conn: sqlite3.Connection, cloud: Cloud) -> SnapshotInfo | None:
@@ -129,18 +153,21 @@ def expand_paths(specs: Iterable[str]) -> list[Path]:
 def import_files(
     conn: sqlite3.Connection,
     paths: Iterable[Path],
-    http,
+    http: HttpSettings,
     options: SaveOptions,
     *,
     now: datetime | None = None,
+    after_save: AfterSave | None = None,
 ) -> Iterator[tuple[Path, IngestResult | AztagsError]]:
-    """Store each file in its own transaction; a bad file is reported and the rest go on."""
+    """Store each file in its own transaction; a bad file is reported and the rest go on.
+    ``after_save``: see :func:`store_file` (an AztagsError it raises counts as the file's)."""
     from resolver.sources import cloud_name_from_file_name, read_source
 
     for path in paths:
         try:
             raw = read_source(str(path), http, log=log)
             named = cloud_name_from_file_name(path.name)
-            yield path, store_file(conn, raw, options, get_cloud(named) if named else None, now=now)
+            cloud = get_cloud(named) if named else None
+            yield path, store_file(conn, raw, options, cloud, now=now, after_save=after_save)
         except AztagsError as e:
             yield path, e

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolver.diff import diff_prefixes, diff_tags
-from resolver.models import ServiceTag
+from resolver.models import ChangeKind, ServiceTag
 
 # Every prefix of lengths /22../26 inside 10.0.0.0/22, and a few nested IPv6 ones, so that
 # generated sets nest, touch and re-cut each other often.
@@ -78,3 +79,21 @@ def _overlap(a, b) -> int:
             if x.overlaps(y):
                 total += min(x, y, key=lambda n: n.num_addresses).num_addresses
     return total
+
+
+def test_status_is_an_enum_that_still_reads_as_its_string():
+    def tag(name: str, prefixes: tuple[str, ...]) -> ServiceTag:
+        return ServiceTag(name, "", 0, name, None, 1, prefixes)
+
+    before = {"Old": tag("Old", ("10.0.0.0/24",)), "Kept": tag("Kept", ("10.0.1.0/24",))}
+    after = {"New": tag("New", ("10.0.2.0/24",)), "Kept": tag("Kept", ("10.0.3.0/24",))}
+    diffs, summary = diff_tags(before, after)
+    assert [(d.name, d.status) for d in diffs] == [
+        ("Kept", ChangeKind.CHANGED),
+        ("New", ChangeKind.ADDED),
+        ("Old", ChangeKind.REMOVED),
+    ]
+    assert [d.status for d in diffs] == ["changed", "added", "removed"]
+    assert json.dumps([d.status for d in diffs]) == '["changed", "added", "removed"]'
+    assert f"({diffs[0].status})" == "(changed)"
+    assert (summary.tags_added, summary.tags_removed, summary.tags_changed) == (1, 1, 1)

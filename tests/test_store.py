@@ -16,17 +16,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cache.db import open_db
+from cache.db import open_db, transaction
 from cache.history import load_tags, resolve_at
 from cache.store import SaveOptions, load_current, load_snapshots, save_snapshot
-from resolver.models import RawFile
+from resolver.diff import diff_tags
+from resolver.models import ChangeKind, Outcome, RawFile, TagChange
 from resolver.parse import parse_snapshot
+from resolver.prefixes import sort_prefixes
+from resolver.refresh import store_file
 from tests.conftest import ROOT, WEEKLY_2023, real_path, simple_snapshot, snapshot_bytes, tag_json
 
 
 def ingest(conn, data: bytes, day: str | None = None, **options):
     raw = RawFile(data, f"test-{day}", date.fromisoformat(day) if day else None)
-    return save_snapshot(conn, parse_snapshot(data, raw.source), raw, SaveOptions(**options))
+    snapshot = parse_snapshot(data, raw.source)
+    with transaction(conn):
+        return save_snapshot(conn, snapshot, raw, SaveOptions(**options))
 
 
 def state(conn, cloud="Public", at=None) -> dict[str, set[str]]:
@@ -152,6 +157,192 @@ def test_raw_file_kept_compressed_unless_turned_off(conn):
     assert load_raw(conn, skipped.snapshot.id) is None
 
 
+# -- what changed, and who owns the transaction ----------------------------------------------------
+
+
+def test_changes_name_each_tag_and_its_prefixes(conn):
+    first = ingest(conn, simple_snapshot(1, A), "2025-01-06")
+    assert first.changes == (
+        TagChange("Storage", ChangeKind.ADDED, added=("10.0.0.0/16", "10.1.0.0/16")),
+        TagChange("Storage.WestUS", ChangeKind.ADDED, added=("10.0.0.0/24",)),
+    )
+    second = ingest(conn, simple_snapshot(2, B), "2025-01-13")
+    assert second.changes == (
+        TagChange("Sql", ChangeKind.ADDED, added=("20.0.0.0/8",)),
+        TagChange("Storage", ChangeKind.CHANGED, added=("10.2.0.0/16",), removed=("10.1.0.0/16",)),
+        TagChange("Storage.WestUS", ChangeKind.REMOVED, removed=("10.0.0.0/24",)),
+    )
+    # the counts printed and in JSON agree with the changes
+    assert second.prefixes_added == sum(len(c.added) for c in second.changes) == 2
+    assert second.prefixes_removed == sum(len(c.removed) for c in second.changes) == 2
+
+
+def test_changes_report_property_changes_with_their_values(conn):
+    def file(cn, region, features, prefixes=("10.0.0.0/8",)):
+        tag = tag_json("X.Y", list(prefixes), region=region, features=features)
+        return snapshot_bytes(cn, [tag])
+
+    ingest(conn, file(1, "westus", None), "2025-01-06")
+    moved = ingest(conn, file(2, "eastus", ["NSG"]), "2025-01-13")
+    assert moved.changes == (
+        TagChange(
+            "X.Y",
+            ChangeKind.CHANGED,
+            properties=(
+                ("region", "westus", "eastus"),
+                ("network_features", None, frozenset({"NSG"})),
+            ),
+        ),
+    )
+    assert moved.tags_changed == 0  # counts tags whose prefixes changed, as before
+    both = ingest(conn, file(3, "eastus", [], ("10.0.0.0/8", "11.0.0.0/8")), "2025-01-20")
+    assert both.changes == (
+        TagChange(
+            "X.Y",
+            ChangeKind.CHANGED,
+            added=("11.0.0.0/8",),
+            properties=(("network_features", frozenset({"NSG"}), frozenset()),),
+        ),
+    )
+    # only the tag's own changeNumber moved: nothing to report
+    tag = tag_json("X.Y", ["10.0.0.0/8", "11.0.0.0/8"], region="eastus", features=[])
+    tag["properties"]["changeNumber"] = 7
+    assert ingest(conn, snapshot_bytes(4, [tag]), "2025-01-27").changes == ()
+
+
+def test_a_tag_that_had_no_prefixes_reports_the_ones_it_gains(conn):
+    ingest(conn, simple_snapshot(1, {"Empty": []}), "2025-01-06")
+    result = ingest(conn, simple_snapshot(2, {"Empty": ["10.0.0.0/24"]}), "2025-01-13")
+    assert result.changes == (TagChange("Empty", ChangeKind.CHANGED, added=("10.0.0.0/24",)),)
+
+
+def test_backfill_changes_are_relative_to_the_older_neighbour(conn):
+    ingest(conn, simple_snapshot(1, A), "2025-01-06")
+    ingest(conn, simple_snapshot(3, C), "2025-01-20")
+    middle = ingest(conn, simple_snapshot(2, B), "2025-01-13")
+    assert middle.outcome == Outcome.BACKFILL
+    assert middle.changes == ingest_fresh(A, B).changes  # what cn 2 changed after cn 1
+    # the oldest file, backfilled: everything it has is "added"
+    oldest = ingest(conn, simple_snapshot(0, {"Old": ["30.0.0.0/8"]}), "2024-12-30")
+    assert oldest.changes == (TagChange("Old", ChangeKind.ADDED, added=("30.0.0.0/8",)),)
+
+
+def ingest_fresh(before: dict, after: dict):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        conn = open_db(Path(folder) / "fresh.db")
+        ingest(conn, simple_snapshot(1, before), "2025-01-06")
+        result = ingest(conn, simple_snapshot(2, after), "2025-01-13")
+        conn.close()
+    return result
+
+
+def test_duplicate_and_quarantined_report_no_changes(conn):
+    big = {"Storage": [f"10.{i}.0.0/16" for i in range(10)]}
+    ingest(conn, simple_snapshot(1, big), "2025-01-06")
+    again = ingest(conn, simple_snapshot(1, big), "2025-01-06")
+    assert (again.outcome, again.changes) == (Outcome.DUPLICATE, ())
+    small = {"Storage": ["10.0.0.0/16"]}
+    held = ingest(conn, simple_snapshot(2, small), "2025-01-13")
+    assert (held.outcome, held.changes) == (Outcome.QUARANTINED, ())
+    forced = ingest(conn, simple_snapshot(2, small), "2025-01-13", force=True)
+    assert forced.changes == (
+        TagChange(
+            "Storage", ChangeKind.CHANGED, removed=tuple(f"10.{i}.0.0/16" for i in range(1, 10))
+        ),
+    )
+
+
+def test_outcomes_are_strings_for_comparisons_and_json(conn):
+    result = ingest(conn, simple_snapshot(1, A), "2025-01-06")
+    assert result.outcome is Outcome.CURRENT
+    assert result.outcome == "current" and f"{result.outcome}" == "current"
+    assert json.dumps({"outcome": result.outcome}) == '{"outcome": "current"}'
+    assert result.changes[0].kind == "added"
+
+
+def test_save_snapshot_outside_a_transaction_is_a_programming_error(conn, tmp_path):
+    data = simple_snapshot(1, A)
+    raw = RawFile(data, "test", date(2025, 1, 6))
+    with pytest.raises(RuntimeError, match="inside the caller's transaction"):
+        save_snapshot(conn, parse_snapshot(data, "test"), raw)
+    assert load_snapshots(conn) == []
+
+
+def test_store_file_commits_what_after_save_writes_with_the_snapshot(tmp_path):
+    conn = open_db(tmp_path / "s.db")
+    seen = []
+
+    def after_save(c, result):
+        seen.append((c.in_transaction, result.outcome, result.changes))
+        c.execute(
+            "UPDATE snapshots SET source = 'tagged by after_save' WHERE id = ?",
+            (result.snapshot.id,),
+        )
+
+    data = simple_snapshot(1, A)
+    result = store_file(
+        conn, RawFile(data, "test", date(2025, 1, 6)), SaveOptions(), after_save=after_save
+    )
+    assert seen == [(True, Outcome.CURRENT, result.changes)]
+    conn.close()
+    reader = open_db(tmp_path / "s.db", readonly=True)
+    assert [s.source for s in load_snapshots(reader)] == ["tagged by after_save"]
+
+
+def test_an_error_in_after_save_rolls_the_whole_ingest_back(tmp_path):
+    path = tmp_path / "s.db"
+    conn = open_db(path)
+    store_file(conn, RawFile(simple_snapshot(1, A), "a", date(2025, 1, 6)), SaveOptions())
+    conn.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert list(before) == ["s.db"]
+
+    class Boom(Exception):
+        pass
+
+    def after_save(c, result):
+        c.execute("UPDATE snapshots SET source = 'half-written'")
+        raise Boom("the alerts outbox could not be written")
+
+    conn = open_db(path)
+    raw = RawFile(simple_snapshot(2, B), "b", date(2025, 1, 13))
+    with pytest.raises(Boom):
+        store_file(conn, raw, SaveOptions(), after_save=after_save)
+    assert not conn.in_transaction
+    assert [s.change_number for s in load_snapshots(conn)] == [1]
+    conn.close()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # byte for byte
+
+
+def test_import_json_keeps_its_counts_and_shape(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    monkeypatch.delenv("AZTAGS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "ServiceTags_Public_20250106.json"
+    path.write_bytes(simple_snapshot(1, A))
+    done = CliRunner().invoke(main, ["import", "--json", str(path), "--db", "j.db"])
+    assert done.exit_code == 0, done.output
+    (doc,) = json.loads(done.stdout)
+    assert sorted(doc) == [
+        "file",
+        "notes",
+        "outcome",
+        "prefixes_added",
+        "prefixes_removed",
+        "snapshot",
+        "tags_added",
+        "tags_changed",
+        "tags_removed",
+    ]
+    assert (doc["outcome"], doc["tags_added"], doc["prefixes_added"]) == ("current", 2, 3)
+
+
 # -- order independence ----------------------------------------------------------------------------
 
 PREFIXES = [f"10.0.{i}.0/24" for i in range(6)] + ["2001:db8::/48", "2001:db8:1::/48"]
@@ -221,6 +412,33 @@ def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
     assert dumps[0] == dumps[1]
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(contents=st.lists(snapshot_contents, min_size=2, max_size=5))
+def test_changes_agree_with_diff_tags(tmp_path_factory, contents):
+    """What save_snapshot reports is what resolver.diff computes from the two files."""
+    conn = open_db(tmp_path_factory.mktemp("changes") / "s.db")
+    previous: dict = {}
+    for i, c in enumerate(contents):
+        data = contents_file(i + 1, c)
+        result = ingest(conn, data, f"2025-01-{i + 1:02d}", quarantine_drop=1.0)
+        tags = {t.name: t for t in parse_snapshot(data, "test").tags}
+        diffs, _ = diff_tags(previous, tags)
+        assert result.changes == tuple(
+            TagChange(
+                d.name,
+                d.status,
+                sort_prefixes([*d.added, *(p for r in d.recut for p in r.added)]),
+                sort_prefixes([*d.removed, *(p for r in d.recut for p in r.removed)]),
+                d.properties,
+            )
+            for d in diffs
+        )
+        previous = tags
+    conn.close()
+
+
 # -- the 16 weekly Public files against an independent computation ---------------------------------
 
 
@@ -255,6 +473,12 @@ def test_weekly_changes_match_set_differences(weekly):
         assert (result.prefixes_added, result.prefixes_removed) == (added, removed)
         assert result.tags_changed == changed
         assert result.tags_added == len(after.keys() - before.keys())
+        by_name = {c.name: c for c in result.changes}
+        for name in before.keys() | after.keys():
+            new, old = after.get(name, set()), before.get(name, set())
+            if new != old:
+                assert set(by_name[name].added) == new - old
+                assert set(by_name[name].removed) == old - new
     # 20230410 -> 20230417 changes nothing but the changeNumber
     quiet = results[WEEKLY_2023.index("20230417")]
     assert (quiet.prefixes_added, quiet.prefixes_removed, quiet.tags_changed) == (0, 0, 0)
