@@ -405,32 +405,52 @@ def collapsed(prefixes) -> dict[int, list]:
     }
 
 
+def ranges_of(prefixes) -> dict[int, list[tuple[int, int]]]:
+    """The [first, last] address range of each prefix (integers, by ipaddress), per IP version."""
+    out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+    for p in prefixes:
+        net = parse_net(p)
+        out[net.version].append((int(net.network_address), int(net.broadcast_address)))
+    return out
+
+
+def union_size(ranges) -> int:
+    """How many addresses a set of [first, last] ranges covers: sorted by first address, each
+    range counts what it holds beyond the furthest address counted so far."""
+    total, end = 0, -1
+    for first, last in sorted(ranges):
+        if last > end:
+            total += last - max(first, end + 1) + 1
+            end = last
+    return total
+
+
 @functools.cache
-def _file_space(cloud: str, day: str) -> dict[int, list]:
+def _file_space(cloud: str, day: str) -> dict[int, list[tuple[int, int]]]:
     tags = _raw_tags(cloud, day)
-    return collapsed(union_of(tags, tags))
+    return ranges_of(union_of(tags, tags))
 
 
-def file_space(cloud: str, day: str) -> dict[int, list]:
+def file_space(cloud: str, day: str) -> dict[int, list[tuple[int, int]]]:
+    """The address ranges of every prefix of a file, per IP version (for address_delta)."""
     require_data()
     return _file_space(cloud, day)
 
 
 def address_delta(before, after) -> dict[str, int]:
     """Addresses added and removed per family between two address spaces (prefix sets, or
-    collapsed() results), with ipaddress only: |union(before + after)| - |union(before)| is what
-    was added, and the other way round."""
-    before = before if isinstance(before, dict) else collapsed(before)
-    after = after if isinstance(after, dict) else collapsed(after)
+    file_space() results), with ipaddress and integer ranges: |union(before + after)| -
+    |union(before)| is what was added, and the other way round.
 
-    def size(nets) -> int:
-        return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
-
+    (An integer sweep over the ranges rather than ipaddress.collapse_addresses: the same count,
+    without collapsing some 86,000 network objects per file.)"""
+    before = before if isinstance(before, dict) else ranges_of(before)
+    after = after if isinstance(after, dict) else ranges_of(after)
     out = {}
     for v in (4, 6):
-        both = size(before[v] + after[v])
-        out[f"ipv{v}_addresses_added"] = both - size(before[v])
-        out[f"ipv{v}_addresses_removed"] = both - size(after[v])
+        both = union_size(before[v] + after[v])
+        out[f"ipv{v}_addresses_added"] = both - union_size(before[v])
+        out[f"ipv{v}_addresses_removed"] = both - union_size(after[v])
     return out
 
 

@@ -497,6 +497,7 @@ def test_real_snapshot_cidr_agrees_with_brute_force(
     real_pairs: list[tuple[str, str]], real_ranges: list[tuple[str, str, int, int, int]]
 ) -> None:
     ranges = real_ranges
+    by_version = {v: [r for r in ranges if r[2] == v] for v in (4, 6)}
     index = LookupIndex.build(real_pairs)
     rng = random.Random(7)
     queries = [rng.choice(ranges) for _ in range(40)]
@@ -508,14 +509,12 @@ def test_real_snapshot_cidr_agrees_with_brute_force(
             q_first, q_last = int(query.network_address), int(query.broadcast_address)
             containing, overlapping = index.lookup_cidr(str(query))
             want_containing = {
-                (t, p)
-                for t, p, v, lo, hi in ranges
-                if v == version and lo <= q_first and hi >= q_last
+                (t, p) for t, p, _, lo, hi in by_version[version] if lo <= q_first and hi >= q_last
             }
             want_overlapping = {
                 (t, p)
-                for t, p, v, lo, hi in ranges
-                if v == version and lo >= q_first and hi <= q_last and (t, p) not in want_containing
+                for t, p, _, lo, hi in by_version[version]
+                if lo >= q_first and hi <= q_last and (t, p) not in want_containing
             }
             assert {(m.tag, m.prefix) for m in containing} == want_containing
             assert {(m.tag, m.prefix) for m in overlapping} == want_overlapping
