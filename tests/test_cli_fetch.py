@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from resolver.clouds import get_cloud
-from tests.conftest import ROOT, real_path, simple_snapshot
+from tests.helpers import ROOT, real_path, simple_snapshot
 from tests.httpserver import LocalServer
 
 PUBLIC = get_cloud("public")
@@ -118,6 +118,7 @@ def test_fetch_html_instead_of_json(env):
     assert "HTML" in result.stderr
 
 
+@pytest.mark.realdata
 def test_real_file_fetched_by_a_subprocess_through_the_stable_folder(tmp_path):
     """The installed command, a real Public file, discovery step 1 (probe the stable folder)."""
     data = gzip.decompress(real_path("Public", "20250113").read_bytes())

@@ -1,9 +1,9 @@
 """The query commands as a user runs them: tags, cidrs, lookup, diff, history, profile list/show.
 
 Through click's CliRunner (stdout and stderr apart) and, for every command, a real subprocess.
-Expected values come from the raw JSON of the published files (helpers in test_query.py, which use
-the standard library only). The store of the 16 weekly Public files and one China file is the one
-test_query.py builds, shared per session and opened read-only by every command.
+Expected values come from the raw JSON of the published files (tests/helpers.py, standard library
+only). The store of the 16 weekly Public files and one China file is conftest.py's ``db``, built
+once per run and opened read-only by every command.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.conftest import ROOT
-from tests.test_query import (
+from tests.helpers import (
     CHINA_DAY,
+    ROOT,
     WEEKLY_2023,
     address_delta,
     as_date,
@@ -43,15 +43,9 @@ from tests.test_query import (
     sort_prefixes,
     synthetic_files,
     union_of,
-    weekly_db,
 )
 
 LATEST = WEEKLY_2023[-1]
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory) -> Path:
-    return weekly_db(tmp_path_factory)
 
 
 def clean_env(db: Path | str, home: Path) -> dict[str, str | None]:
@@ -83,13 +77,15 @@ def run(request, tmp_path, monkeypatch):
 
 @pytest.fixture
 def aztags(request, tmp_path):
-    """aztags ARGS... as a real process: ``python cli.py`` with AZTAGS_DB set."""
+    """aztags ARGS... as a real process: ``python cli.py`` with AZTAGS_DB set (the weekly store,
+    or ``store=``, as in ``run``)."""
 
-    def call(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    def call(
+        *args: str, input: str | None = None, store: Path | str | None = None
+    ) -> subprocess.CompletedProcess:
+        store = store or request.getfixturevalue("db")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AZTAGS_")}
-        env.update(
-            {k: v for k, v in clean_env(request.getfixturevalue("db"), tmp_path).items() if v}
-        )
+        env.update({k: v for k, v in clean_env(store, tmp_path).items() if v})
         return subprocess.run(
             [sys.executable, str(ROOT / "cli.py"), *args],
             env=env,
@@ -899,26 +895,29 @@ def test_tags_service_without_a_tag_in_the_region_names_the_region(run):
 # -- profile list / show ---------------------------------------------------------------------------
 
 
-def test_profile_list(run):
-    result = run("profile", "list")
+def test_profile_list(run, synthetic_db):
+    # profile list reads no snapshot: any store will do, so not the weekly one (real files)
+    result = run("profile", "list", store=synthetic_db)
     assert result.exit_code == 0
     rows = [line.split(None, 3) for line in result.stdout.splitlines()]
     assert rows[0] == ["name", "rules", "fqdns", "description"]
     assert rows[1][:3] == ["azureml", "9", "12"]
-    doc = json.loads(run("profile", "list", "--json").stdout)
+    doc = json.loads(run("profile", "list", "--json", store=synthetic_db).stdout)
     assert [(p["name"], p["rules"], p["fqdns"], p["origin"]) for p in doc] == [
         ("azureml", 9, 12, "<builtin>/azureml.toml")
     ]
 
 
-def test_profile_list_includes_user_profiles(run, tmp_path):
+def test_profile_list_includes_user_profiles(run, synthetic_db, tmp_path):
     folder = tmp_path / "profiles"
     folder.mkdir()
     (folder / "backup.toml").write_text(
         'description = "Nightly backup"\n\n[[rule]]\ndirection = "outbound"\n'
         'ports = "443"\ntag = "Storage.{region}"\n'
     )
-    doc = json.loads(run("profile", "list", "--profiles-dir", str(folder), "--json").stdout)
+    doc = json.loads(
+        run("profile", "list", "--profiles-dir", str(folder), "--json", store=synthetic_db).stdout
+    )
     assert sorted((p["name"], p["rules"]) for p in doc) == [("azureml", 9), ("backup", 1)]
 
 
@@ -1142,8 +1141,8 @@ def test_process_history(aztags):
     assert rows == expected_history("Storage.WestUS")
 
 
-def test_process_profile_list(aztags):
-    done = aztags("profile", "list", "--json")
+def test_process_profile_list(aztags, synthetic_db):
+    done = aztags("profile", "list", "--json", store=synthetic_db)
     assert done.returncode == 0 and done.stderr == ""
     assert [p["name"] for p in json.loads(done.stdout)] == ["azureml"]
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cli import _default_map, _setting_types, main
 from resolver.config import SECTIONS, Config, Integer, parse_config
 from resolver.errors import ConfigError
-from tests.conftest import ROOT, simple_snapshot
+from tests.helpers import ROOT, simple_snapshot
 
 PROFILE = (
     'description = "{what}"\n\n[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Storage"\n'

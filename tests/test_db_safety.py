@@ -34,7 +34,7 @@ from cli import main
 from resolver.errors import EmptyStoreError, StoreError
 from resolver.models import RawFile
 from resolver.refresh import store_file
-from tests.conftest import ROOT, simple_snapshot
+from tests.helpers import ROOT, simple_snapshot
 
 A = {"Storage": ["10.0.0.0/16", "10.1.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"]}
 B = {"Storage": ["10.0.0.0/16", "10.2.0.0/16"], "Sql": ["20.0.0.0/8"]}

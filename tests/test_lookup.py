@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
-import json
 import random
 from bisect import bisect_left, bisect_right
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,9 +12,7 @@ from hypothesis import strategies as st
 
 from resolver.errors import AztagsError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "servicetags"
-REAL_FILE = DATA / "Public" / "ServiceTags_Public_20250113.json.gz"
+from tests.helpers import real_json, require_data
 
 
 def M(tag: str, prefix: str) -> LookupMatch:
@@ -415,17 +410,31 @@ def test_lookup_cidr_agrees_with_brute_force(pairs: list[tuple[str, str]], cidr:
 
 
 @pytest.fixture(scope="module")
-def real_pairs() -> list[tuple[str, str]]:
-    if not REAL_FILE.exists():
-        pytest.skip(
-            f"real Service Tags data not found at {REAL_FILE} (the shared data folder is absent)"
-        )
-    document = json.loads(gzip.decompress(REAL_FILE.read_bytes()))
+def _real_pairs() -> list[tuple[str, str]]:
+    document = real_json("Public", "20250113")
     return [
         (value["name"], prefix)
         for value in document["values"]
         for prefix in value["properties"]["addressPrefixes"]
     ]
+
+
+@pytest.fixture(scope="module")
+def _real_ranges(_real_pairs) -> list[tuple[str, str, int, int, int]]:
+    return _ranges(_real_pairs)
+
+
+@pytest.fixture
+def real_pairs(request) -> list[tuple[str, str]]:
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_real_pairs")
+
+
+@pytest.fixture
+def real_ranges(request) -> list[tuple[str, str, int, int, int]]:
+    """_ranges(real_pairs), computed once for the module's two tests (read only)."""
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_real_ranges")
 
 
 def _ranges(pairs: list[tuple[str, str]]) -> list[tuple[str, str, int, int, int]]:
@@ -439,8 +448,10 @@ def _ranges(pairs: list[tuple[str, str]]) -> list[tuple[str, str, int, int, int]
 
 
 @pytest.mark.realdata
-def test_real_snapshot_lookup_agrees_with_brute_force(real_pairs: list[tuple[str, str]]) -> None:
-    ranges = _ranges(real_pairs)
+def test_real_snapshot_lookup_agrees_with_brute_force(
+    real_pairs: list[tuple[str, str]], real_ranges: list[tuple[str, str, int, int, int]]
+) -> None:
+    ranges = real_ranges
     rng = random.Random(20250113)
     by_version = {v: [r for r in ranges if r[2] == v] for v in (4, 6)}
     wanted = {4: 2000, 6: 1000}
@@ -482,8 +493,11 @@ def test_real_snapshot_lookup_agrees_with_brute_force(real_pairs: list[tuple[str
 
 
 @pytest.mark.realdata
-def test_real_snapshot_cidr_agrees_with_brute_force(real_pairs: list[tuple[str, str]]) -> None:
-    ranges = _ranges(real_pairs)
+def test_real_snapshot_cidr_agrees_with_brute_force(
+    real_pairs: list[tuple[str, str]], real_ranges: list[tuple[str, str, int, int, int]]
+) -> None:
+    ranges = real_ranges
+    by_version = {v: [r for r in ranges if r[2] == v] for v in (4, 6)}
     index = LookupIndex.build(real_pairs)
     rng = random.Random(7)
     queries = [rng.choice(ranges) for _ in range(40)]
@@ -495,14 +509,12 @@ def test_real_snapshot_cidr_agrees_with_brute_force(real_pairs: list[tuple[str, 
             q_first, q_last = int(query.network_address), int(query.broadcast_address)
             containing, overlapping = index.lookup_cidr(str(query))
             want_containing = {
-                (t, p)
-                for t, p, v, lo, hi in ranges
-                if v == version and lo <= q_first and hi >= q_last
+                (t, p) for t, p, _, lo, hi in by_version[version] if lo <= q_first and hi >= q_last
             }
             want_overlapping = {
                 (t, p)
-                for t, p, v, lo, hi in ranges
-                if v == version and lo >= q_first and hi <= q_last and (t, p) not in want_containing
+                for t, p, _, lo, hi in by_version[version]
+                if lo >= q_first and hi <= q_last and (t, p) not in want_containing
             }
             assert {(m.tag, m.prefix) for m in containing} == want_containing
             assert {(m.tag, m.prefix) for m in overlapping} == want_overlapping

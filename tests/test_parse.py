@@ -10,7 +10,7 @@ import pytest
 
 from resolver.errors import SnapshotError
 from resolver.parse import parse_prefix, parse_snapshot
-from tests.conftest import manifest, require_data, snapshot_bytes, tag_json
+from tests.helpers import manifest, require_data, snapshot_bytes, tag_json
 
 
 def test_parses_tags_sorted_with_properties():
@@ -125,6 +125,8 @@ def test_parse_prefix_rejects(text, reason):
         parse_prefix(text)
 
 
+@pytest.mark.realdata
+@pytest.mark.slow  # all 71 files: sha256, parse, and json.loads to compare
 def test_every_real_file_parses_and_matches_the_manifest():
     root = require_data()
     rows = manifest()

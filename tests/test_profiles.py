@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -24,9 +23,7 @@ from resolver.profiles import (
     resolve_profile,
 )
 from resolver.regions import RegionIndex
-from tests.conftest import load_real_tags
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servicetags"
+from tests.helpers import load_real_tags, require_data
 
 USER_PROFILE = textwrap.dedent(
     """\
@@ -547,14 +544,20 @@ def test_resolve_unknown_cloud():
 # --- resolving (real files) ------------------------------------------------------------------
 
 
-def load_file(path: Path) -> tuple[dict[str, ServiceTag], RegionIndex]:
-    tags = load_real_tags(path)
+def load_file(cloud: str, day: str) -> tuple[dict[str, ServiceTag], RegionIndex]:
+    tags = load_real_tags(cloud, day)
     return {t.name: t for t in tags}, RegionIndex.from_tags(tags)
 
 
 @pytest.fixture(scope="module")
-def public():
-    return load_file(DATA / "Public" / "ServiceTags_Public_20250113.json.gz")
+def _public():
+    return load_file("Public", "20250113")
+
+
+@pytest.fixture
+def public(request):
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_public")
 
 
 def resolved_names(resolved):
@@ -597,7 +600,7 @@ def test_real_public_azureml(public, region_text, suffix):
 
 @pytest.mark.realdata
 def test_real_china_skips_front_door():
-    tags, regions = load_file(DATA / "China" / "ServiceTags_China_20241118.json.gz")
+    tags, regions = load_file("China", "20241118")
     assert "AzureFrontDoor.Frontend" in tags  # it exists there; the doc says it is not needed
     resolved = resolve_profile(
         builtin_profiles()["azureml"],
@@ -624,7 +627,7 @@ def test_real_china_skips_front_door():
 
 @pytest.mark.realdata
 def test_real_china_rejects_public_regions_with_suggestions():
-    tags, regions = load_file(DATA / "China" / "ServiceTags_China_20241118.json.gz")
+    tags, regions = load_file("China", "20241118")
     with pytest.raises(NotFoundError) as caught:
         resolve_profile(
             builtin_profiles()["azureml"],
@@ -638,7 +641,7 @@ def test_real_china_rejects_public_regions_with_suggestions():
 
 @pytest.mark.realdata
 def test_real_germany_warns_about_missing_front_door():
-    tags, regions = load_file(DATA / "AzureGermany" / "ServiceTags_AzureGermany_20220307.json.gz")
+    tags, regions = load_file("AzureGermany", "20220307")
     resolved = resolve_profile(
         builtin_profiles()["azureml"],
         cloud="germany",

@@ -7,13 +7,10 @@ files of 2023 and one China file are imported once per session into one store.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import random
 import sqlite3
-from bisect import bisect_left, bisect_right
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,340 +19,56 @@ from cache.store import SaveOptions
 from resolver.errors import NotFoundError
 from resolver.models import RawFile
 from resolver.query import TagStore, lookup_lines
-from resolver.refresh import import_files, store_file
-from resolver.sources import HttpSettings
-from tests.conftest import WEEKLY_2023, real_json, real_path, require_data, snapshot_bytes, tag_json
-
-CHINA_DAY = "20241118"
-AZUREML_GLOBAL = [
-    "BatchNodeManagement",
-    "AzureMachineLearning",
-    "AzureActiveDirectory",
-    "AzureResourceManager",
-]
-
-
-# -- the raw files, read with the standard library only --------------------------------------------
-
-
-def iso(day: str) -> str:
-    """20230320 -> 2023-03-20"""
-    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
-
-
-def as_date(day: str) -> date:
-    return date.fromisoformat(iso(day))
-
-
-@functools.cache
-def raw_file(cloud: str, day: str) -> dict:
-    return real_json(cloud, day)
-
-
-@functools.cache
-def raw_tags(cloud: str, day: str) -> dict[str, dict]:
-    """{tag name: properties} of one published file (shared: do not modify)."""
-    return {v["name"]: v["properties"] for v in raw_file(cloud, day)["values"]}
-
-
-def raw_cn(cloud: str, day: str) -> int:
-    return raw_file(cloud, day)["changeNumber"]
-
-
-@functools.cache
-def parse_net(prefix: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """Prefixes repeat from week to week: parse each text once per session."""
-    return ipaddress.ip_network(prefix)
-
-
-@functools.cache
-def net_key(prefix: str) -> tuple[int, int, int]:
-    net = parse_net(prefix)
-    return net.version, int(net.network_address), net.prefixlen
-
-
-def sort_prefixes(prefixes) -> list[str]:
-    """IPv4 first, then by address, then by length: the order every output promises."""
-    return sorted(set(prefixes), key=net_key)
-
-
-def azureml_tags(cloud: str, suffix: str) -> list[str]:
-    """The real tag names behind the Azure ML doc's table (docs/seed-azureml.md) for one region."""
-    regional = [
-        f"{base}.{suffix}"
-        for base in ("Storage", "AzureContainerRegistry", "MicrosoftContainerRegistry")
-    ]
-    front_door = [] if cloud == "China" else ["AzureFrontDoor.Frontend"]
-    return AZUREML_GLOBAL + regional + front_door
-
-
-def union_of(tags: dict[str, dict], names) -> set[str]:
-    return {p for name in names for p in tags[name]["addressPrefixes"]}
-
-
-@functools.cache
-def raw_pairs(cloud: str, day: str) -> tuple[tuple[int, int, int, int, str, str], ...]:
-    """Every (tag, prefix) pair of a file as (family, first, last, length, tag, prefix)."""
-    pairs = []
-    for name, props in raw_tags(cloud, day).items():
-        for prefix in props["addressPrefixes"]:
-            net = parse_net(prefix)
-            first, last = int(net.network_address), int(net.broadcast_address)
-            pairs.append((net.version, first, last, net.prefixlen, name, prefix))
-    return tuple(pairs)
-
-
-def brute_lookup(pairs, addresses: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """Every (tag, prefix) whose range holds each address, longest prefix first, then tag name.
-
-    One pass over all pairs; each pair's [first, last] range picks its addresses out of the sorted
-    queries with bisect.
-    """
-    keyed = sorted(
-        (ipaddress.ip_address(a).version, int(ipaddress.ip_address(a)), a) for a in set(addresses)
-    )
-    keys = [(family, value) for family, value, _ in keyed]
-    hits: dict[str, list[tuple[int, str, str]]] = {a: [] for a in addresses}
-    for family, first, last, length, tag, prefix in pairs:
-        for _, _, address in keyed[
-            bisect_left(keys, (family, first)) : bisect_right(keys, (family, last))
-        ]:
-            hits[address].append((-length, tag, prefix))
-    return {a: [(tag, prefix) for _, tag, prefix in sorted(h)] for a, h in hits.items()}
-
-
-@functools.cache
-def pairs_by_start(pairs) -> tuple[list[tuple[int, int]], list[tuple]]:
-    ordered = sorted(pairs)
-    return [(p[0], p[1]) for p in ordered], ordered
-
-
-def brute_cidrs(pairs, cidrs: list[str]) -> dict[str, tuple[list, list]]:
-    """{cidr: (containing, inside)}: the pairs whose range holds all of the CIDR (longest first,
-    then tag), and the pairs whose range lies strictly inside it (by address, then length, then
-    tag). Containing pairs are those holding the CIDR's first address that also reach its last."""
-    nets = {c: ipaddress.ip_network(c) for c in cidrs}
-    holding = brute_lookup(pairs, [str(n.network_address) for n in nets.values()])
-    starts, ordered = pairs_by_start(pairs)
-    out = {}
-    for cidr, q in nets.items():
-        qf, ql, qlen = int(q.network_address), int(q.broadcast_address), q.prefixlen
-        containing = [
-            (t, p)
-            for t, p in holding[str(q.network_address)]
-            if int(parse_net(p).broadcast_address) >= ql
-        ]
-        window = ordered[
-            bisect_left(starts, (q.version, qf)) : bisect_right(starts, (q.version, ql))
-        ]
-        inside = sorted(
-            (first, length, tag, prefix)
-            for _, first, last, length, tag, prefix in window
-            if last <= ql and length > qlen
-        )
-        out[cidr] = containing, [(t, p) for _, _, t, p in inside]
-    return out
-
-
-def random_addresses(pairs, seed: int, n: int = 400) -> list[str]:
-    """Half inside published prefixes (including their first and last address and the address just
-    outside), half random (IPv4 anywhere, IPv6 in Azure's 2603::/16 and anywhere)."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    for _ in range(n // 2):
-        family, first, last, *_ = rng.choice(pairs)
-        kind = rng.random()
-        value = first if kind < 0.1 else last if kind < 0.2 else rng.randint(first, last)
-        if 0.2 <= kind < 0.3:
-            value = first - 1 if first > 0 else last + 1  # just outside (may be inside another)
-        out.append(
-            str(ipaddress.ip_address(value) if family == 4 else ipaddress.IPv6Address(value))
-        )
-    for i in range(n // 2):
-        if i % 2:
-            out.append(str(ipaddress.IPv4Address(rng.getrandbits(32))))
-        elif i % 4:
-            out.append(str(ipaddress.IPv6Address((0x2603 << 112) | rng.getrandbits(112))))
-        else:
-            out.append(str(ipaddress.IPv6Address(rng.getrandbits(128))))
-    return list(dict.fromkeys(out))
-
-
-def random_cidrs(pairs, seed: int, n: int = 50) -> list[str]:
-    """Published prefixes as they are, their supernets (tags inside), their subnets (containing
-    tags only), and random blocks that may hit nothing."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    while len(out) < n:
-        family, first, last, length, _, prefix = rng.choice(pairs)
-        kind = len(out) % 4
-        bits = 32 if family == 4 else 128
-        if kind == 0:
-            out.append(prefix)
-        elif kind == 1:
-            out.append(
-                str(
-                    ipaddress.ip_network(prefix).supernet(
-                        prefixlen_diff=min(length, rng.randint(1, 8))
-                    )
-                )
-            )
-        elif kind == 2 and length < bits:
-            subs = list(
-                ipaddress.ip_network(prefix).subnets(
-                    prefixlen_diff=min(bits - length, rng.randint(1, 3))
-                )
-            )
-            out.append(str(rng.choice(subs)))
-        elif family == 4:
-            out.append(str(ipaddress.ip_network((rng.getrandbits(32) >> 8 << 8, 24))))
-        else:
-            out.append(
-                str(ipaddress.ip_network(((0x2603 << 112 | rng.getrandbits(112)) >> 80 << 80, 48)))
-            )
-    return list(dict.fromkeys(out))
-
-
-def collapsed(prefixes) -> dict[int, list]:
-    """The address space of prefixes per IP version, merged by ipaddress.collapse_addresses."""
-    nets = [parse_net(p) for p in prefixes]
-    return {
-        v: list(ipaddress.collapse_addresses(n for n in nets if n.version == v)) for v in (4, 6)
-    }
-
-
-@functools.cache
-def file_space(cloud: str, day: str) -> dict[int, list]:
-    tags = raw_tags(cloud, day)
-    return collapsed(union_of(tags, tags))
-
-
-def address_delta(before, after) -> dict[str, int]:
-    """Addresses added and removed per family between two address spaces (prefix sets, or
-    collapsed() results), with ipaddress only: |union(before + after)| - |union(before)| is what
-    was added, and the other way round."""
-    before = before if isinstance(before, dict) else collapsed(before)
-    after = after if isinstance(after, dict) else collapsed(after)
-
-    def size(nets) -> int:
-        return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
-
-    out = {}
-    for v in (4, 6):
-        both = size(before[v] + after[v])
-        out[f"ipv{v}_addresses_added"] = both - size(before[v])
-        out[f"ipv{v}_addresses_removed"] = both - size(after[v])
-    return out
-
-
-def expected_tag_changes(old: dict[str, dict], new: dict[str, dict]) -> dict[str, tuple[set, set]]:
-    """{tag: (prefixes added, prefixes removed)} for every tag whose prefixes or properties
-    differ (or that exists on one side only)."""
-
-    def props(p):
-        features = None if p["networkFeatures"] is None else frozenset(p["networkFeatures"])
-        return p["region"], p["regionId"], p["systemService"], features
-
-    changes = {}
-    for name in old.keys() | new.keys():
-        a = set(old[name]["addressPrefixes"]) if name in old else set()
-        b = set(new[name]["addressPrefixes"]) if name in new else set()
-        if name not in old or name not in new or a != b or props(old[name]) != props(new[name]):
-            changes[name] = (b - a, a - b)
-    return changes
-
+from resolver.refresh import store_file
+from tests.helpers import (
+    CHINA_DAY,
+    WEEKLY_2023,
+    address_delta,
+    as_date,
+    azureml_tags,
+    brute_cidrs,
+    brute_lookup,
+    expected_history,
+    expected_tag_changes,
+    file_space,
+    iso,
+    random_addresses,
+    random_cidrs,
+    raw_cn,
+    raw_pairs,
+    raw_tags,
+    require_data,
+    sort_prefixes,
+    synthetic_files,
+    union_of,
+)
 
 # -- stores ----------------------------------------------------------------------------------------
-
-
-def weekly_db(tmp_path_factory) -> Path:
-    """A store holding the 16 weekly Public files of 2023 and the China file of 2024-11-18, built
-    once per session (test_cli_query.py reuses it; every query opens it read-only)."""
-    require_data()
-    folder = tmp_path_factory.getbasetemp() / "query-weekly"
-    path, done = folder / "aztags.db", folder / "complete"
-    if done.exists():
-        return path
-    files = [real_path("Public", day) for day in WEEKLY_2023] + [real_path("China", CHINA_DAY)]
-    folder.mkdir(exist_ok=True)
-    conn = open_db(path)
-    try:
-        outcomes = [
-            (p.name, r.outcome) for p, r in import_files(conn, files, HttpSettings(), SaveOptions())
-        ]
-    finally:
-        conn.close()
-    assert [o for _, o in outcomes] == ["current"] * len(files), outcomes
-    done.touch()
-    return path
-
-
-# A small history built in code: a re-cut, a tag that disappears, a tag that appears, a
-# networkFeatures change that does not bump the tag's changeNumber.
-SYNTHETIC = [
-    (
-        1,
-        "2025-01-06",
-        [
-            tag_json("Storage", ["10.0.0.0/16", "10.1.0.0/16"], service="AzureStorage"),
-            tag_json(
-                "Storage.WestUS",
-                ["10.0.0.0/24"],
-                region="westus",
-                region_id=1,
-                service="AzureStorage",
-            ),
-            tag_json("Gone", ["30.0.0.0/24", "2001:db8::/48"]),
-            tag_json("Sql", ["20.0.0.0/16"], features=None),
-        ],
-    ),
-    (
-        2,
-        "2025-01-13",
-        [
-            tag_json(
-                "Storage",
-                ["10.0.0.0/17", "10.0.128.0/17", "10.1.0.0/16"],
-                service="AzureStorage",
-                change_number=2,
-            ),
-            tag_json(
-                "Storage.WestUS",
-                ["10.0.0.0/24", "10.0.1.0/24"],
-                region="westus",
-                region_id=1,
-                service="AzureStorage",
-                change_number=2,
-            ),
-            tag_json("Sql", ["20.0.0.0/16"], features=["API", "NSG"]),
-            tag_json("New", ["40.0.0.0/24"]),
-        ],
-    ),
-]
-
-
-def synthetic_files(folder: Path) -> list[Path]:
-    paths = []
-    for cn, day, tags in SYNTHETIC:
-        path = folder / f"ServiceTags_Public_{day.replace('-', '')}.json"
-        path.write_bytes(snapshot_bytes(cn, tags))
-        paths.append(path)
-    return paths
+# The store of the 16 weekly Public files of 2023 and the China file of 2024-11-18 is built once per
+# run (conftest.py: weekly_db); the TagStores over it are opened once per module, read-only, and
+# handed to each test through a function-scoped fixture so that the realdata guard sees every user.
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory) -> Path:
-    return weekly_db(tmp_path_factory)
+def _public_store(weekly_db) -> TagStore:
+    return TagStore.open(weekly_db, cloud="public")
 
 
 @pytest.fixture(scope="module")
-def store(db) -> TagStore:
-    return TagStore.open(db, cloud="public")
+def _china_store(weekly_db) -> TagStore:
+    return TagStore.open(weekly_db, cloud="china")
 
 
-@pytest.fixture(scope="module")
-def china(db) -> TagStore:
-    return TagStore.open(db, cloud="china")
+@pytest.fixture
+def store(request) -> TagStore:
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_public_store")
+
+
+@pytest.fixture
+def china(request) -> TagStore:
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_china_store")
 
 
 @pytest.fixture(scope="module")
@@ -810,41 +523,6 @@ def test_synthetic_diff_with_one_snapshot_only_says_so(synthetic):
 # -- history ---------------------------------------------------------------------------------------
 
 
-def expected_history(name: str) -> list[tuple]:
-    """(file date, tag changeNumber, IPv4, IPv6, added, removed) at each weekly file where the
-    tag's prefixes or properties changed, and (file date, 'removed') where it disappeared."""
-
-    def props(p):
-        features = None if p["networkFeatures"] is None else frozenset(p["networkFeatures"])
-        return p["region"], p["systemService"], features, frozenset(p["addressPrefixes"])
-
-    rows, previous = [], None
-    for day in WEEKLY_2023:
-        p = raw_tags("Public", day).get(name)
-        if p is None:
-            if previous is not None:
-                rows.append((as_date(day), "removed"))
-            previous = None
-            continue
-        if previous is None or props(p) != props(previous):
-            now, before = (
-                set(p["addressPrefixes"]),
-                set(previous["addressPrefixes"]) if previous else set(),
-            )
-            rows.append(
-                (
-                    as_date(day),
-                    p["changeNumber"],
-                    sum(":" not in x for x in now),
-                    sum(":" in x for x in now),
-                    len(now - before),
-                    len(before - now),
-                )
-            )
-        previous = p
-    return rows
-
-
 def history_rows(versions) -> list[tuple]:
     rows = []
     for v in versions:
@@ -966,6 +644,7 @@ def test_diff_over_several_weeks_dates_each_prefix_from_the_file_that_added_it(s
     assert dated > 0  # some prefixes came in before the last week: dated earlier than it
 
 
+@pytest.mark.realdata
 def test_diff_with_from_newer_than_to_says_swap(store):
     with pytest.raises(NotFoundError, match="swap them"):
         store.diff("cn:247", "cn:245")

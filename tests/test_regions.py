@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
 from resolver.errors import NotFoundError
 from resolver.models import ServiceTag
 from resolver.regions import RegionIndex, normalise
-from tests.conftest import load_real_tags
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servicetags"
-PUBLIC = DATA / "Public" / "ServiceTags_Public_20250113.json.gz"
+from tests.helpers import load_real_tags, require_data
 
 # (tag suffix, region field) pairs where the two disagree, as listed in docs/domain.md.
 MISMATCHES = [
@@ -247,13 +243,19 @@ def test_tags_in_region(index):
 # --- real files ------------------------------------------------------------------------------
 
 
-def load_tags(path: Path) -> list[ServiceTag]:
-    return load_real_tags(path)
+def load_tags(cloud: str, day: str) -> list[ServiceTag]:
+    return load_real_tags(cloud, day)
 
 
 @pytest.fixture(scope="module")
-def public_tags() -> list[ServiceTag]:
-    return load_tags(PUBLIC)
+def _public_tags() -> list[ServiceTag]:
+    return load_tags("Public", "20250113")
+
+
+@pytest.fixture
+def public_tags(request) -> list[ServiceTag]:
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_public_tags")
 
 
 @pytest.mark.realdata
@@ -296,16 +298,16 @@ def test_real_mismatches_resolve(public_tags):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(
-    "path",
+    ("cloud", "day"),
     [
-        DATA / "AzureGovernment" / "ServiceTags_AzureGovernment_20241118.json.gz",
-        DATA / "China" / "ServiceTags_China_20241118.json.gz",
-        DATA / "AzureGermany" / "ServiceTags_AzureGermany_20220307.json.gz",
+        ("AzureGovernment", "20241118"),
+        ("China", "20241118"),
+        ("AzureGermany", "20220307"),
     ],
     ids=["usgov", "china", "germany"],
 )
-def test_real_small_clouds(path):
-    tags = load_tags(path)
+def test_real_small_clouds(cloud, day):
+    tags = load_tags(cloud, day)
     idx = RegionIndex.from_tags(tags)
     assert idx.codes()
     for t in tags:

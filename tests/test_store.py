@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -24,7 +23,16 @@ from resolver.models import ChangeKind, Outcome, RawFile, TagChange
 from resolver.parse import parse_snapshot
 from resolver.prefixes import sort_prefixes
 from resolver.refresh import store_file
-from tests.conftest import ROOT, WEEKLY_2023, real_path, simple_snapshot, snapshot_bytes, tag_json
+from tests.helpers import (
+    ROOT,
+    WEEKLY_2023,
+    raw_tags,
+    real_path,
+    require_data,
+    simple_snapshot,
+    snapshot_bytes,
+    tag_json,
+)
 
 
 def ingest(conn, data: bytes, day: str | None = None, **options):
@@ -443,20 +451,25 @@ def test_changes_agree_with_diff_tags(tmp_path_factory, contents):
 
 
 @pytest.fixture(scope="module")
-def weekly(tmp_path_factory):
-    paths = [real_path("Public", d) for d in WEEKLY_2023]
-    conn = open_db(tmp_path_factory.mktemp("weekly") / "weekly.db")
-    results, raw = [], []
-    for path in paths:
-        data = gzip.decompress(path.read_bytes())
-        doc = json.loads(data)
-        raw.append({v["name"]: set(v["properties"]["addressPrefixes"]) for v in doc["values"]})
-        day = path.name.split("_")[2][:8]
-        results.append(ingest(conn, data, f"{day[:4]}-{day[4:6]}-{day[6:]}"))
-    yield conn, raw, results
+def _weekly(weekly_public):
+    """The session's store of the 16 weekly files (conftest.py: imported in date order, once per
+    run), opened read-only, with each file's tags as {name: prefixes} from the raw JSON."""
+    conn = open_db(weekly_public.path, readonly=True)
+    raw = [
+        {name: set(props["addressPrefixes"]) for name, props in raw_tags("Public", d).items()}
+        for d in WEEKLY_2023
+    ]
+    yield conn, raw, weekly_public.results
     conn.close()
 
 
+@pytest.fixture
+def weekly(request):
+    require_data()  # first: the realdata guard sees every user, files or no files
+    return request.getfixturevalue("_weekly")
+
+
+@pytest.mark.realdata
 def test_weekly_history_matches_raw_json(weekly):
     conn, raw, results = weekly
     assert [r.outcome for r in results] == ["current"] * len(raw)
@@ -464,6 +477,7 @@ def test_weekly_history_matches_raw_json(weekly):
         assert state(conn, at=f"cn:{result.snapshot.change_number}") == expected
 
 
+@pytest.mark.realdata
 def test_weekly_changes_match_set_differences(weekly):
     _, raw, results = weekly
     for before, after, result in zip(raw, raw[1:], results[1:], strict=False):
@@ -484,6 +498,7 @@ def test_weekly_changes_match_set_differences(weekly):
     assert (quiet.prefixes_added, quiet.prefixes_removed, quiet.tags_changed) == (0, 0, 0)
 
 
+@pytest.mark.realdata
 def test_rows_grow_with_changes_not_with_snapshots(weekly):
     conn, raw, results = weekly
     rows = conn.execute("SELECT count(*) FROM memberships").fetchone()[0]
@@ -505,6 +520,8 @@ def test_readers_keep_working_while_a_write_is_under_way(tmp_path):
     writer.execute("ROLLBACK")
 
 
+@pytest.mark.realdata
+@pytest.mark.slow  # sleeps up to 3 s in all before its kills
 def test_killing_an_ingest_leaves_the_previous_state_intact(tmp_path):
     first = real_path("Public", "20230306")
     second = real_path("Public", "20250113")
