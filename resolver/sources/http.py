@@ -234,6 +234,17 @@ class _Retry(Retry):
 # Session and error wording
 
 
+class _Session(requests.Session):
+    """requests' Session, minus its redirect following: ``open_url`` follows redirects itself.
+
+    Even with ``allow_redirects=False``, requests reads the body of a redirect whole (to prepare
+    the next request); a hostile server's redirect body never ends.
+    """
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
+        return iter(())
+
+
 def _user_agent() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -265,7 +276,7 @@ def make_session(settings: HttpSettings) -> requests.Session:
         raise_on_status=False,  # hand back the last 5xx so the error names the status
         respect_retry_after_header=False,
     )
-    session = requests.Session()
+    session = _Session()
     session.max_redirects = MAX_REDIRECTS
     adapter = _Adapter(max_retries=retry)
     session.mount("http://", adapter)
@@ -325,14 +336,18 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _cause_text(cause: BaseException) -> str:
+    """The cause in a few words; what a server sent (a status line) comes quoted and cut."""
     if isinstance(cause, urllib3.exceptions.NewConnectionError):
         # "HTTPConnection(host='h', port=1): Failed to establish a new connection: [Errno 111] x"
         conn = cause.conn
         why = re.sub(r"^.*new connection:\s*", "", str(cause), flags=re.IGNORECASE)
         why = re.sub(r"\[Errno -?\d+\]\s*", "", why)
         return f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')} ({why})"
+    if isinstance(cause, http.client.BadStatusLine):
+        return repr(str(getattr(cause, "line", cause))[:60])
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
-    return re.sub(r"^<[^>]*>:\s*", "", str(cause)) or type(cause).__name__
+    text = re.sub(r"^<[^>]*>:\s*", "", str(cause)) or type(cause).__name__
+    return text if text.isprintable() and len(text) <= 300 else repr(text[:300])
 
 
 def describe(exc: BaseException, settings: HttpSettings, url: str | None = None) -> str:
@@ -361,6 +376,15 @@ def _describe(exc: BaseException, settings: HttpSettings) -> str:
         return f"could not resolve {host} (no DNS answer)"
     if isinstance(exc, requests.exceptions.TooManyRedirects):
         return f"more than {MAX_REDIRECTS} redirects (a redirect loop?)"
+    # The connection was made, the answer was not HTTP or never came whole.
+    if isinstance(cause, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(cause, ConnectionResetError):
+        return "the server reset the connection"
+    if isinstance(cause, http.client.BadStatusLine):
+        return f"the answer is not HTTP (it starts {_cause_text(cause)[:60]})"
+    if isinstance(cause, http.client.HTTPException):
+        return f"the answer is not valid HTTP ({_cause_text(cause)})"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return f"could not connect to {_cause_text(cause)}"
     if isinstance(
@@ -466,6 +490,8 @@ def read_body(
                 url,
             )
         ) from exc
+    if deadline_passed():  # the body ended because the deadline shut the connection
+        raise deadline_error(url, settings, len(body))
     if total is not None and len(body) < total:
         raise _truncated(shown_url, len(body), total)
     return bytes(body)
@@ -519,6 +545,12 @@ def open_url(
             stream=True,
             allow_redirects=False,
         )
+        if deadline_passed():
+            # The deadline shut the socket while the headers were read: what was parsed up to
+            # the cut (http.client takes the end of the stream for the end of the headers) is
+            # not an answer.
+            resp.close()
+            raise requests.exceptions.ReadTimeout("the deadline passed")
         target = session.get_redirect_target(resp)
         if target is None:
             return resp
