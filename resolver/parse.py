@@ -95,7 +95,8 @@ def decode_json(data: bytes, source: str) -> object:
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
-        at_end = e.pos >= len(text.rstrip()) - 1
+        # The parser ran out of text (a string left open runs to the end too): cut short.
+        at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
         what = (
             f"the JSON ends early at character {e.pos} of {len(text)}: the file is truncated; "
             "download it again"
