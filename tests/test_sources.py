@@ -744,7 +744,7 @@ def test_discovery_does_not_ask_an_unreachable_host_again(connections, caplog):
     with pytest.raises(FetchError) as caught:
         discover(dataclasses.replace(settings, details_base="http://127.0.0.1:1/en-us/download"))
     message = str(caught.value)
-    assert "2. details page" in message and "skipped: 127.0.0.1:1 could not be reached in step 1"
+    assert "2. details page" in message and "3. confirmation page" in message
     assert message.count("could not be reached in step 1") == 2  # steps 2 and 3
     assert connections == [("127.0.0.1", 1)] * 2  # step 1: one try and one retry
 
