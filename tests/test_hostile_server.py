@@ -424,8 +424,19 @@ def test_fetch_all_clouds_against_a_hanging_server_reports_each(tmp_path):
     assert result.stderr.count("within the deadline of 1s") == 4
 
 
-def test_a_host_that_never_accepts_is_bounded_by_the_timeouts():
-    """The listener's queue is full and nobody accepts: connecting times out (not refused)."""
+def test_a_host_that_never_accepts_is_asked_once(monkeypatch):
+    """The listener's queue is full and nobody accepts: connecting times out (not refused), and
+    is not tried again (the system already resent the request within the connect timeout)."""
+    import urllib3.util.connection
+
+    attempts: list[object] = []
+    real = urllib3.util.connection.create_connection
+
+    def counting(address, *args, **kwargs):
+        attempts.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counting)
     with HostileServer(hang_without_reading, accept=False) as srv:
         fillers = []
         for _ in range(300):  # fill the accept queue so that new connections wait
@@ -443,4 +454,5 @@ def test_a_host_that_never_accepts_is_bounded_by_the_timeouts():
         for s in fillers:
             s.close()
     print(f"\na host that never accepts: gave up after {took:.1f}s: {caught.value}")
-    assert "timed out" in str(caught.value)
+    assert "timed out connecting (connect timeout 1s)" in str(caught.value)
+    assert len(attempts) == 1

@@ -39,8 +39,9 @@ class HttpSettings:
     # One download (and, for fetch_current, discovery plus download) gives up after this many
     # seconds, whatever the server does: a trickle of one byte per read never hits read_timeout.
     deadline: float = 180.0
-    # Bounded retries with exponential backoff on read timeouts and 5xx answers; a connection
-    # that cannot be made is tried once more at most, a host name that does not resolve never.
+    # Bounded retries with exponential backoff on read timeouts and 5xx answers; a refused
+    # connection is tried once more at most, a connect timeout or a name that does not resolve
+    # never (an unreachable cloud fails in connect_timeout per host).
     retries: int = 3
     backoff: float = 0.5
     max_bytes: int = 64 * 1024 * 1024  # a larger body (or decompressed file) is refused

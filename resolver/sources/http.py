@@ -208,13 +208,22 @@ class _Adapter(HTTPAdapter):
 
 
 class _Retry(Retry):
-    """urllib3's Retry, bounded by the active deadline; a name that does not resolve is final."""
+    """urllib3's Retry, bounded by the active deadline.
+
+    Final at once: a name that does not resolve, and a connect timeout (the system has already
+    resent the connection request several times within it; another try costs the whole timeout
+    again, and an unreachable cloud must fail in well under a minute).
+    """
 
     def increment(  # type: ignore[no-untyped-def]
         self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
     ):
-        if isinstance(error, urllib3.exceptions.NameResolutionError):
-            raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+        u3 = urllib3.exceptions
+        if isinstance(error, u3.NameResolutionError) or (
+            isinstance(error, u3.ConnectTimeoutError)
+            and not isinstance(error, u3.NewConnectionError)
+        ):
+            raise u3.MaxRetryError(_pool, url, error) from error
         if response is not None:
             # A 5xx to retry: close it unread. urllib3 would read ("drain") the whole body
             # first, and a hostile server's body never ends.
@@ -259,8 +268,8 @@ def make_session(settings: HttpSettings) -> requests.Session:
 
     ``trust_env`` stays on, so HTTPS_PROXY, HTTP_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE apply.
     Retries cover timeouts waiting for the response and HTTP 500/502/503/504, with exponential
-    backoff (``backoff`` * 2**n seconds); a connection that cannot be made is tried once more at
-    most, and a host name that does not resolve is not tried again. Retry-After is not obeyed,
+    backoff (``backoff`` * 2**n seconds); a refused connection is tried once more at most, a
+    connect timeout or a host name that does not resolve not again. Retry-After is not obeyed,
     and no retry outlives the deadline (``deadline_scope``), so the total wait stays bounded.
     At most 10 redirects are followed.
     """
