@@ -1018,3 +1018,19 @@ def test_odd_paths_are_fetch_errors(tmp_path):
     for spec in ("bad\0name.json", "~no_such_user_aztags/x.json", str(tmp_path / ("x" * 5000))):
         error = _read_in_thread(spec)
         assert isinstance(error, FetchError), (spec, error)
+
+
+def test_a_redacted_stored_source_still_makes_the_request_conditional(srv, settings):
+    """The stored source is redacted; the next download goes to the URL as configured (with
+    its signature) and is still conditional."""
+    path = "/f/ServiceTags_Public_20250113.json"
+    srv.route(path, BODY, headers={"ETag": '"v1"'})
+    url = srv.url + path + "?sig=NEW"
+    first = fetch_url(srv.url + path + "?sig=OLD", settings)
+    assert first is not None and first.source == srv.url + path + "?***"
+
+    again = fetch_url(url, settings, known=KnownFile(first.source, first.etag, None))
+
+    assert again is None  # 304
+    assert srv.requests[-1].path == path + "?sig=NEW"
+    assert srv.requests[-1].headers["if-none-match"] == '"v1"'
