@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import os
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -369,3 +370,24 @@ def test_a_bad_file_between_two_good_ones_stops_nothing(tmp_path, template_db):
     assert "changeNumber 102 (2025-01-27): now current" in result.stdout
     listed = CliRunner().invoke(main, ["snapshots", "--json", "--db", str(db)])
     assert [s["change_number"] for s in json.loads(listed.stdout)] == [100, 101, 102]
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_with_its_name_escaped(tmp_path, template_db):
+    """Linux file names are bytes: the source text must still be storable (it was a traceback
+    at the insert) and printable."""
+    db = tmp_path / "aztags.db"
+    shutil.copyfile(template_db, db)
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/d\xff"))
+    folder.mkdir()
+    good = folder / "ServiceTags_Public_20250113.json"
+    good.write_bytes(
+        simple_snapshot(101, {"AzureCloud": ["10.0.0.0/8"], "Storage": ["10.2.0.0/16"]})
+    )
+
+    result = _import(str(good), "--db", str(db))
+
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(main, ["snapshots", "--json", "--db", str(db)])
+    assert json.loads(listed.stdout)[-1]["source"].endswith(
+        "/d\\xff/ServiceTags_Public_20250113.json"
+    )

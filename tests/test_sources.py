@@ -1034,3 +1034,34 @@ def test_a_redacted_stored_source_still_makes_the_request_conditional(srv, setti
     assert again is None  # 304
     assert srv.requests[-1].path == path + "?sig=NEW"
     assert srv.requests[-1].headers["if-none-match"] == '"v1"'
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "http://127.0.0.1:1/a\x00b",
+        "http://[::1",
+        "http://" + "a" * 300 + "/x",  # a DNS label over 63 characters
+        "http://a..b/x",
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1:abc/x",
+        "https://user@/x",
+        "http:///x",
+        "http://\u2603.invalid/x",
+        "http://h\udcff.invalid/x",
+        "http://u:p\ud800@127.0.0.1:1/x",
+        "\ud800",
+        "/no/such/dir/\udcff.json",
+    ],
+)
+def test_any_source_text_is_a_fetch_error_that_can_be_printed(spec):
+    settings = HttpSettings(connect_timeout=1, read_timeout=1, retries=0, deadline=5)
+    with pytest.raises(FetchError) as caught:
+        read_source(spec, settings)
+    str(caught.value).encode("utf-8")  # no lone surrogate left in the sentence
+
+
+def test_a_redirect_to_a_location_that_is_not_a_url_is_a_fetch_error(srv, settings):
+    srv.route("/a.json", status=302, headers={"Location": "http://[::1/x"})
+    with pytest.raises(FetchError, match="the URL is not valid"):
+        fetch_url(srv.url + "/a.json", settings)

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from resolver.errors import FetchError
 from resolver.models import RawFile
 from resolver.sources.base import HttpSettings, Progress, maybe_gunzip, read_stream
-from resolver.sources.names import file_date_from_name, redact_url
+from resolver.sources.names import file_date_from_name, redact_url, shown_text
 
 _LOG = logging.getLogger(__name__)
 
@@ -76,9 +76,11 @@ def _read_path(
     spec: str, settings: HttpSettings, progress: Progress | None, log: logging.Logger
 ) -> RawFile:
     """A local file. Only a regular file is read: a FIFO with no writer, a device or a socket
-    would block (or never end); standard input is ``-``."""
+    would block (or never end); standard input is ``-``. ``RawFile.source`` is the path as it
+    can be shown and stored (``shown_text``: a file name need not be UTF-8)."""
     if "\0" in spec:
-        raise FetchError(f"{spec!r} is not a path: it holds a NUL character.")
+        raise FetchError(f"{shown_text(repr(spec))} is not a path: it holds a NUL character.")
+    shown = shown_text(spec)
     try:
         path = Path(spec).expanduser()
     except RuntimeError:  # ~name of a user that does not exist: take it as written
@@ -97,26 +99,29 @@ def _read_path(
                     raw = read_stream(fh, str(path), settings, progress, info.st_size)
     except FileNotFoundError as exc:
         raise FetchError(
-            f"No such file: {spec}. Check the path, or leave out --source to download the "
+            f"No such file: {shown}. Check the path, or leave out --source to download the "
             "current file."
         ) from exc
     except IsADirectoryError as exc:
-        raise FetchError(f"{spec} is a directory, not a Service Tags file.") from exc
+        raise FetchError(f"{shown} is a directory, not a Service Tags file.") from exc
     except PermissionError as exc:
-        raise FetchError(f"Cannot read {spec}: permission denied.") from exc
+        raise FetchError(f"Cannot read {shown}: permission denied.") from exc
     except OSError as exc:
-        raise FetchError(f"Cannot read {spec}: {exc.strerror or exc}.") from exc
+        raise FetchError(f"Cannot read {shown}: {exc.strerror or exc}.") from exc
+    except ValueError as exc:  # a lone surrogate that the file system cannot take
+        raise FetchError(f"{shown} is not a path this system can open ({exc}).") from exc
     if kind == "a directory":
         raise FetchError(
-            f"{spec} is a directory, not a Service Tags file. Pass the .json or .json.gz file."
+            f"{shown} is a directory, not a Service Tags file. Pass the .json or .json.gz file."
         )
     if kind is not None:
         raise FetchError(
-            f"{spec} is {kind}, not a regular file; aztags reads only files, so that it never "
+            f"{shown} is {kind}, not a regular file; aztags reads only files, so that it never "
             "waits on a pipe or a device. Pass the file itself, or '-' to read standard input."
         )
-    data, compressed = maybe_gunzip(raw, str(path), settings)
-    log.info("Read %s (%d bytes)", path, len(raw))
+    source = shown_text(str(path))
+    data, compressed = maybe_gunzip(raw, source, settings)
+    log.info("Read %s (%d bytes)", source, len(raw))
     return RawFile(
-        data=data, source=str(path), file_date=file_date_from_name(path.name), compressed=compressed
+        data=data, source=source, file_date=file_date_from_name(path.name), compressed=compressed
     )

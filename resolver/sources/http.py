@@ -547,13 +547,18 @@ def open_url(
     """
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        resp = session.get(
-            current,
-            headers=headers,
-            timeout=timeouts(settings),
-            stream=True,
-            allow_redirects=False,
-        )
+        try:
+            resp = session.get(
+                current,
+                headers=headers,
+                timeout=timeouts(settings),
+                stream=True,
+                allow_redirects=False,
+            )
+        except (urllib3.exceptions.LocationValueError, ValueError) as exc:
+            # What requests lets through: urllib3's "label empty or too long", http.client's
+            # InvalidURL, a host that is not IDNA...
+            raise requests.exceptions.InvalidURL(str(exc)) from exc
         if deadline_passed():
             # The deadline shut the socket while the headers were read: what was parsed up to
             # the cut (http.client takes the end of the stream for the end of the headers) is
@@ -564,7 +569,10 @@ def open_url(
         if target is None:
             return resp
         resp.close()
-        following = urljoin(current, target)
+        try:
+            following = urljoin(current, target)
+        except ValueError as exc:  # an unbalanced [ in the Location
+            raise requests.exceptions.InvalidURL(f"a redirect to {target!r}: {exc}") from exc
         log.info("Redirected from %s to %s", redact_url(current), redact_url(following))
         if not re.match(r"https?://", following, re.IGNORECASE):
             raise requests.exceptions.InvalidSchema(

@@ -50,6 +50,18 @@ def url_file_name(url: str) -> str:
     return unquote(path).rsplit("/", 1)[-1]
 
 
+def shown_text(text: str) -> str:
+    """``text`` as it can be printed and stored (SQLite takes UTF-8 only): the undecodable bytes
+    of a file name (which Python holds as surrogate escapes) become ``\\xNN``, any other lone
+    surrogate ``\\uNNNN``."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def redact_url(url: str) -> str:
     """``url`` as it may be shown, logged or stored: scheme, host, port and path are kept; user
     info becomes ``***@``, a query ``?***`` and a fragment ``#***``.
@@ -72,7 +84,7 @@ def redact_url(url: str) -> str:
         shown += f"?{_HIDDEN}" if query else "?"
     if hash_mark:
         shown += f"#{_HIDDEN}" if fragment else "#"
-    return shown
+    return shown_text(shown)
 
 
 def url_secrets(urls: Iterable[str | None]) -> list[str]:
@@ -101,7 +113,7 @@ def scrub(text: str, secret_urls: Iterable[str | None] = ()) -> str:
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m[0]), text)
     for secret in url_secrets(secret_urls):
         text = text.replace(secret, _HIDDEN)
-    return text
+    return shown_text(text)
 
 
 def same_url(a: str, b: str) -> bool:
