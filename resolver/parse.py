@@ -3,22 +3,73 @@
 This is the only module that knows the JSON field names (``changeNumber``, ``addressPrefixes``...).
 Validation collects every problem into one :class:`SnapshotError`, naming the tag and the field,
 so a broken file is reported in one go rather than one fix-and-retry at a time.
+
+Whatever the bytes, the only exception that leaves ``parse_snapshot`` is ``SnapshotError``, and
+what it accepts is what Azure publishes: UTF-8 JSON, one of the four clouds, integers that fit
+SQLite (0 to 2**63 - 1), text that can be stored, canonical prefixes, at least one tag.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+from collections.abc import Callable
 from typing import cast
 
+from resolver.clouds import CLOUDS
 from resolver.errors import SnapshotError
 from resolver.models import ServiceTag, Snapshot
 from resolver.prefixes import parse_prefix
 
 _MAX_PROBLEMS = 200
+MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: changeNumber and regionId are stored as such
+KNOWN_CLOUDS = tuple(c.name for c in CLOUDS)
+_IPV4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_UTF16_32_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+Problem = Callable[[str], None]
+
+
+class _NotJson(Exception):
+    """Something json.loads accepts but JSON (and Azure) does not: NaN, Infinity, a key twice."""
+
+
+def _no_constant(name: str) -> object:
+    raise _NotJson(f"the body holds {name}, which is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _NotJson(f"the key {_q(twice)} appears twice in one object, so its value is unclear")
+    return obj
 
 
 def decode_json(data: bytes, source: str) -> object:
-    """Decode a body as JSON, turning the usual wrong bodies into one clear sentence."""
+    """Decode a body as JSON, turning the usual wrong bodies into one clear sentence.
+
+    Only UTF-8 is accepted (a UTF-8 byte order mark is skipped), and only JSON: no NaN or
+    Infinity, no key twice in one object, no number of more than 4300 digits, nesting as deep as
+    Python's stack allows.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    for bom, name in _UTF16_32_BOMS:
+        if data.startswith(bom):
+            raise SnapshotError(
+                source,
+                [
+                    f"the body is {name} text (it starts with a {name} byte order mark); Azure "
+                    "publishes UTF-8: download the file again, or convert it to UTF-8"
+                ],
+            )
     head = data[:512].lstrip()
     if not head:
         raise SnapshotError(source, ["the body is empty (0 bytes of JSON); try the download again"])
@@ -30,25 +81,48 @@ def decode_json(data: bytes, source: str) -> object:
                 "a proxy login or an error page), not at the ServiceTags_*.json file"
             ],
         )
+    if b"\x00" in head:
+        raise SnapshotError(
+            source, ["the body holds NUL bytes: it is UTF-16 text or a binary file, not UTF-8 JSON"]
+        )
     try:
-        return json.loads(data)
-    except UnicodeDecodeError:
-        raise SnapshotError(source, ["the body is not UTF-8 text; is it a binary file?"]) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = f"byte {e.start} is 0x{data[e.start]:02x}"
+        raise SnapshotError(
+            source, [f"the body is not UTF-8 text ({bad}); is it a binary file?"]
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
-        at_end = e.pos >= len(data.rstrip()) - 1
+        # The parser ran out of text (a string left open runs to the end too): cut short.
+        at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
         what = (
-            f"the JSON ends early at byte {e.pos} of {len(data)}: the file is truncated; "
+            f"the JSON ends early at character {e.pos} of {len(text)}: the file is truncated; "
             "download it again"
             if at_end
             else f"the body is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
         )
         raise SnapshotError(source, [what]) from None
+    except _NotJson as e:
+        raise SnapshotError(source, [str(e)]) from None
+    except RecursionError:
+        raise SnapshotError(
+            source,
+            ["the JSON is nested too deeply to read (a Service Tags file is 5 levels deep)"],
+        ) from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise SnapshotError(source, [f"the body holds a number too large to read ({e})"]) from None
 
 
-def parse_snapshot(data: bytes, source: str, expected_cloud: str | None = None) -> Snapshot:
+def parse_snapshot(
+    data: bytes, source: str, expected_cloud: str | None = None, *, allow_empty: bool = False
+) -> Snapshot:
     """Validate a Service Tags file against the published schema and build a :class:`Snapshot`.
 
     ``expected_cloud`` is the cloud's file name ("Public"); a file for another cloud is an error.
+    A file with no tags is refused unless ``allow_empty``: Azure never publishes one, and storing
+    it as the current file would empty every answer.
     """
     doc = decode_json(data, source)
     problems: list[str] = []
@@ -60,11 +134,13 @@ def parse_snapshot(data: bytes, source: str, expected_cloud: str | None = None) 
     if not isinstance(doc, dict):
         raise SnapshotError(source, [f"the top level is a JSON {_kind(doc)}, not an object"])
     change_number = doc.get("changeNumber")
-    if not _is_int(change_number):
-        problem(f"changeNumber: expected an integer, found {_show(change_number)}")
+    _check_count("changeNumber", change_number, problem)
     cloud = doc.get("cloud")
+    known = ", ".join(KNOWN_CLOUDS)
     if not isinstance(cloud, str) or not cloud:
-        problem(f"cloud: expected a cloud name such as 'Public', found {_show(cloud)}")
+        problem(f"cloud: expected one of {known}, found {_show(cloud)}")
+    elif cloud not in KNOWN_CLOUDS:
+        problem(f"cloud: {_q(cloud)} is not an Azure cloud; expected one of {known} (as written)")
     elif expected_cloud is not None and cloud != expected_cloud:
         problem(
             f"cloud: the file is for cloud {cloud!r}, but {expected_cloud!r} was requested; "
@@ -74,20 +150,32 @@ def parse_snapshot(data: bytes, source: str, expected_cloud: str | None = None) 
     if not isinstance(values, list):
         problem(f"values: expected a list of tags, found {_show(values)}")
         values = []
+    elif not values and not allow_empty:
+        problem(
+            "values: the file lists no tags; an empty file is never plausible (Azure's list "
+            "thousands), so it is not stored: check the source, or pass --allow-empty"
+        )
     unknown_top = set(doc) - {"changeNumber", "cloud", "values"}
     if unknown_top:
-        problem(f"unexpected top-level field(s): {', '.join(sorted(unknown_top))}")
+        problem(f"unexpected top-level field(s): {', '.join(_q(k) for k in sorted(unknown_top))}")
 
     tags: list[ServiceTag] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # casefolded name -> name: tags are looked up in any case
     for position, value in enumerate(values):
         tag = _parse_tag(value, position, problem)
         if tag is None:
             continue
-        if tag.name in seen:
-            problem(f"tag {tag.name!r}: appears more than once")
+        other = seen.get(tag.name.casefold())
+        if other == tag.name:
+            problem(f"tag {_q(tag.name)}: appears more than once")
             continue
-        seen.add(tag.name)
+        if other is not None:
+            problem(
+                f"tag {_q(tag.name)}: appears more than once (also as {_q(other)}; tag names "
+                "are matched in any case)"
+            )
+            continue
+        seen[tag.name.casefold()] = tag.name
         tags.append(tag)
 
     if problems:
@@ -98,7 +186,7 @@ def parse_snapshot(data: bytes, source: str, expected_cloud: str | None = None) 
     )
 
 
-def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
+def _parse_tag(value: object, position: int, problem: Problem) -> ServiceTag | None:
     where = f"values[{position}]"
     if not isinstance(value, dict):
         problem(f"{where}: expected an object, found {_show(value)}")
@@ -107,7 +195,10 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
     if not isinstance(name, str) or not name:
         problem(f"{where}: name: expected a tag name, found {_show(name)}")
         return None
-    where = f"tag {name!r}"
+    if not _storable(name):
+        problem(f"{where}: name: {_q(name)} {_NOT_TEXT}")
+        return None
+    where = f"tag {_q(name)}"
     if value.get("id") != name:
         problem(f"{where}: id {_show(value.get('id'))} differs from name")
     props = value.get("properties")
@@ -116,10 +207,15 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
         return None
     ok = True
     fields: dict[str, object] = {}
-    for key, check, expected in _TAG_FIELDS:
+    for key, kind in _TAG_FIELDS:
         fields[key] = field = props.get(key)
-        if not check(field):
-            problem(f"{where}: {key}: expected {expected}, found {_show(field)}")
+        if kind == "count":
+            ok = _check_count(f"{where}: {key}", field, problem) and ok
+        elif not isinstance(field, str):
+            problem(f"{where}: {key}: expected {kind}, found {_show(field)}")
+            ok = False
+        elif not _storable(field):
+            problem(f"{where}: {key}: {_q(field)} {_NOT_TEXT}")
             ok = False
     features = props.get("networkFeatures")
     feature_set: frozenset[str] | None = None
@@ -128,6 +224,15 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
             problem(
                 f"{where}: networkFeatures: expected null or a list of names, "
                 f"found {_show(features)}"
+            )
+            ok = False
+        elif not all(_storable(f) for f in features):
+            problem(f"{where}: networkFeatures: {_show(features)} {_NOT_TEXT}")
+            ok = False
+        elif any("," in f for f in features):
+            problem(
+                f"{where}: networkFeatures: {_show(features)}: a name holds a comma, which no "
+                "feature name has (they are stored comma-separated)"
             )
             ok = False
         else:
@@ -145,12 +250,19 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
             continue
         try:
             family, packed, length, canonical = parse_prefix(text)
-        except ValueError as e:
-            problem(f"{where}: prefix {text!r}: {e}")
+        except ValueError as e:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
+            problem(f"{where}: prefix {_q(text)}: {e}")
+            ok = False
+            continue
+        if family == 6 and packed[:12] == _IPV4_MAPPED and length >= 96:
+            problem(
+                f"{where}: prefix {_q(text)}: an IPv4-mapped IPv6 prefix; Azure lists IPv4 "
+                "ranges as a.b.c.d/n, and an IPv4 address would never match this one"
+            )
             ok = False
             continue
         if canonical in seen:
-            problem(f"{where}: prefix {text!r} is listed twice")
+            problem(f"{where}: prefix {_q(text)} is listed twice")
             ok = False
             continue
         seen.add(canonical)
@@ -170,22 +282,42 @@ def _parse_tag(value: object, position: int, problem) -> ServiceTag | None:
     )
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_str(value: object) -> bool:
-    return isinstance(value, str)
-
-
-# The scalar properties of a tag: (JSON key, check, what was expected).
+# The scalar properties of a tag: (JSON key, "count" for a number stored as an integer, else
+# what was expected of a string).
 _TAG_FIELDS = (
-    ("changeNumber", _is_int, "an integer"),
-    ("region", _is_str, "a string ('' for global tags)"),
-    ("regionId", _is_int, "an integer"),
-    ("platform", _is_str, "a string"),
-    ("systemService", _is_str, "a string"),
+    ("changeNumber", "count"),
+    ("region", "a string ('' for global tags)"),
+    ("regionId", "count"),
+    ("platform", "a string"),
+    ("systemService", "a string"),
 )
+_NOT_TEXT = (
+    "holds a control character or a lone UTF-16 surrogate escape (such as \\ud800): not text "
+    "Azure publishes, nor text that can be stored and printed safely"
+)
+
+
+def _check_count(where: str, value: object, problem: Problem) -> bool:
+    """An integer from 0 to SQLite's largest; else one problem naming the field."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        problem(f"{where}: expected an integer, found {_show(value)}")
+        return False
+    if value < 0:
+        problem(f"{where}: {value} is negative; expected an integer from 0 to {MAX_INTEGER}")
+        return False
+    if value > MAX_INTEGER:
+        problem(
+            f"{where}: {_show(value)} is too large; expected an integer from 0 to {MAX_INTEGER}"
+        )
+        return False
+    return True
+
+
+def _storable(text: str) -> bool:
+    """True for printable text. Not: a lone surrogate (JSON's \\ud800 escape), which cannot be
+    written as UTF-8 and so cannot be stored; a control character (an escape sequence in a tag
+    name would reach the terminal of everyone who lists tags)."""
+    return text.isprintable()
 
 
 def _kind(value: object) -> str:
@@ -194,8 +326,48 @@ def _kind(value: object) -> str:
     )
 
 
+def _q(text: str, limit: int = 80) -> str:
+    """A string from the file, quoted for a message: control characters and lone surrogates
+    escaped (repr), cut to ``limit`` characters."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 def _show(value: object) -> str:
     if value is None:
         return "null (or missing)"
-    text = json.dumps(value)
+    text = _preview(value, 61)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _preview(value: object, budget: int, depth: int = 0) -> str:
+    """The start of ``value``'s JSON text, about ``budget`` characters: the cost stays bounded
+    however large or deep the value is."""
+    if isinstance(value, str):
+        return json.dumps(value[:budget])  # escapes control characters and lone surrogates
+    if isinstance(value, bool | float) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:  # more digits than int -> str allows
+            return "a number of more than 4300 digits"
+    if depth >= 8 or budget <= 0:
+        return "..."
+    if isinstance(value, dict):
+        pairs: list[tuple[str, object]] = [
+            (json.dumps(str(k)[:budget]) + ": ", v) for k, v in value.items()
+        ]
+        opener, closer = "{", "}"
+    elif isinstance(value, list):
+        pairs = [("", v) for v in value]
+        opener, closer = "[", "]"
+    else:
+        return repr(value)[:budget]
+    out = opener
+    for label, child in pairs:
+        if len(out) > budget:
+            out += "..."
+            break
+        out += (", " if len(out) > 1 else "") + label
+        out += _preview(child, budget - len(out), depth + 1)
+    return out + closer

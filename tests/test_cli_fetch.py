@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from resolver.clouds import get_cloud
+from resolver.errors import FetchError
 from tests.helpers import ROOT, real_path, simple_snapshot
 from tests.httpserver import LocalServer
 
@@ -174,3 +175,147 @@ def test_a_quarantined_download_stays_reported_until_forced(env):
         assert forced.exit_code == 0 and "now current" in forced.stdout
     status = json.loads(CliRunner().invoke(main, ["status", "--json"]).stdout)
     assert status["clouds"][0]["change_number"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Flags are checked at the flag (issue 7)
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--connect-timeout", "--deadline"])
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "-inf", "1e300", "abc"])
+@pytest.mark.parametrize("command", ["fetch", "import"])
+def test_a_time_that_is_not_a_number_of_seconds_is_a_usage_error(env, flag, value, command):
+    args = [command, f"{flag}={value}"] + (["x.json"] if command == "import" else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flag}'" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (env / "fetch.db").exists()  # nothing was opened
+
+
+def test_a_bad_time_from_the_environment_is_a_usage_error(env, monkeypatch):
+    monkeypatch.setenv("AZTAGS_DEADLINE", "nan")
+    result = CliRunner().invoke(main, ["fetch"])
+    assert result.exit_code == 2 and "Invalid value for '--deadline'" in result.stderr
+
+
+def test_connect_timeout_and_deadline_reach_the_download(env, monkeypatch):
+    seen = {}
+
+    def fake_refresh(conn, cloud, http, options, **kw):
+        seen["http"] = http
+        raise FetchError("stop here")
+
+    monkeypatch.setattr("resolver.refresh.refresh_cloud", fake_refresh)
+    result = CliRunner().invoke(
+        main, ["fetch", "--connect-timeout", "2.5", "--deadline", "42", "--timeout", "7"]
+    )
+    assert result.exit_code == 1 and "stop here" in result.stderr
+    http = seen["http"]
+    assert (http.connect_timeout, http.deadline, http.read_timeout) == (2.5, 42.0, 7.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets and redirects, as a user sees them (a real process: -v logs go to its stderr)
+
+
+def _aztags(*args: str, db, verbose: bool = False) -> subprocess.CompletedProcess:
+    """The installed command in its own process (with -vv: every log line on its stderr)."""
+    environ = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    environ.pop("AZTAGS_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *(["-vv"] if verbose else []), *args],
+        env={**environ, "AZTAGS_DB": str(db)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_credentials_and_signatures_in_a_source_url_are_never_shown(tmp_path):
+    body = simple_snapshot(42, {"Storage": ["10.0.0.0/16"]})
+    db = tmp_path / "s.db"
+    with LocalServer() as srv:
+        srv.route("/f/ServiceTags_Public_20250113.json", body)
+        host = srv.url.removeprefix("http://")
+        url = f"http://reader:Pa55word@{host}/f/ServiceTags_Public_20250113.json?sv=1&sig=S1GNED"
+        stored = _aztags("fetch", "--source", url, db=db, verbose=True)
+        missing = _aztags("fetch", "--source", url.replace("/f/", "/gone/"), db=db, verbose=True)
+    listed = _aztags("snapshots", db=db)
+    as_json = _aztags("snapshots", "--json", db=db)
+    assert stored.returncode == 0, stored.stderr
+    assert "Downloaded" in stored.stderr  # the -v log is there, redacted
+    assert missing.returncode == 1 and "404" in missing.stderr
+    shown = f"http://***@{host}/f/ServiceTags_Public_20250113.json?***"
+    assert shown in listed.stdout
+    assert json.loads(as_json.stdout)[0]["source"] == shown
+    everything = stored.stdout + stored.stderr + missing.stderr + listed.stdout + as_json.stdout
+    for secret in ("Pa55word", "reader", "S1GNED", "sv=1"):
+        assert secret not in everything
+
+
+def test_a_proxy_password_is_never_shown(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    environ["HTTP_PROXY"] = "http://bob:Hunter22@127.0.0.1:1"  # nothing listens on port 1
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "-vv", "fetch", "--retries", "0", "--db",
+         str(tmp_path / "p.db"), "--source", "http://azure.invalid/ServiceTags_Public_20250113.json"],
+        env=environ, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "proxy" in done.stderr
+    assert "Hunter22" not in done.stderr and "bob" not in done.stderr
+
+
+def test_a_redirect_is_logged_and_the_file_date_is_the_final_names(tmp_path):
+    body = simple_snapshot(42, {"Storage": ["10.0.0.0/16"]})
+    db = tmp_path / "r.db"
+    with LocalServer() as srv:
+        srv.route(
+            "/latest/ServiceTags_Public_20250106.json",
+            status=302,
+            headers={"Location": "/files/ServiceTags_Public_20250113.json?sig=S1GNED"},
+        )
+        srv.route("/files/ServiceTags_Public_20250113.json", body)
+        latest = srv.url + "/latest/ServiceTags_Public_20250106.json"
+        done = _aztags("fetch", "--source", latest, db=db, verbose=True)
+    assert done.returncode == 0, done.stderr
+    assert "changeNumber 42 (2025-01-13): now current" in done.stdout
+    base = latest.removesuffix("/latest/ServiceTags_Public_20250106.json")
+    assert (
+        f"Redirected from {latest} to {base}/files/ServiceTags_Public_20250113.json?***"
+    ) in done.stderr
+    assert "S1GNED" not in done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Files that must not be waited on or stored
+
+
+def test_fetch_source_of_a_fifo_is_refused_at_once(env):
+    fifo = env / "ServiceTags_Public_20250113.json"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "fetch", "--source", str(fifo)],
+        env={**os.environ, "AZTAGS_DB": str(env / "fifo.db")},
+        capture_output=True,
+        text=True,
+        timeout=60,  # blocked forever before
+    )
+    assert done.returncode == 1
+    assert "is a named pipe (FIFO), not a regular file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_empty_file_is_refused_even_with_force(env):
+    good = env / "good.json"
+    good.write_bytes(simple_snapshot(1, {"Storage": ["10.0.0.0/16"]}))
+    assert CliRunner().invoke(main, ["fetch", "--source", str(good)]).exit_code == 0
+    empty = env / "empty.json"
+    empty.write_bytes(json.dumps({"changeNumber": 2, "cloud": "Public", "values": []}).encode())
+    before = (env / "fetch.db").read_bytes()
+    result = CliRunner().invoke(main, ["fetch", "--force", "--source", str(empty)])
+    assert result.exit_code == 1
+    assert "an empty file is never plausible" in result.stderr
+    status = json.loads(CliRunner().invoke(main, ["status", "--json"]).stdout)
+    assert status["clouds"][0]["change_number"] == 1 and status["clouds"][0]["tags"] == 1
+    assert (env / "fetch.db").read_bytes() == before

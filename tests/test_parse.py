@@ -147,3 +147,154 @@ def test_every_real_file_parses_and_matches_the_manifest():
             assert set(tag.prefixes) == set(props["addressPrefixes"]), (path.name, tag.name)
             features = props["networkFeatures"]
             assert tag.network_features == (None if features is None else frozenset(features))
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile files: refused with the field named, never another exception (issue 7). The full corpus,
+# through the CLI as well, is tests/test_hostile_files.py.
+
+MAX = 2**63 - 1
+
+
+def _doc(**top) -> dict:
+    doc = {"changeNumber": 5, "cloud": "Public", "values": [tag_json("AzureCloud", ["10.0.0.0/8"])]}
+    doc.update(top)
+    return doc
+
+
+def _refused(doc_or_bytes, expected_cloud=None, **kw) -> str:
+    data = doc_or_bytes if isinstance(doc_or_bytes, bytes) else json.dumps(doc_or_bytes).encode()
+    with pytest.raises(SnapshotError) as err:
+        parse_snapshot(data, "bad.json", expected_cloud, **kw)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("value", [MAX + 1, 2**64, 10**30, -1, -(2**63)])
+def test_change_number_outside_0_to_2_63_is_refused_naming_the_field(value):
+    message = _refused(_doc(changeNumber=value))
+    assert "changeNumber:" in message
+    assert ("negative" if value < 0 else "too large") in message
+
+
+def test_change_number_at_the_limit_is_accepted():
+    assert parse_snapshot(json.dumps(_doc(changeNumber=MAX)).encode(), "x").change_number == MAX
+    assert parse_snapshot(json.dumps(_doc(changeNumber=0)).encode(), "x").change_number == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "phrase"),
+    [
+        ("changeNumber", MAX + 1, "too large"),
+        ("changeNumber", -3, "negative"),
+        ("regionId", 2**64, "too large"),
+        ("regionId", -1, "negative"),
+    ],
+)
+def test_tag_integers_outside_sqlite_range_are_refused_naming_tag_and_field(field, value, phrase):
+    tag = tag_json("Storage", ["10.0.0.0/8"])
+    tag["properties"][field] = value
+    message = _refused(_doc(values=[tag]))
+    assert f"tag 'Storage': {field}:" in message and phrase in message
+
+
+def test_deep_nesting_is_one_sentence():
+    message = _refused(b"[" * 200_000)
+    assert "nested too deeply" in message and "1 problem" in message
+
+
+def test_a_lone_surrogate_in_a_tag_name_is_refused_naming_the_position():
+    body = _doc(values=[tag_json("Good", ["10.0.0.0/8"]), tag_json("X", ["11.0.0.0/8"])])
+    text = json.dumps(body).replace('"X"', '"Bad\\ud800"')
+    message = _refused(text.encode())
+    assert "values[1]: name: 'Bad\\ud800'" in message
+    assert "surrogate" in message
+    message.encode("utf-8")  # the message itself can be printed
+
+
+@pytest.mark.parametrize("field", ["region", "systemService", "platform"])
+def test_a_lone_surrogate_or_control_character_in_a_tag_field_is_refused(field):
+    for bad in ("west\\udc80", "west\\u001b[31m"):
+        tag = tag_json("Storage", ["10.0.0.0/8"])
+        tag["properties"][field] = "PLACEHOLDER"
+        text = json.dumps(_doc(values=[tag])).replace("PLACEHOLDER", bad)
+        message = _refused(text.encode())
+        assert f"tag 'Storage': {field}:" in message
+        assert "\x1b" not in message
+
+
+@pytest.mark.parametrize("length", ["٣٢", "３２", "1e1", "+8", " 8"])
+def test_prefix_lengths_in_anything_but_ascii_digits_are_refused(length):
+    message = _refused(_doc(values=[tag_json("T", [f"10.0.0.0/{length}"])]))
+    assert "tag 'T': prefix" in message and "ASCII digits" in message
+
+
+def test_only_canonical_prefix_text_is_kept():
+    data = snapshot_bytes(1, [tag_json("T", ["2603:1030:A00:0000::/64", "10.0.0.0/8"])])
+    assert parse_snapshot(data, "x").tags[0].prefixes == ("10.0.0.0/8", "2603:1030:a00::/64")
+
+
+def test_ipv4_mapped_ipv6_prefixes_are_refused():
+    message = _refused(_doc(values=[tag_json("T", ["::ffff:10.0.0.0/104", "::ffff:0:0/96"])]))
+    assert message.count("IPv4-mapped") == 2
+
+
+@pytest.mark.parametrize("cloud", ["Mars", "china", "PUBLIC", "AzureCloud", " Public"])
+def test_a_cloud_that_is_not_one_of_the_four_is_refused_naming_them(cloud):
+    message = _refused(_doc(cloud=cloud))
+    assert "is not an Azure cloud" in message
+    assert "Public, AzureGovernment, China, AzureGermany" in message
+
+
+def test_each_of_the_four_clouds_is_accepted():
+    for cloud in ("Public", "AzureGovernment", "China", "AzureGermany"):
+        assert parse_snapshot(json.dumps(_doc(cloud=cloud)).encode(), "x", cloud).cloud == cloud
+
+
+def test_an_empty_file_is_refused_unless_allowed():
+    message = _refused(_doc(values=[]))
+    assert "an empty file is never plausible" in message and "--allow-empty" in message
+    snap = parse_snapshot(json.dumps(_doc(values=[])).encode(), "x", allow_empty=True)
+    assert snap.tags == ()
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(literal):
+    body = b'{"changeNumber": ' + literal.encode() + b', "cloud": "Public", "values": []}'
+    assert f"holds {literal}" in _refused(body)
+
+
+def test_a_key_twice_in_one_object_is_refused():
+    body = b'{"changeNumber": 1, "changeNumber": 2, "cloud": "Public", "values": []}'
+    assert "the key 'changeNumber' appears twice" in _refused(body)
+
+
+def test_a_number_of_5000_digits_is_one_sentence():
+    body = b'{"changeNumber": ' + b"9" * 5000 + b', "cloud": "Public", "values": []}'
+    assert "too large to read" in _refused(body)
+
+
+def test_a_utf8_byte_order_mark_is_skipped_but_utf16_is_refused():
+    data = json.dumps(_doc()).encode()
+    assert parse_snapshot(b"\xef\xbb\xbf" + data, "x") == parse_snapshot(data, "x")
+    assert "UTF-16 text" in _refused(
+        "\ufeff".encode("utf-16-le") + data.decode().encode("utf-16-le")
+    )
+    assert "NUL bytes" in _refused(data.decode().encode("utf-16-le"))
+    assert "HTML" in _refused(b"\xef\xbb\xbf  <html><body>proxy login</body></html>")
+
+
+def test_tag_names_differing_only_in_case_are_refused():
+    message = _refused(_doc(values=[tag_json("Storage", ["10.0.0.0/8"]), tag_json("storage", [])]))
+    assert "tag 'storage': appears more than once (also as 'Storage'" in message
+
+
+def test_a_feature_name_with_a_comma_is_refused():
+    message = _refused(_doc(values=[tag_json("T", ["10.0.0.0/8"], features=["API,NSG"])]))
+    assert "networkFeatures" in message and "comma" in message
+
+
+def test_huge_wrong_values_are_shown_short():
+    big = {"values": [[["x" * 100_000] * 10] * 10]}
+    message = _refused(_doc(changeNumber=big, cloud="M" * 1_000_000))
+    assert len(message) < 1000
+    assert "changeNumber: expected an integer, found {" in message

@@ -18,6 +18,7 @@ Progress = Callable[[int, int | None], None]
 
 CHUNK = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+_FIRST_FEED = 64  # bytes of a gzip member fed to zlib at first; doubled until the member ends
 
 NETWORK_ADVICE = (
     "Check the network and the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, "
@@ -35,7 +36,13 @@ class HttpSettings:
     details_base: str = "https://www.microsoft.com/en-us/download"
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    retries: int = 3  # bounded retries, exponential backoff, on timeouts, connection errors, 5xx
+    # One download (and, for fetch_current, discovery plus download) gives up after this many
+    # seconds, whatever the server does: a trickle of one byte per read never hits read_timeout.
+    deadline: float = 180.0
+    # Bounded retries with exponential backoff on read timeouts and 5xx answers; a refused
+    # connection is tried once more at most, a connect timeout or a name that does not resolve
+    # never (an unreachable cloud fails in connect_timeout per host).
+    retries: int = 3
     backoff: float = 0.5
     max_bytes: int = 64 * 1024 * 1024  # a larger body (or decompressed file) is refused
     probe_weeks: int = 5  # how many Mondays back step 1 probes
@@ -59,24 +66,34 @@ def too_big(where: str, size: int | None, settings: HttpSettings) -> FetchError:
 
 
 def gunzip(blob: bytes, where: str, settings: HttpSettings) -> bytes:
-    """Decompress every gzip member in ``blob``; refuse output over ``max_bytes``."""
+    """Decompress every gzip member in ``blob``; refuse output over ``max_bytes``.
+
+    Linear in the input whatever its shape: each member is fed in chunks that start small and
+    double, so a file of many tiny (or empty) members does not copy the rest of the input once per
+    member (zlib hands back the unused input as a new bytes object).
+    """
     limit = settings.max_bytes
     out = bytearray()
-    rest = blob
+    view = memoryview(blob)
+    pos, end = 0, len(blob)
     try:
-        while rest:
+        while pos < end:
+            if blob[pos] == 0 and blob.count(0, pos) == end - pos:
+                break  # gzip tools tolerate zero padding at the end
             inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            out += inflater.decompress(rest, limit + 1 - len(out))
-            if len(out) > limit:
-                raise too_big(f"The decompressed gzip stream from {where}", None, settings)
-            if not inflater.eof:
-                raise FetchError(
-                    f"The gzip stream from {where} is damaged: it ends before its end marker "
-                    "(the file is cut short). Download it again."
-                )
-            rest = inflater.unused_data
-            if not rest.strip(b"\x00"):  # gzip tools tolerate zero padding at the end
-                break
+            size = _FIRST_FEED
+            while not inflater.eof:
+                if pos >= end:
+                    raise FetchError(
+                        f"The gzip stream from {where} is damaged: it ends before its end marker "
+                        "(the file is cut short). Download it again."
+                    )
+                chunk = view[pos : pos + size]
+                out += inflater.decompress(chunk, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise too_big(f"The decompressed gzip stream from {where}", None, settings)
+                pos += len(chunk) - len(inflater.unused_data)
+                size = min(size * 2, CHUNK * 16)
     except zlib.error as exc:
         raise FetchError(
             f"The gzip stream from {where} is damaged ({exc}). Download it again, or pass the "

@@ -15,13 +15,13 @@ Every failure is a ``FetchError`` naming each step and why it failed.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from datetime import date, timedelta
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
@@ -32,21 +32,27 @@ from resolver.errors import FetchError
 from resolver.models import RawFile
 from resolver.sources.base import HttpSettings, KnownFile, Progress
 from resolver.sources.http import (
+    deadline_passed,
+    deadline_scope,
     decode_wire,
     describe,
     fetch_url,
+    open_url,
     read_body,
     session_scope,
-    timeouts,
+    unreachable,
 )
-from resolver.sources.names import parse_file_name, url_file_name
+from resolver.sources.names import parse_file_name, redact_url, scrub, url_file_name
 
 _LOG = logging.getLogger(__name__)
 
-# Any absolute URL of a Service Tags file, on any host (step 4; tests serve from 127.0.0.1).
-_FILE_URL = re.compile(
-    r"https?://[^\s\"'<>()\\]+?/ServiceTags_[A-Za-z]+_\d{8}\.json(?!\w|\.\w)", re.IGNORECASE
-)
+# Step 4: any absolute URL of a Service Tags file, on any host (tests serve from 127.0.0.1):
+# ``https?://`` and URL characters up to the first ``/ServiceTags_<Cloud>_<8 digits>.json``.
+# Matched in three linear passes (``_file_urls``), not as one pattern: a lazy ``https?://.+?/...``
+# is retried from every ``http`` in a long run of URL characters, which is quadratic.
+_URL_RUN = re.compile(r"[^\s\"'<>()\\]+")
+_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+_FILE_NAME_IN_URL = re.compile(r"/ServiceTags_[A-Za-z]+_[0-9]{8}\.json(?!\w|\.\w)", re.IGNORECASE)
 _ACOET = re.compile(r"""AcOEt_DownloadUrl\s*=\s*(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')""")
 _DLC_DETAILS = re.compile(r"window\.__DLCDetails__\s*=\s*")
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?\s*([^'\"\s>]+)", re.IGNORECASE)
@@ -67,9 +73,32 @@ def fetch_current(
     None when the current file is ``known`` and the server answers 304 Not Modified.
     """
     log = log or _LOG
-    with session_scope(session, settings) as sess:
+    with deadline_scope(settings), session_scope(session, settings) as sess:
         url = discover_url(cloud, settings, sess, today, log)
         return fetch_url(url, settings, known=known, progress=progress, log=log, session=sess)
+
+
+def _file_urls(text: str) -> list[str]:
+    """Every ``https?://...`` URL ending in ``/ServiceTags_<Cloud>_<YYYYMMDD>.json`` in ``text``,
+    as ``re.findall`` of the lazy pattern would give them, in time linear in ``len(text)``.
+
+    Within one run of URL characters the leftmost match starts at the first scheme and ends at
+    the first file name after it; the next one is looked for after that file name.
+    """
+    found: list[str] = []
+    for run in _URL_RUN.finditer(text):
+        pos, end = run.start(), run.end()
+        while pos < end:
+            scheme = _SCHEME.search(text, pos, end)
+            if scheme is None:
+                break
+            # at least one character between "://" and "/ServiceTags_"
+            name = _FILE_NAME_IN_URL.search(text, scheme.end() + 1, end)
+            if name is None:
+                break
+            found.append(text[scheme.start() : name.end()])
+            pos = name.end()
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,7 +114,7 @@ class _Step:
         self.reason = ""
 
     def fail(self, reason: str, log: logging.Logger) -> None:
-        self.reason = reason
+        self.reason = reason = scrub(reason)
         log.info("Discovery step %d (%s) failed: %s", self.number, self.what, reason)
 
     def __str__(self) -> str:
@@ -109,7 +138,7 @@ def _pick(
             log.info(
                 "Discovery step %d: rejected %s: it is the %s file, not %s",
                 step.number,
-                url,
+                redact_url(url),
                 name,
                 cloud.name,
             )
@@ -124,9 +153,55 @@ def _pick(
         return None, f"only links for another cloud ({names}), none for {cloud.name}"
     if not_ours:
         return None, (
-            f"the link found is not a ServiceTags_{cloud.name}_YYYYMMDD.json file ({not_ours[0]})"
+            f"the link found is not a ServiceTags_{cloud.name}_YYYYMMDD.json file "
+            f"({redact_url(not_ours[0])[:200]})"
         )
     return None, "no link found in page"
+
+
+class _Hosts:
+    """Hosts that could not be reached during one discovery: later steps on them are skipped
+    (a host that timed out connecting would cost the connect timeout again)."""
+
+    def __init__(self) -> None:
+        self.down: dict[str, tuple[int, str]] = {}
+
+    @staticmethod
+    def key(url: str) -> str:
+        rest = url.partition("://")[2]
+        return re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2].lower()
+
+    def note(self, url: str, exc: BaseException, step: _Step, why: str) -> None:
+        if unreachable(exc):
+            self.down.setdefault(self.key(url), (step.number, why))
+
+    def skip(self, url: str, step: _Step, log: logging.Logger) -> bool:
+        seen = self.down.get(self.key(url))
+        if seen is None:
+            return False
+        step.fail(
+            f"skipped: {self.key(url)} could not be reached in step {seen[0]} ({seen[1]})", log
+        )
+        return True
+
+
+def _failed_request(
+    exc: BaseException,
+    url: str,
+    settings: HttpSettings,
+    step: _Step,
+    hosts: _Hosts,
+) -> str:
+    """Why a request of ``step`` failed, noting an unreachable host."""
+    if deadline_passed():
+        return _gave_up(settings)
+    why = describe(exc, settings, url)
+    hosts.note(url, exc, step, why)
+    return why
+
+
+def _gave_up(settings: HttpSettings) -> str:
+    return f"gave up: the deadline of {settings.deadline:g}s (--deadline) passed"
 
 
 def _probe(
@@ -135,6 +210,7 @@ def _probe(
     session: requests.Session,
     today: date,
     step: _Step,
+    hosts: _Hosts,
     log: logging.Logger,
 ) -> str | None:
     if settings.probe_weeks <= 0:
@@ -146,15 +222,18 @@ def _probe(
     for day in mondays:
         stamp = day.strftime("%Y%m%d")
         url = f"{settings.download_base.rstrip('/')}{cloud.folder}{cloud.file_name(stamp)}"
+        if deadline_passed():
+            step.fail(_gave_up(settings), log)
+            return None
         try:
             # A GET with stream=True, closed at once (only the headers are read), not a HEAD:
             # it is the very request the download makes, so a 200 here means the download is
             # served too, and some proxies and CDNs answer HEAD differently from GET.
-            with session.get(url, stream=True, timeout=timeouts(settings)) as resp:
+            with open_url(session, url, settings, log) as resp:
                 status = resp.status_code
                 content_type = resp.headers.get("Content-Type", "").lower()
         except requests.RequestException as exc:
-            why = describe(exc, settings)
+            why = _failed_request(exc, url, settings, step, hosts)
             step.fail(f"{why} at the {stamp} probe; older Mondays not tried", log)
             return None
         if status == 200 and "html" not in content_type:
@@ -171,18 +250,28 @@ def _probe(
 
 
 def _get_page(
-    url: str, settings: HttpSettings, session: requests.Session, step: _Step, log: logging.Logger
+    url: str,
+    settings: HttpSettings,
+    session: requests.Session,
+    step: _Step,
+    hosts: _Hosts,
+    log: logging.Logger,
 ) -> str | None:
+    if hosts.skip(url, step, log):
+        return None
+    if deadline_passed():
+        step.fail(_gave_up(settings), log)
+        return None
     try:
-        with session.get(url, timeout=timeouts(settings), stream=True) as resp:
+        with open_url(session, url, settings, log) as resp:
             if resp.status_code != 200:
-                step.fail(f"HTTP {resp.status_code} {resp.reason or ''}".strip(), log)
+                step.fail(f"HTTP {resp.status_code} {resp.reason or ''}".strip()[:200], log)
                 return None
             wire = read_body(resp, url, settings, None)
             content_encoding = resp.headers.get("Content-Encoding")
             charset = resp.encoding if "charset" in resp.headers.get("Content-Type", "") else None
     except requests.RequestException as exc:
-        step.fail(describe(exc, settings), log)
+        step.fail(_failed_request(exc, url, settings, step, hosts), log)
         return None
     except FetchError as exc:
         step.fail(str(exc), log)
@@ -198,24 +287,50 @@ def _get_page(
         return body.decode("utf-8", errors="replace")
 
 
-class _Tags(HTMLParser):
-    """Collects the attributes of every <a> and <meta> tag."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("a", "meta"):
-            self.found.append((tag, {k.lower(): (v or "") for k, v in attrs}))
+# The <a> and <meta> tags of a page, found in one linear pass. Not html.parser: on the Python this
+# runs on it takes quadratic time (or worse) on pages such as "<a " * 20000 or many "<!--",
+# and a page is as large as max_bytes. Comments and the content of <script> and <style> are
+# skipped, as a browser does; a quoted attribute value left open runs to the end of the page.
+_NEXT_TAG = re.compile(r"<!--|<(script|style)(?=[\s/>])|<(a|meta)(?=[\s/>])", re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    r"""[\s/]*([^\s/>][^\s/>=]*)(?:\s*=\s*(?:"([^"]*)("?)|'([^']*)('?)|([^\s>]*)))?"""
+)
+_TAG_END = re.compile(r"[\s/]*>")
 
 
 def _tags(text: str) -> list[tuple[str, dict[str, str]]]:
-    parser = _Tags()
-    with suppress(Exception):  # a broken page still yields the tags seen before the break
-        parser.feed(text)
-        parser.close()
-    return parser.found
+    """(tag name, attributes) of every <a> and <meta> tag; names lower-case, values unescaped,
+    the first of a repeated attribute wins."""
+    found: list[tuple[str, dict[str, str]]] = []
+    pos = 0
+    while (start := _NEXT_TAG.search(text, pos)) is not None:
+        if start[0] == "<!--":
+            close_at = text.find("-->", start.end())
+            if close_at < 0:
+                break  # the rest of the page is a comment
+            pos = close_at + 3
+            continue
+        if start[1] is not None:  # <script> or <style>: raw text up to its end tag
+            close = re.compile(rf"</{start[1]}(?=[\s/>])", re.IGNORECASE).search(text, start.end())
+            if close is None:
+                break
+            pos = close.end()
+            continue
+        attrs: dict[str, str] = {}
+        pos = start.end()
+        while (match := _ATTRIBUTE.match(text, pos)) is not None:
+            name, dq, dq_end, sq, sq_end, bare = match.groups()
+            if (dq is not None and not dq_end) or (sq is not None and not sq_end):
+                return found  # an open quote: the value runs to the end of the page
+            value = dq if dq is not None else sq if sq is not None else bare
+            attrs.setdefault(name.lower(), html.unescape(value or ""))
+            pos = match.end()
+        end = _TAG_END.match(text, pos)
+        if end is None:
+            break  # the page ends inside the tag
+        pos = end.end()
+        found.append((start[2].lower(), attrs))
+    return found
 
 
 def _classes(attrs: dict[str, str]) -> set[str]:
@@ -231,18 +346,38 @@ def _js_string(quoted: str) -> str:
 
 
 def _download_file_urls(node: Any) -> Iterator[str]:
-    """Every ``downloadFile[].url`` anywhere in the __DLCDetails__ object."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key.lower() == "downloadfile" and isinstance(value, list):
-                for item in value:
-                    if isinstance(item, dict) and isinstance(item.get("url"), str):
-                        yield item["url"]
-            else:
-                yield from _download_file_urls(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _download_file_urls(value)
+    """Every ``downloadFile[].url`` anywhere in the __DLCDetails__ object, in document order.
+
+    Walked with a stack of iterators, not recursion: the page decides how deep the object is.
+    """
+    stack: list[Iterator[Any]] = [iter((node,))]
+    while stack:
+        child = next(stack[-1], _END)
+        if child is _END:
+            stack.pop()
+        elif isinstance(child, _FileList):
+            for item in child.items:
+                if isinstance(item, dict) and isinstance(item.get("url"), str):
+                    yield item["url"]
+        elif isinstance(child, dict | list):
+            stack.append(_children(child))
+
+
+_END = object()
+
+
+class _FileList:
+    def __init__(self, items: list[Any]):
+        self.items = items
+
+
+def _children(node: dict[str, Any] | list[Any]) -> Iterator[Any]:
+    if isinstance(node, list):
+        yield from node
+        return
+    for key, value in node.items():
+        is_files = key.lower() == "downloadfile" and isinstance(value, list)
+        yield _FileList(value) if is_files else value
 
 
 def _details_links(text: str, page_url: str) -> list[str]:
@@ -253,13 +388,27 @@ def _details_links(text: str, page_url: str) -> list[str]:
         if tag == "a" and "dlcdetail__download-btn" in _classes(attrs) and attrs.get("href"):
             links.append(attrs["href"])
     decoder = json.JSONDecoder()
-    for match in _DLC_DETAILS.finditer(text):
+    starts = [m.end() for m in _DLC_DETAILS.finditer(text)]
+    for start, stop in zip(starts, [*starts[1:], len(text)], strict=False):
+        # Each object is decoded from its own slice of the page, up to the next marker: a
+        # JSON error's message counts the lines before it, which over the whole page, once per
+        # marker, is quadratic.
         try:
-            details, _ = decoder.raw_decode(text, match.end())
+            details, _ = decoder.raw_decode(text[start:stop])
         except (ValueError, RecursionError):
             continue
         links.extend(_download_file_urls(details))
-    return [urljoin(page_url, link.strip()) for link in links]
+    return _absolute(page_url, links)
+
+
+def _absolute(page_url: str, links: list[str]) -> list[str]:
+    """The links made absolute against the page; a link that is not a URL at all (an unbalanced
+    ``[``) is left out."""
+    found = []
+    for link in links:
+        with suppress(ValueError):
+            found.append(urljoin(page_url, link.strip()))
+    return found
 
 
 def _confirmation_links(text: str, page_url: str) -> list[str]:
@@ -271,7 +420,7 @@ def _confirmation_links(text: str, page_url: str) -> list[str]:
             match = _REFRESH_URL.search(attrs.get("content", ""))
             if match:
                 links.append(match[1])
-    return [urljoin(page_url, link.strip()) for link in links]
+    return _absolute(page_url, links)
 
 
 def _page_step(
@@ -282,9 +431,10 @@ def _page_step(
     session: requests.Session,
     step: _Step,
     pages: list[str],
+    hosts: _Hosts,
     log: logging.Logger,
 ) -> str | None:
-    text = _get_page(url, settings, session, step, log)
+    text = _get_page(url, settings, session, step, hosts, log)
     if text is None:
         return None
     pages.append(text)
@@ -306,44 +456,50 @@ def discover_url(
     Each failed step logs one INFO line saying why; when all fail, the FetchError names every
     step and its reason.
     """
-    folder_url = f"{settings.download_base.rstrip('/')}{cloud.folder}"
     details_url = f"{settings.details_base.rstrip('/')}/details.aspx?id={cloud.download_id}"
     confirm_url = f"{settings.details_base.rstrip('/')}/confirmation.aspx?id={cloud.download_id}"
+    # As shown: the bases (a mirror's) redacted, aztags' own ?id= kept.
+    download_shown = redact_url(settings.download_base).rstrip("/")
+    details_shown = redact_url(settings.details_base).rstrip("/")
     steps = [
         _Step(
             1,
-            f"probe {folder_url}{cloud.file_name('YYYYMMDD')} for the last "
+            f"probe {download_shown}{cloud.folder}{cloud.file_name('YYYYMMDD')} for the last "
             f"{settings.probe_weeks} Mondays",
         ),
-        _Step(2, f"details page {details_url}"),
-        _Step(3, f"confirmation page {confirm_url}"),
+        _Step(2, f"details page {details_shown}/details.aspx?id={cloud.download_id}"),
+        _Step(3, f"confirmation page {details_shown}/confirmation.aspx?id={cloud.download_id}"),
         _Step(4, f"ServiceTags_{cloud.name}_YYYYMMDD.json URLs in the text of the pages"),
     ]
     pages: list[str] = []
-    found = _probe(cloud, settings, session, today, steps[0], log)
+    hosts = _Hosts()
+    found = _probe(cloud, settings, session, today, steps[0], hosts, log)
     if found is None:
         found = _page_step(
-            cloud, details_url, _details_links, settings, session, steps[1], pages, log
+            cloud, details_url, _details_links, settings, session, steps[1], pages, hosts, log
         )
     if found is None:
         found = _page_step(
-            cloud, confirm_url, _confirmation_links, settings, session, steps[2], pages, log
+            cloud, confirm_url, _confirmation_links, settings, session, steps[2], pages, hosts, log
         )
     if found is None:
         if not pages:
             steps[3].fail("no page was fetched in steps 2 and 3", log)
         else:
             text = "\n".join(pages).replace("\\/", "/")
-            found, why = _pick(cloud, _FILE_URL.findall(text), steps[3], log)
+            found, why = _pick(cloud, _file_urls(text), steps[3], log)
             if found is None:
                 steps[3].fail(why if why != "no link found in page" else "no such URL found", log)
     if found is not None:
         step = next(s for s in steps if not s.reason)
-        log.info("Found %s (discovery step %d: %s)", found, step.number, step.what)
+        log.info("Found %s (discovery step %d: %s)", redact_url(found), step.number, step.what)
         return found
+    within = (
+        f" within the deadline of {settings.deadline:g}s (--deadline)" if deadline_passed() else ""
+    )
     raise FetchError(
         f"Could not find the current Service Tags file for {cloud.name} "
-        f"(Download Center id {cloud.download_id}). Tried:\n  "
+        f"(Download Center id {cloud.download_id}){within}. Tried:\n  "
         + "\n  ".join(str(s) for s in steps)
         + "\nTry again later, check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, "
         "REQUESTS_CA_BUNDLE), or download the file yourself and pass it with --source FILE."
