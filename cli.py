@@ -236,14 +236,11 @@ def _http_settings(kw: dict[str, Any]):
 def _save_options(kw: dict[str, Any]):
     from cache.store import SaveOptions
 
-    # --allow-empty is for parse_snapshot(allow_empty=...), which refresh.store_file calls: it is
-    # popped here and, until store_file takes it, refused rather than silently ignored.
-    if kw.pop("allow_empty"):
-        raise click.UsageError("--allow-empty is not wired to the store in this build yet.")
     return SaveOptions(
         keep_raw=kw.pop("keep_raw"),
         quarantine_drop=kw.pop("quarantine_drop"),
         force=kw.pop("force"),
+        allow_empty=kw.pop("allow_empty"),
     )
 
 

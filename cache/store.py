@@ -45,6 +45,7 @@ class SaveOptions:
     keep_raw: bool = True  # keep the file, gzip-compressed, so history can be rebuilt
     quarantine_drop: float = 0.20  # a new latest file losing more than this share is quarantined
     force: bool = False  # accept a file that would be quarantined
+    allow_empty: bool = False  # accept a file that lists no tags (never plausible otherwise)
 
 
 # -- digests ---------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cache.db import transaction
 from cache.store import SaveOptions, load_snapshots, save_snapshot
-from resolver.clouds import Cloud, get_cloud
-from resolver.errors import AztagsError, FetchError
+from resolver.clouds import CLOUDS, Cloud, get_cloud
+from resolver.errors import AztagsError, FetchError, NotFoundError
 from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
 
@@ -101,7 +101,9 @@ def store_file(
     writes commits with the snapshot; an exception it raises rolls the whole file back (the
     database is left as it was) and propagates to the caller.
     """
-    snapshot = parse_snapshot(raw.data, raw.source, cloud.name if cloud else None)
+    snapshot = parse_snapshot(
+        raw.data, raw.source, cloud.name if cloud else None, allow_empty=options.allow_empty
+    )
     with transaction(conn):  # parsed first: the write lock is held only while writing
         result = save_snapshot(conn, snapshot, raw, options, now)
         if after_save is not None:
@@ -133,6 +135,8 @@ def expand_paths(specs: Iterable[str]) -> list[Path]:
             if not found:
                 missing.append(f"{spec} (a folder with no ServiceTags_*.json[.gz] files)")
             files.extend(found)
+        elif path.exists() and not path.is_file():
+            missing.append(f"{spec} (not a regular file: a FIFO, device or socket)")
         elif path.is_file():
             files.append(path)
         elif any(c in spec for c in "*?["):
@@ -161,13 +165,39 @@ def import_files(
 ) -> Iterator[tuple[Path, IngestResult | AztagsError]]:
     """Store each file in its own transaction; a bad file is reported and the rest go on.
     ``after_save``: see :func:`store_file` (an AztagsError it raises counts as the file's)."""
-    from resolver.sources import cloud_name_from_file_name, read_source
+    from resolver.sources import read_source
 
     for path in paths:
         try:
             raw = read_source(str(path), http, log=log)
-            named = cloud_name_from_file_name(path.name)
-            cloud = get_cloud(named) if named else None
-            yield path, store_file(conn, raw, options, cloud, now=now, after_save=after_save)
+            yield (
+                path,
+                store_file(conn, raw, options, _cloud_of(path), now=now, after_save=after_save),
+            )
         except AztagsError as e:
             yield path, e
+        except Exception as e:  # noqa: BLE001 - one file's surprise must not stop the others
+            log.debug("Unexpected error importing %s", path, exc_info=True)
+            yield (
+                path,
+                AztagsError(
+                    f"unexpected error: {type(e).__name__}: {e}; the file was not stored and the "
+                    "others go on. This is a bug, please report it with -v output."
+                ),
+            )
+
+
+def _cloud_of(path: Path) -> Cloud | None:
+    """The cloud a file's name claims (``ServiceTags_China_...``), checked against the file."""
+    from resolver.sources import cloud_name_from_file_name
+
+    named = cloud_name_from_file_name(path.name)
+    if named is None:
+        return None
+    try:
+        return get_cloud(named)
+    except NotFoundError:
+        raise FetchError(
+            f"{path.name} names cloud {named!r}, which is none of "
+            f"{', '.join(c.name for c in CLOUDS)}; rename the file or check where it came from."
+        ) from None

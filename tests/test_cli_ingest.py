@@ -210,3 +210,59 @@ def test_readme_schema_matches_a_new_database(tmp_path):
     documented = readme.split("<!-- schema:start -->")[1].split("<!-- schema:end -->")[0]
     documented = documented.strip().removeprefix("```sql").removesuffix("```").strip()
     assert documented == actual.strip(), "README schema is out of date: regenerate it from a new DB"
+
+
+def test_allow_empty_stores_a_file_with_no_tags_and_only_then(run, tmp_path):
+    path = tmp_path / "ServiceTags_AzureGermany_20220307.json"
+    path.write_bytes(simple_snapshot(193, {}, cloud="AzureGermany"))
+    refused = run("import", str(path))
+    assert refused.exit_code == 1
+    assert "empty" in refused.stderr and "--allow-empty" in refused.stderr
+    assert run("snapshots").exit_code == 3  # nothing was stored
+    accepted = run("import", "--allow-empty", str(path))
+    assert accepted.exit_code == 0, accepted.output
+    assert "AzureGermany" in run("snapshots").stdout
+
+
+def test_a_file_named_for_an_unknown_cloud_is_a_file_error_and_the_rest_go_on(run, tmp_path):
+    mars = tmp_path / "ServiceTags_Mars_20250106.json"
+    mars.write_bytes(simple_snapshot(12, A))
+    good = tmp_path / "ServiceTags_Public_20250113.json"
+    good.write_bytes(simple_snapshot(13, A))
+    done = run("import", str(mars), str(good))
+    assert done.exit_code == 1
+    assert "ServiceTags_Mars_20250106.json names cloud 'Mars'" in done.stderr
+    assert (
+        "Public: changeNumber 13" in done.stdout
+        or "ServiceTags_Public_20250113.json" in done.stdout
+    )
+
+
+def test_import_names_a_fifo_as_not_a_regular_file(run, tmp_path):
+    fifo = tmp_path / "ServiceTags_Public_20250106.json"
+    os.mkfifo(fifo)
+    done = run("import", str(fifo))
+    assert done.exit_code == 1
+    assert "not a regular file" in done.stderr
+
+
+def test_an_unexpected_error_in_one_file_does_not_stop_the_others(run, tmp_path, monkeypatch):
+    import resolver.refresh as refresh
+
+    first = tmp_path / "ServiceTags_Public_20250106.json"
+    first.write_bytes(simple_snapshot(12, A))
+    second = tmp_path / "ServiceTags_Public_20250113.json"
+    second.write_bytes(simple_snapshot(13, A))
+    real_store = refresh.store_file
+
+    def flaky(conn, raw, *args, **kwargs):
+        if raw.source.endswith("20250106.json"):
+            raise RuntimeError("disk on fire")
+        return real_store(conn, raw, *args, **kwargs)
+
+    monkeypatch.setattr(refresh, "store_file", flaky)
+    done = run("import", str(first), str(second))
+    assert done.exit_code == 1
+    assert "unexpected error: RuntimeError: disk on fire" in done.stderr
+    assert "Traceback" not in done.output
+    assert "changeNumber 13" in done.stdout
