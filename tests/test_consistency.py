@@ -1,0 +1,245 @@
+"""Readers see one state of the database per call, whatever a writer commits meanwhile.
+
+A backfill (a file older than the newest) shifts the ``seq`` of every later snapshot. A reader
+that resolved ``--at`` in one statement and read prefixes in the next could answer from one
+snapshot while naming another; a ``TagStore`` that cached by ``seq`` could answer a later query
+from the wrong snapshot. Here: deterministic tests of both (a write committed between a reader's
+statements), ``read_view`` itself, and readers looping during a real backfill in another process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+
+import pytest
+
+from cache import history
+from cache.db import open_db, read_view
+from cache.store import SaveOptions
+from resolver.models import RawFile
+from resolver.query import TagStore
+from resolver.refresh import store_file
+from tests.conftest import ROOT, WEEKLY_2023, real_path, simple_snapshot
+
+
+def synthetic_file(cn: int, day: str, tags: dict[str, list[str]]) -> RawFile:
+    return RawFile(simple_snapshot(cn, tags), f"ServiceTags_Public_{day}.json", _day(day))
+
+
+def _day(day: str) -> date:
+    return date(int(day[:4]), int(day[4:6]), int(day[6:]))
+
+
+NEWEST = synthetic_file(3, "20250120", {"AzureCloud": ["30.0.0.0/8"], "Three": ["3.0.0.0/8"]})
+OLDER = synthetic_file(1, "20250106", {"AzureCloud": ["10.0.0.0/8"], "One": ["1.0.0.0/8"]})
+
+
+@pytest.fixture
+def writer(tmp_path):
+    conn = open_db(tmp_path / "aztags.db")
+    yield conn
+    conn.close()
+
+
+def test_a_tagstore_kept_open_answers_each_snapshot_after_a_backfill(tmp_path, writer):
+    store_file(writer, NEWEST, SaveOptions())
+    store = TagStore.open(tmp_path / "aztags.db")
+    assert [t.name for t in store.tags(at="cn:3")[1]] == ["AzureCloud", "Three"]  # cached
+    store_file(writer, OLDER, SaveOptions())  # backfill: cn 3 moves from seq 0 to seq 1
+    snapshot, found = store.tags(at="cn:1")
+    assert snapshot.change_number == 1
+    assert [t.name for t in found] == ["AzureCloud", "One"]
+    assert store.cidrs(["One"], at="cn:1").prefixes == ("1.0.0.0/8",)
+    snapshot, found = store.tags()
+    assert (snapshot.change_number, [t.name for t in found]) == (3, ["AzureCloud", "Three"])
+
+
+def _commit_midway(monkeypatch, writer: sqlite3.Connection, name: str) -> list[int]:
+    """Make ``history.<name>`` store the older file (a backfill) just before it reads, as a
+    writer committing between two statements of a reader would. Returns a list counting calls."""
+    original = getattr(history, name)
+    calls: list[int] = []
+
+    def commit_then_read(*args, **kwargs):
+        if not calls:
+            store_file(writer, OLDER, SaveOptions())
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(history, name, commit_then_read)
+    return calls
+
+
+def test_cidrs_reads_the_snapshot_it_names_when_a_backfill_commits_midway(
+    tmp_path, writer, monkeypatch
+):
+    store_file(writer, NEWEST, SaveOptions())
+    store = TagStore.open(tmp_path / "aztags.db")
+    calls = _commit_midway(monkeypatch, writer, "load_tags")
+    answer = store.cidrs(["AzureCloud"])
+    assert calls and answer.snapshot.change_number == 3
+    assert answer.prefixes == ("30.0.0.0/8",)
+    # the next call sees the backfill
+    assert store.cidrs(["AzureCloud"], at="cn:1").prefixes == ("10.0.0.0/8",)
+
+
+def test_tags_and_lookup_read_one_snapshot_when_a_backfill_commits_midway(
+    tmp_path, writer, monkeypatch
+):
+    store_file(writer, NEWEST, SaveOptions())
+    store = TagStore.open(tmp_path / "aztags.db")
+    _commit_midway(monkeypatch, writer, "load_tag_summaries")
+    snapshot, found = store.tags()
+    assert (snapshot.change_number, [t.name for t in found]) == (3, ["AzureCloud", "Three"])
+
+    monkeypatch.undo()
+    fresh = tmp_path / "second.db"
+    second = open_db(fresh)
+    store_file(second, NEWEST, SaveOptions())
+    reader = TagStore.open(fresh)
+    _commit_midway(monkeypatch, second, "load_pairs")
+    batch = reader.lookup_batch()
+    assert batch.snapshot.change_number == 3
+    assert [(t, [m.tag for m in r]) for t, r in batch.answers(["30.1.2.3", "10.1.2.3"])] == [
+        ("30.1.2.3", ["AzureCloud"]),
+        ("10.1.2.3", []),
+    ]
+    second.close()
+
+
+def test_read_view_holds_one_state_and_ends_with_the_call(tmp_path, writer):
+    store_file(writer, NEWEST, SaveOptions())
+    reader = open_db(tmp_path / "aztags.db", readonly=True)
+    count = "SELECT count(*) FROM snapshots"
+    with read_view(reader) as conn:
+        assert conn.execute(count).fetchone()[0] == 1
+        store_file(writer, OLDER, SaveOptions())  # commits: readers never block the writer
+        assert conn.execute(count).fetchone()[0] == 1  # still the state the view began with
+        with read_view(conn):  # nested: no new transaction, the same state
+            assert conn.execute(count).fetchone()[0] == 1
+        assert conn.in_transaction
+    assert not reader.in_transaction  # never held open after the call
+    assert reader.execute(count).fetchone()[0] == 2
+
+
+def test_read_view_ends_its_transaction_when_the_call_fails(tmp_path, writer):
+    store_file(writer, NEWEST, SaveOptions())
+    reader = open_db(tmp_path / "aztags.db", readonly=True)
+    with pytest.raises(ZeroDivisionError), read_view(reader):
+        reader.execute("SELECT 1").fetchone()
+        1 / 0  # noqa: B018
+    assert not reader.in_transaction
+
+
+def test_read_view_inside_a_write_transaction_is_a_no_op(writer):
+    from cache.db import transaction
+
+    with transaction(writer), read_view(writer):
+        writer.execute("CREATE TABLE scratch (x)")
+    assert not writer.in_transaction
+    assert writer.execute("SELECT count(*) FROM scratch").fetchone()[0] == 0
+
+
+# -- readers during a real backfill in another process --------------------------------------------
+
+# Older files, newest first: each import goes in front of the ones before it and shifts their seq.
+BACKFILL = list(reversed(WEEKLY_2023[-9:-1]))
+
+IMPORTER = """
+import sys
+from cache.db import open_db
+from cache.store import SaveOptions
+from resolver.refresh import import_files
+from resolver.sources import HttpSettings
+
+conn = open_db(sys.argv[1])
+print("started", flush=True)
+for path, result in import_files(conn, [Path(p) for p in sys.argv[2:]], HttpSettings(),
+                                 SaveOptions()):
+    assert not isinstance(result, Exception), result
+    print(path.name, result.outcome, flush=True)
+"""
+
+
+def _raw_by_change_number(days: list[str]) -> dict[int, dict[str, dict]]:
+    """{changeNumber: {tag: properties}} of the raw published files, read with json only."""
+    out = {}
+    for day in days:
+        doc = json.loads(gzip.decompress(real_path("Public", day).read_bytes()))
+        out[doc["changeNumber"]] = {v["name"]: v["properties"] for v in doc["values"]}
+    return out
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_readers_during_a_backfill_answer_from_the_snapshot_they_name(tmp_path):
+    days = WEEKLY_2023[-9:]
+    raw = _raw_by_change_number(days)
+    db = tmp_path / "aztags.db"
+    conn = open_db(db)
+    store_file(
+        conn,
+        RawFile(
+            gzip.decompress(real_path("Public", days[-1]).read_bytes()),
+            str(real_path("Public", days[-1])),
+            _day(days[-1]),
+        ),
+        SaveOptions(),
+    )
+    conn.close()
+    importer = subprocess.Popen(
+        [sys.executable, "-c", IMPORTER, str(db), *(str(real_path("Public", d)) for d in BACKFILL)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert importer.stdout is not None and importer.stdout.readline() == "started\n"
+    kept_open = TagStore.open(db)  # one store for the whole run: its caches must not go stale
+    answers = during = 0
+    wrong: list[str] = []
+    asked_cn = 0
+    while True:
+        running = importer.poll() is None
+        fresh = TagStore.open(db)
+        for store in (kept_open, fresh):
+            answer = store.cidrs(["AzureCloud"])
+            expected = raw[answer.snapshot.change_number]["AzureCloud"]["addressPrefixes"]
+            if set(answer.prefixes) != set(expected):
+                wrong.append(f"cidrs current named cn {answer.snapshot.change_number}")
+            snapshot, found = store.tags(at=f"cn:{asked_cn}" if asked_cn else None)
+            file = raw[snapshot.change_number]
+            got = {t.name: (t.ipv4_count + t.ipv6_count) for t in found}
+            if got != {n: len(p["addressPrefixes"]) for n, p in file.items()}:
+                wrong.append(f"tags named cn {snapshot.change_number}")
+            stored = [s.change_number for s in store.snapshots() if s.seq is not None]
+            asked_cn = stored[len(stored) // 2]  # an older snapshot next time: seq moves under it
+            older = store.cidrs(["AzureCloud.westeurope"], at=f"cn:{asked_cn}")
+            if older.snapshot.change_number != asked_cn or set(older.prefixes) != set(
+                raw[asked_cn]["AzureCloud.westeurope"]["addressPrefixes"]
+            ):
+                wrong.append(f"cidrs at cn:{asked_cn} named cn {older.snapshot.change_number}")
+            batch = store.lookup_batch(f"cn:{asked_cn}")
+            westeurope = raw[batch.snapshot.change_number]["AzureCloud.westeurope"]
+            probe = westeurope["addressPrefixes"][0].split("/")[0]
+            tags = [m.tag for _, r in batch.answers([probe]) for m in r]
+            if "AzureCloud.westeurope" not in tags:
+                wrong.append(f"lookup at cn:{asked_cn}")
+            answers += 4
+            during += 4 if running else 0
+        if not running:
+            break
+        time.sleep(0.01)
+    out, err = importer.communicate()
+    assert importer.returncode == 0, err
+    assert out.count("backfill") == len(BACKFILL), out
+    assert wrong == [], f"{len(wrong)} of {answers} answers did not match their snapshot's file"
+    assert during >= 40, (answers, during)  # the readers did overlap the import
+    final = TagStore.open(db).snapshots()
+    assert [s.change_number for s in final] == sorted(raw)
