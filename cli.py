@@ -720,20 +720,18 @@ def lookup(
             )
             sys.exit(ExitCode.ERROR)
         return
-    answers_ = store.lookup(queries, at=at)
-    details = store.tag_details(store.snapshot(at))
+    report = store.lookup_report(queries, at=at)
+    answers = report.answers
     if as_json:
-        click.echo(render_json(render_lookup_json(answers_, details)))
+        click.echo(render_json(render_lookup_json(answers, report.details)))
     else:
-        click.echo(render_lookup_text(answers_, details))
-    bad = [readable(a.query, limit=80) for a in answers_ if a.error]
+        click.echo(render_lookup_text(answers, report.details))
+    bad = [readable(a.query, limit=80) for a in answers if a.error]
     if bad:
         click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
         sys.exit(ExitCode.ERROR)
-    if len(answers_) == 1 and answers_[0].result is not None and not answers_[0].result.tags:
-        click.echo(
-            f"aztags: {answers_[0].query} is in no {store.cloud.name} service tag.", err=True
-        )
+    if len(answers) == 1 and answers[0].result is not None and not answers[0].result.tags:
+        click.echo(f"aztags: {answers[0].query} is in no {store.cloud.name} service tag.", err=True)
         sys.exit(ExitCode.NOT_FOUND)
 
 

@@ -60,6 +60,15 @@ class LookupAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class LookupReport:
+    """Lookups with what a renderer needs, all read from one snapshot in one view."""
+
+    snapshot: SnapshotInfo
+    answers: tuple[LookupAnswer, ...]
+    details: Mapping[str, TagSummary]  # tag name -> region, systemService...
+
+
+@dataclass(frozen=True, slots=True)
 class DiffAnswer:
     before: SnapshotInfo
     after: SnapshotInfo
@@ -369,6 +378,14 @@ class TagStore:
             except InvalidAddressError as e:
                 answers.append(LookupAnswer(query.strip(), None, str(e)))
         return answers
+
+    @_one_view
+    def lookup_report(self, queries: Sequence[str], at: At = None) -> LookupReport:
+        """:meth:`lookup` with the snapshot it read and its tags' details, in one view (two
+        calls could see two snapshots if a file is stored in between)."""
+        snapshot = self.snapshot(at)
+        answers = self.lookup(queries, at=at)  # the same snapshot: the same view
+        return LookupReport(snapshot, tuple(answers), self.tag_details(snapshot))
 
     @_one_view
     def lookup_index(self, at: At = None) -> LookupIndex:

@@ -113,6 +113,43 @@ def test_tags_and_lookup_read_one_snapshot_when_a_backfill_commits_midway(
     second.close()
 
 
+def test_cli_lookup_prints_the_details_of_the_snapshot_it_answered_from(
+    tmp_path, writer, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from cli import main
+    from tests.conftest import snapshot_bytes, tag_json
+
+    store_file(writer, NEWEST, SaveOptions())
+    moved = snapshot_bytes(  # cn 4: Three gets a region
+        4,
+        [
+            tag_json("AzureCloud", ["30.0.0.0/8"]),
+            tag_json("Three", ["3.0.0.0/8"], region="eastus", region_id=2),
+        ],
+    )
+    original = history.load_pairs_for
+
+    def commit_then_read(*args, **kwargs):  # a newer file becomes current mid-command
+        if not calls:
+            store_file(writer, RawFile(moved, "ServiceTags_Public_20250127.json"), SaveOptions())
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    calls: list[int] = []
+    monkeypatch.setattr(history, "load_pairs_for", commit_then_read)
+    result = CliRunner().invoke(
+        main,
+        ["lookup", "3.0.0.1", "--db", str(tmp_path / "aztags.db")],
+        env={"AZTAGS_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path)},
+        catch_exceptions=False,
+    )
+    assert calls and result.exit_code == 0, result.output
+    assert result.stdout == "3.0.0.1\tThree,3.0.0.0/8,,Three\n"  # cn 3: no region yet
+    assert TagStore.open(tmp_path / "aztags.db").snapshot().change_number == 4
+
+
 def test_read_view_holds_one_state_and_ends_with_the_call(tmp_path, writer):
     store_file(writer, NEWEST, SaveOptions())
     reader = open_db(tmp_path / "aztags.db", readonly=True)
