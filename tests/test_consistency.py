@@ -10,12 +10,13 @@ statements), ``read_view`` itself, and readers looping during a real backfill in
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from cache.store import SaveOptions
 from resolver.models import RawFile
 from resolver.query import TagStore
 from resolver.refresh import store_file
-from tests.conftest import ROOT, WEEKLY_2023, real_path, simple_snapshot
+from tests.conftest import ROOT, WEEKLY_2023, require_data, simple_snapshot
 
 
 def synthetic_file(cn: int, day: str, tags: dict[str, list[str]]) -> RawFile:
@@ -185,11 +186,9 @@ def test_read_view_inside_a_write_transaction_is_a_no_op(writer):
 
 # -- readers during a real backfill in another process --------------------------------------------
 
-# Older files, newest first: each import goes in front of the ones before it and shifts their seq.
-BACKFILL = list(reversed(WEEKLY_2023[-9:-1]))
-
 IMPORTER = """
 import sys
+from pathlib import Path
 from cache.db import open_db
 from cache.store import SaveOptions
 from resolver.refresh import import_files
@@ -204,79 +203,129 @@ for path, result in import_files(conn, [Path(p) for p in sys.argv[2:]], HttpSett
 """
 
 
-def _raw_by_change_number(days: list[str]) -> dict[int, dict[str, dict]]:
-    """{changeNumber: {tag: properties}} of the raw published files, read with json only."""
-    out = {}
-    for day in days:
-        doc = json.loads(gzip.decompress(real_path("Public", day).read_bytes()))
-        out[doc["changeNumber"]] = {v["name"]: v["properties"] for v in doc["values"]}
-    return out
+def _containing(tags: dict[str, dict], probes: list[str]) -> dict[str, set[tuple[str, str]]]:
+    """{address: every (tag, prefix) of a raw file that holds it}, with ipaddress only."""
+    addresses = {p: ipaddress.ip_address(p) for p in probes}
+    found: dict[str, set[tuple[str, str]]] = {p: set() for p in probes}
+    for name, props in tags.items():
+        for prefix in props["addressPrefixes"]:
+            net = ipaddress.ip_network(prefix)
+            for probe, address in addresses.items():
+                if address.version == net.version and address in net:
+                    found[probe].add((name, prefix))
+    return found
+
+
+def _files(cloud: str) -> list[Path]:
+    folder = require_data() / cloud
+    return sorted(folder.glob(f"ServiceTags_{cloud}_*.json.gz"))
+
+
+# (cloud, files, a regional tag, tags to draw lookup probes from): the 5 newest weekly Public
+# files (large: few commits, long reads) and all 23 AzureGovernment ones (small: many commits).
+BACKFILLS = [
+    (
+        "Public",
+        [f"ServiceTags_Public_{day}.json.gz" for day in WEEKLY_2023[-5:]],
+        "AzureCloud.westeurope",
+        ("AzureCloud.westeurope", "Storage.WestEurope", "AzureFrontDoor.Frontend"),
+    ),
+    (
+        "AzureGovernment",
+        None,
+        "AzureCloud.usgovvirginia",
+        ("AzureCloud.usgovvirginia", "Storage.USGovVirginia", "AzureCloud.usgovtexas"),
+    ),
+]
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_readers_during_a_backfill_answer_from_the_snapshot_they_name(tmp_path):
-    days = WEEKLY_2023[-9:]
-    raw = _raw_by_change_number(days)
+@pytest.mark.parametrize(
+    ("cloud", "names", "regional", "probe_tags"), BACKFILLS, ids=[b[0] for b in BACKFILLS]
+)
+def test_readers_during_a_backfill_answer_from_the_snapshot_they_name(
+    tmp_path, cloud, names, regional, probe_tags
+):
+    """The newest file is stored; another process then imports the older ones newest first, so
+    every import goes in front of the ones stored before it and shifts their seq. Meanwhile
+    readers (a TagStore kept open and a new one per round) loop over cidrs, tags, lookups and a
+    batch lookup, at the current snapshot and at an older one by changeNumber; every answer must
+    be what the raw file of the snapshot it names says."""
+    paths = _files(cloud) if names is None else [require_data() / cloud / n for n in names]
+    raw = {}
+    for path in paths:
+        doc = json.loads(gzip.decompress(path.read_bytes()))
+        raw[doc["changeNumber"]] = {v["name"]: v["properties"] for v in doc["values"]}
+    newest = raw[max(raw)]
+    probes = [newest[name]["addressPrefixes"][0].split("/")[0] for name in probe_tags]
+    expected = {cn: _containing(tags, probes) for cn, tags in raw.items()}
     db = tmp_path / "aztags.db"
     conn = open_db(db)
-    store_file(
-        conn,
-        RawFile(
-            gzip.decompress(real_path("Public", days[-1]).read_bytes()),
-            str(real_path("Public", days[-1])),
-            _day(days[-1]),
-        ),
-        SaveOptions(),
-    )
+    latest = paths[-1]
+    day = _day(latest.name.split("_")[2][:8])
+    store_file(conn, RawFile(gzip.decompress(latest.read_bytes()), str(latest), day), SaveOptions())
     conn.close()
+    backfill = list(reversed(paths[:-1]))
     importer = subprocess.Popen(
-        [sys.executable, "-c", IMPORTER, str(db), *(str(real_path("Public", d)) for d in BACKFILL)],
+        [sys.executable, "-c", IMPORTER, str(db), *map(str, backfill)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert importer.stdout is not None and importer.stdout.readline() == "started\n"
-    kept_open = TagStore.open(db)  # one store for the whole run: its caches must not go stale
-    answers = during = 0
+    kept_open = TagStore.open(db, cloud)  # one store for the whole run: its caches must hold
+    answers = during = rounds = 0
     wrong: list[str] = []
-    asked_cn = 0
+    asked = None  # the cn of an older snapshot, asked for by changeNumber
+
+    def check(ok: bool, what: str) -> None:
+        nonlocal answers, during
+        answers += 1
+        during += running
+        if not ok:
+            wrong.append(what)
+
     while True:
         running = importer.poll() is None
-        fresh = TagStore.open(db)
-        for store in (kept_open, fresh):
+        rounds += 1
+        for store in (kept_open, TagStore.open(db, cloud)):
+            at = None if asked is None else f"cn:{asked}"
+            want = asked or max(raw)
             answer = store.cidrs(["AzureCloud"])
-            expected = raw[answer.snapshot.change_number]["AzureCloud"]["addressPrefixes"]
-            if set(answer.prefixes) != set(expected):
-                wrong.append(f"cidrs current named cn {answer.snapshot.change_number}")
-            snapshot, found = store.tags(at=f"cn:{asked_cn}" if asked_cn else None)
-            file = raw[snapshot.change_number]
-            got = {t.name: (t.ipv4_count + t.ipv6_count) for t in found}
-            if got != {n: len(p["addressPrefixes"]) for n, p in file.items()}:
-                wrong.append(f"tags named cn {snapshot.change_number}")
-            stored = [s.change_number for s in store.snapshots() if s.seq is not None]
-            asked_cn = stored[len(stored) // 2]  # an older snapshot next time: seq moves under it
-            older = store.cidrs(["AzureCloud.westeurope"], at=f"cn:{asked_cn}")
-            if older.snapshot.change_number != asked_cn or set(older.prefixes) != set(
-                raw[asked_cn]["AzureCloud.westeurope"]["addressPrefixes"]
-            ):
-                wrong.append(f"cidrs at cn:{asked_cn} named cn {older.snapshot.change_number}")
-            batch = store.lookup_batch(f"cn:{asked_cn}")
-            westeurope = raw[batch.snapshot.change_number]["AzureCloud.westeurope"]
-            probe = westeurope["addressPrefixes"][0].split("/")[0]
-            tags = [m.tag for _, r in batch.answers([probe]) for m in r]
-            if "AzureCloud.westeurope" not in tags:
-                wrong.append(f"lookup at cn:{asked_cn}")
-            answers += 4
-            during += 4 if running else 0
+            cn = answer.snapshot.change_number
+            check(set(answer.prefixes) == set(raw[cn]["AzureCloud"]["addressPrefixes"]), f"{cn}")
+            older = store.cidrs([regional], at=at)
+            cn = older.snapshot.change_number
+            check(
+                cn == want and set(older.prefixes) == set(raw[cn][regional]["addressPrefixes"]),
+                f"cidrs at {at} named {cn}",
+            )
+            snapshot, found = store.tags(at=at)
+            cn = snapshot.change_number
+            counts = {t.name: t.ipv4_count + t.ipv6_count for t in found}
+            file = {n: len(p["addressPrefixes"]) for n, p in raw[cn].items()}
+            check(cn == want and counts == file, f"tags at {at} named {cn}")
+            report = store.lookup_report(probes, at=at)
+            cn = report.snapshot.change_number
+            got = {
+                a.query: {(m.tag, m.prefix) for m in a.result.containing} for a in report.answers
+            }
+            check(cn == want and got == expected[cn], f"lookup at {at} named {cn}")
+            if rounds % 4 == 1:  # the whole index: slower, so not every round
+                batch = store.lookup_batch(at)
+                cn = batch.snapshot.change_number
+                got = {q: {(m.tag, m.prefix) for m in r} for q, r in batch.answers(probes)}
+                check(cn == want and got == expected[cn], f"batch lookup at {at} named {cn}")
+            timeline = [s.change_number for s in store.snapshots() if s.seq is not None]
+            asked = timeline[len(timeline) // 2]  # an older one next: its seq moves under it
         if not running:
             break
-        time.sleep(0.01)
     out, err = importer.communicate()
     assert importer.returncode == 0, err
-    assert out.count("backfill") == len(BACKFILL), out
+    assert out.count("backfill") == len(backfill), out
     assert wrong == [], f"{len(wrong)} of {answers} answers did not match their snapshot's file"
     assert during >= 40, (answers, during)  # the readers did overlap the import
-    final = TagStore.open(db).snapshots()
+    final = TagStore.open(db, cloud).snapshots()
     assert [s.change_number for s in final] == sorted(raw)
