@@ -392,34 +392,49 @@ def render_lookup_stream(
     Addresses come as the index's result tuples, shared by every address of one range: each
     distinct tuple is formatted once and its text reused (most of the time of a large batch).
     """
-    cache: dict[int, str] = {}
-    dumps = json.dumps
+    return _json_lines(answers, details) if as_json else _text_lines(answers, details)
+
+
+def _text_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) -> Iterator[str]:
+    cache: dict[int, str] = {}  # id of a shared result tuple -> its rendered fields
     for text, result in answers:
         if result.__class__ is tuple:
             body = cache.get(id(result))
             if body is None:
-                if as_json:
-                    body = dumps([_match_json(m, details) for m in result])
-                else:
-                    body = "".join("\t" + f for f in _match_fields(result, details))
+                body = "".join("\t" + f for f in _match_fields(result, details)) + "\n"
                 cache[id(result)] = body
-            if as_json:
-                yield f'{{"query": {dumps(text)}, "tags": {body}}}\n'
-            else:
-                yield f"{text}{body}\n"
-        elif result is None:
-            yield "\n"
-        elif isinstance(result, InvalidAddressError):
-            error = str(result)
-            if as_json:
-                yield dumps(render_lookup_doc(text, None, error, details)) + "\n"
-            else:
-                yield render_lookup_line(text, None, error, details) + "\n"
-        elif isinstance(result, QueryResult):  # a CIDR
-            if as_json:
-                yield dumps(render_lookup_doc(text, result, None, details)) + "\n"
-            else:
-                yield render_lookup_line(text, result, None, details) + "\n"
+            yield text + body
+        else:
+            yield _other_line(text, result, details, as_json=False)
+
+
+def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) -> Iterator[str]:
+    cache: dict[int, str] = {}
+    for text, result in answers:
+        if result.__class__ is tuple:
+            body = cache.get(id(result))
+            if body is None:
+                body = '", "tags": ' + json.dumps([_match_json(m, details) for m in result]) + "}\n"
+                cache[id(result)] = body
+            # the text is an address inet_pton accepted (hex digits, '.', ':'): JSON as it is
+            yield '{"query": "' + text + body
+        else:
+            yield _other_line(text, result, details, as_json=True)
+
+
+def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
+    """A batch line off the fast path: blank, a CIDR's answer, or a bad line's error."""
+    if result is None:
+        return "\n"
+    if isinstance(result, InvalidAddressError):
+        query, error = None, str(result)
+    elif isinstance(result, QueryResult):
+        query, error = result, None
+    else:  # an address's tuple: only the fast path sees those
+        query, error = QueryResult(text, False, result), None
+    if as_json:
+        return json.dumps(render_lookup_doc(text, query, error, details)) + "\n"
+    return render_lookup_line(text, query, error, details) + "\n"
 
 
 # -- diff / history --------------------------------------------------------------------------------
