@@ -100,7 +100,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             sys.exit(ExitCode.OK)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click's own: usage errors and exits, printed by click
-        except Exception as e:  # noqa: BLE001 - the last resort, so that no traceback escapes
+        except Exception as e:  # the last resort, so that no traceback ever escapes
             _unexpected(e)
 
     return wrapper
