@@ -1,19 +1,21 @@
-"""aztags command line: parse flags, call one function, format the answer, map errors to exit codes.
+"""aztags command line: parse flags, call one function, render the answer, map errors to exit codes.
 
-No SQL and no JSON walking here: the work is in resolver/ and cache/.
+No SQL, no JSON documents and no text tables here: the work is in resolver/ and cache/, and what
+each command prints is built by resolver/render.py.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TextIO, TypeVar
 
 import click
 
@@ -25,11 +27,21 @@ from resolver.errors import (
     NotFoundError,
     QuarantinedError,
     StaleDataError,
+    UsageError,
 )
-from resolver.prefixes import count
-from resolver.prefixes import family as prefix_family
+from resolver.render import readable, render_json, render_warnings
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from cache.store import SaveOptions
+    from resolver.models import IngestResult
+    from resolver.query import TagStore
+    from resolver.sources import HttpSettings
 
 log = logging.getLogger("aztags")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ExitCode(IntEnum):
@@ -48,21 +60,34 @@ def _exit_code(error: AztagsError) -> ExitCode:
         return ExitCode.STALE
     if isinstance(error, QuarantinedError):
         return ExitCode.QUARANTINED
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | UsageError):
         return ExitCode.USAGE
     return ExitCode.ERROR
 
 
-def fail(error: AztagsError) -> None:
-    click.echo(f"aztags: {error}", err=True)
+def fail(error: AztagsError) -> NoReturn:
+    click.echo(f"aztags: {readable(str(error), controls=False)}", err=True)
     sys.exit(_exit_code(error))
 
 
-def handle_errors(func: Callable) -> Callable:
+def _unexpected(error: Exception) -> NoReturn:
+    """The last resort: one sentence instead of a traceback (the traceback with -v)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("verbose"):
+        click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)
+    click.echo(
+        f"aztags: unexpected error: {type(error).__name__}: {readable(str(error), 500)}; "
+        "this is a bug, please report it with -v output",
+        err=True,
+    )
+    sys.exit(ExitCode.ERROR)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the domain's errors into one stderr line and an exit code: never a traceback."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except AztagsError as e:
@@ -73,6 +98,10 @@ def handle_errors(func: Callable) -> Callable:
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (| head): not an error
             sys.exit(ExitCode.OK)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors and exits, printed by click
+        except Exception as e:  # the last resort, so that no traceback ever escapes
+            _unexpected(e)
 
     return wrapper
 
@@ -80,7 +109,7 @@ def handle_errors(func: Callable) -> Callable:
 # -- shared options, defined once ------------------------------------------------------------------
 
 
-def db_option(func: Callable) -> Callable:
+def db_option(func: Callable[P, R]) -> Callable[P, R]:
     return click.option(
         "--db",
         "db",
@@ -90,11 +119,13 @@ def db_option(func: Callable) -> Callable:
     )(func)
 
 
-def json_option(func: Callable) -> Callable:
+def json_option(func: Callable[P, R]) -> Callable[P, R]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
-def cloud_option(*, allow_all: bool = False, default: str | None = "public") -> Callable:
+def cloud_option(
+    *, allow_all: bool = False, default: str | None = "public"
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     choices = [*CLOUD_KEYS, "all"] if allow_all else list(CLOUD_KEYS)
     return click.option(
         "--cloud",
@@ -219,7 +250,7 @@ def _stack(options: list[Callable], func: Callable) -> Callable:
     return func
 
 
-def _http_settings(kw: dict[str, Any]):
+def _http_settings(kw: dict[str, Any]) -> HttpSettings:
     from resolver.sources import HttpSettings
 
     return HttpSettings(
@@ -233,7 +264,7 @@ def _http_settings(kw: dict[str, Any]):
     )
 
 
-def _save_options(kw: dict[str, Any]):
+def _save_options(kw: dict[str, Any]) -> SaveOptions:
     from cache.store import SaveOptions
 
     return SaveOptions(
@@ -244,7 +275,7 @@ def _save_options(kw: dict[str, Any]):
     )
 
 
-def _open(db: Path | None, *, readonly: bool = False):
+def _open(db: Path | None, *, readonly: bool = False) -> sqlite3.Connection:
     from cache.db import default_db_path, open_db
 
     return open_db(db or default_db_path(), readonly=readonly)
@@ -255,15 +286,12 @@ def _clouds(name: str) -> tuple[Cloud, ...]:
 
 
 def _print_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, default=str))
+    click.echo(render_json(doc))
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    text = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in text)]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in text:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+def _warn(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line, err=True)
 
 
 class _Progress:
@@ -411,41 +439,14 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
 # -- fetch / import --------------------------------------------------------------------------------
 
 
-def _report(cloud_name: str, result) -> ExitCode:
-    """One line per stored file; returns the exit code its outcome calls for."""
-    info = result.snapshot
-    what = f"{cloud_name}: changeNumber {info.change_number}"
-    if info.file_date:
-        what += f" ({info.file_date})"
-    if result.outcome == "duplicate":
-        click.echo(f"{what}: already stored, nothing to do")
-        return ExitCode.OK
-    if result.outcome == "quarantined":
-        click.echo(f"{what}: QUARANTINED, not made current", err=False)
-        for note in result.notes:
-            click.echo(f"aztags: quarantined because {note}.", err=True)
-        click.echo(
-            "aztags: inspect it with 'aztags snapshots'; "
-            "accept it with --force if the drop is real.",
-            err=True,
-        )
-        return ExitCode.QUARANTINED
-    role = "now current" if result.outcome == "current" else "stored as history (backfill)"
-    click.echo(
-        f"{what}: {role}; {info.tag_count} tags, {info.prefix_count} prefix entries; "
-        f"+{result.tags_added} tags, -{result.tags_removed} tags, {result.tags_changed} changed, "
-        f"+{result.prefixes_added}/-{result.prefixes_removed} prefix entries"
-    )
-    return ExitCode.OK
+def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
+    """The line for one stored file (unless --json) and the exit code its outcome calls for."""
+    from resolver.render import render_ingest_notes, render_ingest_text
 
-
-def _ingest_json(result) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    doc = asdict(result)
-    del doc["changes"]  # per-tag detail is for the library (alerts); the document keeps its counts
-    doc["snapshot"]["fetched_at"] = result.snapshot.fetched_at.isoformat()
-    return doc
+    if not as_json:
+        click.echo(render_ingest_text(name, result))
+        _warn(render_ingest_notes(result))
+    return ExitCode.QUARANTINED if result.outcome == "quarantined" else ExitCode.OK
 
 
 @main.command()
@@ -475,7 +476,8 @@ def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: 
 
     Exit codes: 0 stored or unchanged, 1 failed, 5 quarantined.
     """
-    from resolver.refresh import refresh_cloud
+    from resolver.refresh import RefreshResult, refresh_cloud
+    from resolver.render import render_fetch_json, render_unchanged_text
 
     http, options = _http_settings(kw), _save_options(kw)
     clouds = _clouds(cloud.lower())
@@ -486,30 +488,26 @@ def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: 
     docs = []
     for c in clouds:
         progress = _Progress(f"Downloading {c.name}")
+        outcome: RefreshResult | AztagsError
         try:
-            result = refresh_cloud(
+            outcome = refresh_cloud(
                 conn, c, http, options, source=source, stdin=sys.stdin.buffer, progress=progress
             )
         except AztagsError as e:
-            progress.close()
             if len(clouds) == 1:
                 raise
-            click.echo(f"aztags: {c.name}: {e}", err=True)
-            docs.append({"cloud": c.name, "error": str(e)})
-            worst = max(worst, _exit_code(e))
-            continue
-        progress.close()
-        if result.ingest is None:
-            docs.append({"cloud": c.name, "outcome": "unchanged", "source": result.source})
+            outcome = e
+        finally:
+            progress.close()
+        docs.append(render_fetch_json(c.name, outcome))
+        if isinstance(outcome, AztagsError):
+            click.echo(f"aztags: {c.name}: {outcome}", err=True)
+            worst = max(worst, _exit_code(outcome))
+        elif outcome.ingest is None:
             if not as_json:
-                click.echo(f"{c.name}: unchanged since the last fetch ({result.source})")
-            continue
-        docs.append({"cloud": c.name, **_ingest_json(result.ingest)})
-        if as_json:
-            code = ExitCode.QUARANTINED if result.ingest.outcome == "quarantined" else ExitCode.OK
+                click.echo(render_unchanged_text(c.name, outcome.source))
         else:
-            code = _report(c.name, result.ingest)
-        worst = max(worst, code)
+            worst = max(worst, _report(c.name, outcome.ingest, as_json))
     if as_json:
         _print_json(docs if len(clouds) > 1 else docs[0])
     sys.exit(worst)
@@ -536,6 +534,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     Exit codes: 0 all stored, 1 some file failed, 5 some file quarantined.
     """
     from resolver.refresh import expand_paths, import_files
+    from resolver.render import render_import_json
 
     http, options = _http_settings(kw), _save_options(kw)
     files = expand_paths(paths)
@@ -548,19 +547,14 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     ) as bar:
         for path, result in import_files(conn, files, http, options):
             bar.update(1)
+            docs.append(render_import_json(path, result))
             if isinstance(result, AztagsError):
                 if show_bar:
                     click.echo("", err=True)
                 click.echo(f"aztags: {path.name}: {result}", err=True)
-                docs.append({"file": str(path), "error": str(result)})
                 worst = max(worst, _exit_code(result))
-                continue
-            docs.append({"file": str(path), **_ingest_json(result)})
-            if not as_json:
-                code = _report(path.name, result)
             else:
-                code = ExitCode.QUARANTINED if result.outcome == "quarantined" else ExitCode.OK
-            worst = max(worst, code)
+                worst = max(worst, _report(path.name, result, as_json))
     if as_json:
         _print_json(docs)
     sys.exit(worst)
@@ -591,70 +585,19 @@ def status(cloud: str, max_age_days: int, db: Path | None, as_json: bool) -> Non
 
     Exit codes: 0 fresh, 3 nothing stored yet, 4 a cloud's newest file is too old.
     """
-    from cache.store import load_current
+    from resolver.render import render_stale_note, render_status_json, render_status_text
+    from resolver.staleness import cloud_status
 
-    conn = _open(db, readonly=True)
-    today = datetime.now(UTC).date()
-    rows, docs, stale = [], [], []
-    for c in _clouds(cloud.lower()):
-        current = load_current(conn, c.name)
-        if current is None:
-            continue
-        day = current.file_date or current.fetched_at.date()
-        age = (today - day).days
-        is_stale = age > max_age_days and not c.frozen
-        if is_stale:
-            stale.append(f"{c.name} ({age} days)")
-        state = "STALE" if is_stale else ("frozen" if c.frozen else "ok")
-        rows.append(
-            [
-                c.name,
-                current.change_number,
-                current.file_date or "-",
-                current.fetched_at.strftime("%Y-%m-%d %H:%M"),
-                f"{age}d",
-                current.tag_count,
-                current.prefix_count,
-                state,
-            ]
-        )
-        docs.append(
-            {
-                "cloud": c.name,
-                "change_number": current.change_number,
-                "file_date": current.file_date,
-                "fetched_at": current.fetched_at.isoformat(),
-                "age_days": age,
-                "tags": current.tag_count,
-                "prefixes": current.prefix_count,
-                "stale": is_stale,
-                "frozen": c.frozen,
-            }
-        )
-    if not rows:
-        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
+    statuses = cloud_status(
+        _open(db, readonly=True), _clouds(cloud.lower()), max_age_days, datetime.now(UTC)
+    )
     if as_json:
-        _print_json({"max_age_days": max_age_days, "clouds": docs})
+        _print_json(render_status_json(statuses, max_age_days))
     else:
-        _print_table(
-            [
-                "cloud",
-                "changeNumber",
-                "file date",
-                "fetched (UTC)",
-                "age",
-                "tags",
-                "prefixes",
-                "state",
-            ],
-            rows,
-        )
+        click.echo(render_status_text(statuses))
+    stale = render_stale_note(statuses, max_age_days)
     if stale:
-        click.echo(
-            f"aztags: stale: {', '.join(stale)} older than {max_age_days} days; "
-            "is 'aztags fetch' running?",
-            err=True,
-        )
+        click.echo(stale, err=True)
         sys.exit(ExitCode.STALE)
 
 
@@ -670,78 +613,25 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
     Example:
       aztags snapshots --cloud public
     """
-    from cache.store import load_snapshots
-
-    conn = _open(db, readonly=True)
-    infos = []
-    for c in _clouds(cloud.lower()):
-        infos.extend(load_snapshots(conn, c.name))
-    if not infos:
-        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
-    if as_json:
-        _print_json(
-            [
-                {
-                    "id": s.id,
-                    "cloud": s.cloud,
-                    "change_number": s.change_number,
-                    "file_date": s.file_date,
-                    "fetched_at": s.fetched_at.isoformat(),
-                    "tags": s.tag_count,
-                    "prefixes": s.prefix_count,
-                    "size": s.size,
-                    "sha256": s.sha256,
-                    "source": s.source,
-                    "etag": s.etag,
-                    "state": _state(s),
-                    "quarantine_reason": s.quarantine_reason,
-                }
-                for s in infos
-            ]
-        )
-        return
-    _print_table(
-        [
-            "id",
-            "cloud",
-            "changeNumber",
-            "file date",
-            "fetched (UTC)",
-            "tags",
-            "prefixes",
-            "state",
-            "source",
-        ],
-        [
-            [
-                s.id,
-                s.cloud,
-                s.change_number,
-                s.file_date or "-",
-                s.fetched_at.strftime("%Y-%m-%d %H:%M"),
-                s.tag_count,
-                s.prefix_count,
-                _state(s),
-                s.source,
-            ]
-            for s in infos
-        ],
+    from resolver.query import list_snapshots
+    from resolver.render import (
+        render_quarantined_notes,
+        render_snapshots_json,
+        render_snapshots_text,
     )
-    for s in infos:
-        if s.quarantined:
-            click.echo(f"aztags: snapshot {s.id} is quarantined: {s.quarantine_reason}", err=True)
 
-
-def _state(info) -> str:
-    if info.quarantined:
-        return "QUARANTINED"
-    return "current" if info.is_current else "history"
+    infos = list_snapshots(_open(db, readonly=True), _clouds(cloud.lower()))
+    if as_json:
+        _print_json(render_snapshots_json(infos))
+        return
+    click.echo(render_snapshots_text(infos))
+    _warn(render_quarantined_notes(infos))
 
 
 # -- queries ---------------------------------------------------------------------------------------
 
 
-def at_option(func: Callable) -> Callable:
+def at_option(func: Callable[P, R]) -> Callable[P, R]:
     return click.option(
         "--at",
         metavar="REF",
@@ -749,7 +639,7 @@ def at_option(func: Callable) -> Callable:
     )(func)
 
 
-def profile_dirs_option(func: Callable) -> Callable:
+def profile_dirs_option(func: Callable[P, R]) -> Callable[P, R]:
     return click.option(
         "--profiles-dir",
         "profiles_dir",
@@ -766,28 +656,16 @@ def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
     return given or user_profile_dirs()
 
 
-def _store(db: Path | None, cloud: str):
+def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
+    """The read-only store of a cloud, once every --at/--from/--to has the right form (a usage
+    error comes before any database is opened)."""
     from resolver.query import TagStore
+    from resolver.refs import parse_at
 
+    for ref in refs:
+        if ref is not None:
+            parse_at(ref)
     return TagStore(_open(db, readonly=True), get_cloud(cloud))
-
-
-def _warn(warnings) -> None:
-    for warning in warnings:
-        click.echo(f"aztags: warning: {warning}", err=True)
-
-
-def _snapshot_doc(info) -> dict[str, Any]:
-    return {
-        "cloud": info.cloud,
-        "change_number": info.change_number,
-        "file_date": info.file_date,
-        "fetched_at": info.fetched_at.isoformat(),
-    }
-
-
-def _features(features) -> str | None:
-    return None if features is None else ",".join(sorted(features))
 
 
 @main.command()
@@ -803,7 +681,15 @@ def _features(features) -> str | None:
 @db_option
 @json_option
 @handle_errors
-def tags(cloud, region, service, feature, at, db, as_json) -> None:
+def tags(
+    cloud: str,
+    region: str | None,
+    service: str | None,
+    feature: str | None,
+    at: str | None,
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """List tags with region, systemService, networkFeatures and IPv4/IPv6 prefix counts.
 
     \b
@@ -812,44 +698,14 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
       aztags tags --service Storage --json
       aztags tags --at 2023-03-20
     """
-    store = _store(db, cloud)
+    from resolver.render import render_tags_json, render_tags_text
+
+    store = _store(db, cloud, at)
     snapshot, found = store.tags(at=at, region=region, service=service, feature=feature)
     if not found:
         raise NotFoundError("No tag matches these filters.")
-    if as_json:
-        _print_json(
-            {
-                "snapshot": _snapshot_doc(snapshot),
-                "tags": [
-                    {
-                        "name": t.name,
-                        "region": t.region,
-                        "system_service": t.system_service,
-                        "network_features": sorted(t.network_features)
-                        if t.network_features is not None
-                        else None,
-                        "change_number": t.change_number,
-                        "ipv4": t.ipv4_count,
-                        "ipv6": t.ipv6_count,
-                    }
-                    for t in found
-                ],
-            }
-        )
-        return
-    _print_table(
-        ["name", "region", "systemService", "networkFeatures", "IPv4", "IPv6"],
-        [
-            [
-                t.name,
-                t.region or "-",
-                t.system_service or "-",
-                "null" if t.network_features is None else _features(t.network_features) or "[]",
-                t.ipv4_count,
-                t.ipv6_count,
-            ]
-            for t in found
-        ],
+    click.echo(
+        render_json(render_tags_json(snapshot, found)) if as_json else render_tags_text(found)
     )
 
 
@@ -869,7 +725,19 @@ def tags(cloud, region, service, feature, at, db, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV: prefix,family,tags.")
 @handle_errors
-def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db, as_json, as_csv):
+def cidrs(
+    names: tuple[str, ...],
+    cloud: str,
+    region: str | None,
+    profile: str | None,
+    family: int | None,
+    aggregate: bool,
+    at: str | None,
+    profiles_dir: tuple[Path, ...],
+    db: Path | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
     """Print the prefixes a firewall must allow for tags or a requirement profile, one per line.
 
     NAME is a tag (any case; AzureFrontDoor.Frontend works) or a base service that --region
@@ -884,14 +752,15 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
 
     Exit codes: 0 ok, 3 unknown tag, region or profile, or an empty database.
     """
+    from resolver.render import render_cidrs_csv, render_cidrs_json, render_cidrs_text
+
     if not names and not profile:
         raise click.UsageError(
             "Name at least one tag, or --profile. Example: aztags cidrs Storage --region westus"
         )
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other.")
-    store = _store(db, cloud)
-    answer = store.cidrs(
+    answer = _store(db, cloud, at).cidrs(
         names,
         region=region,
         profile=profile,
@@ -900,28 +769,11 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
         at=at,
         profile_dirs=_profile_dirs(profiles_dir),
     )
-    _warn(answer.warnings)
+    _warn(render_warnings(answer.warnings))
     if as_json:
-        _print_json(
-            {
-                "snapshot": _snapshot_doc(answer.snapshot),
-                "tags": [t.name for t in answer.tags],
-                "aggregated": aggregate,
-                "prefixes": list(answer.prefixes),
-            }
-        )
-        return
-    if as_csv:
-        owners: dict[str, list[str]] = {}
-        if not aggregate:
-            for t in answer.tags:
-                for p in t.prefixes:
-                    owners.setdefault(p, []).append(t.name)
-        click.echo("prefix,family,tags")
-        for p in answer.prefixes:
-            click.echo(f"{p},ipv{prefix_family(p)},{';'.join(owners.get(p, []))}")
-        return
-    click.echo("\n".join(answer.prefixes))
+        click.echo(render_json(render_cidrs_json(answer, aggregate)))
+    else:
+        click.echo(render_cidrs_csv(answer, aggregate) if as_csv else render_cidrs_text(answer))
 
 
 @main.command()
@@ -929,7 +781,7 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
 @click.option(
     "--file",
     "file",
-    type=click.File("r"),
+    type=click.File("r", errors="surrogateescape"),
     help="Read addresses from a file, one per line ('-' for stdin): one output line per input.",
 )
 @cloud_option()
@@ -939,7 +791,14 @@ def cidrs(names, cloud, region, profile, family, aggregate, at, profiles_dir, db
     "--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file."
 )
 @handle_errors
-def lookup(queries, file, cloud, at, db, as_json) -> None:
+def lookup(
+    queries: tuple[str, ...],
+    file: TextIO | None,
+    cloud: str,
+    at: str | None,
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """Which tags contain an IPv4/IPv6 address or CIDR: every one, most specific first.
 
     Output: one line per input, in input order, tab-separated: the input, then one field per
@@ -955,24 +814,36 @@ def lookup(queries, file, cloud, at, db, as_json) -> None:
 
     Exit codes: 0 ok, 3 a single lookup matched nothing, 1 an address did not parse.
     """
+    from resolver.render import render_lookup_json, render_lookup_stream, render_lookup_text
+
     if not queries and file is None:
         raise click.UsageError(
             "Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1"
         )
     if queries and file is not None:
         raise click.UsageError("Give addresses or --file, not both.")
-    store = _store(db, cloud)
+    store = _store(db, cloud, at)
     if file is not None:
-        _lookup_batch(store, file, at, as_json)
+        batch = store.lookup_batch(at)
+        lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
+        rendered = render_lookup_stream(batch.answers(lines), batch.details, as_json=as_json)
+        write = sys.stdout.write
+        while chunk := "".join(islice(rendered, 4096)):  # joined in C: no Python loop per line
+            write(chunk)
+        if batch.errors:
+            click.echo(
+                f"aztags: {batch.errors} line(s) were not addresses; see 'error:' in the output.",
+                err=True,
+            )
+            sys.exit(ExitCode.ERROR)
         return
-    answers = store.lookup(queries, at=at)
-    details = store.tag_details(store.snapshot(at))
+    report = store.lookup_report(queries, at=at)
+    answers = report.answers
     if as_json:
-        _print_json([_lookup_doc(a.query, a.result, a.error, details) for a in answers])
+        click.echo(render_json(render_lookup_json(answers, report.details)))
     else:
-        for a in answers:
-            click.echo(_lookup_line(a.query, a.result, a.error, details))
-    bad = [a.query for a in answers if a.error]
+        click.echo(render_lookup_text(answers, report.details))
+    bad = [readable(a.query, limit=80) for a in answers if a.error]
     if bad:
         click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
         sys.exit(ExitCode.ERROR)
@@ -981,48 +852,7 @@ def lookup(queries, file, cloud, at, db, as_json) -> None:
         sys.exit(ExitCode.NOT_FOUND)
 
 
-def _match_fields(matches, details, prefix: str = "") -> list[str]:
-    fields = []
-    for m in matches:
-        t = details.get(m.tag)
-        fields.append(
-            f"{prefix}{m.tag},{m.prefix},{t.region if t else ''},{t.system_service if t else ''}"
-        )
-    return fields
-
-
-def _lookup_line(query, result, error, details) -> str:
-    if result is None:
-        return f"{query}\terror: {error}"
-    fields = [query, *_match_fields(result.containing, details)]
-    fields += _match_fields(result.overlapping, details, "inside:")
-    return "\t".join(fields)
-
-
-def _match_doc(match, details) -> dict[str, Any]:
-    t = details.get(match.tag)
-    return {
-        "tag": match.tag,
-        "prefix": match.prefix,
-        "region": t.region if t else None,
-        "system_service": t.system_service if t else None,
-    }
-
-
-def _lookup_doc(query, result, error, details) -> dict[str, Any]:
-    if result is None:
-        return {"query": query, "error": error}
-
-    doc: dict[str, Any] = {
-        "query": query,
-        "tags": [_match_doc(m, details) for m in result.containing],
-    }
-    if result.is_cidr:
-        doc["inside"] = [_match_doc(m, details) for m in result.overlapping]
-    return doc
-
-
-def _counted(lines, label: str, every: int = 100_000):
+def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator[str]:
     """Pass lines through, showing a running count on the terminal (stderr) for long batches."""
     count = 0
     for count, line in enumerate(lines, start=1):  # noqa: B007 - count is read after the loop
@@ -1031,59 +861,6 @@ def _counted(lines, label: str, every: int = 100_000):
         yield line
     if count >= every:
         click.echo(f"\r{label} {count:,} lines", err=True)
-
-
-def _lookup_batch(store, file, at, as_json: bool) -> None:
-    """One output line per input line. Addresses take the index's fast path and share one
-    rendered text per address range; blank lines, CIDRs and errors go through answer_line."""
-    from resolver.lookup import InvalidAddressError
-    from resolver.query import answer_line
-
-    snapshot = store.snapshot(at)
-    details = store.tag_details(snapshot)
-    index = store.lookup_index(at)
-    cache: dict[int, str] = {}  # results are tuples shared per address range: format each once
-    write = sys.stdout.write
-    errors = 0
-    lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
-    for text, result in index.lookup_many(lines):
-        if result.__class__ is tuple:
-            body = cache.get(id(result))
-            if body is None:
-                if as_json:
-                    body = json.dumps([_match_doc(m, details) for m in result])
-                else:
-                    body = "".join("\t" + f for f in _match_fields(result, details))
-                cache[id(result)] = body
-            if as_json:
-                write(f'{{"query": {json.dumps(text)}, "tags": {body}}}\n')
-            else:
-                write(f"{text}{body}\n")
-            continue
-        answer = answer_line(index, text, result)
-        if answer is None:  # a blank line stays a blank line
-            write("\n")
-            continue
-        if isinstance(answer, InvalidAddressError):
-            errors += 1
-            error = str(answer)
-            write(
-                json.dumps({"query": text, "error": error}) + "\n"
-                if as_json
-                else f"{text}\terror: {error}\n"
-            )
-            continue
-        rendered = (
-            json.dumps(_lookup_doc(text, answer, None, details))
-            if as_json
-            else _lookup_line(text, answer, None, details)
-        )
-        write(rendered + "\n")
-    if errors:
-        click.echo(
-            f"aztags: {errors} line(s) were not addresses; see 'error:' in the output.", err=True
-        )
-        sys.exit(ExitCode.ERROR)
 
 
 @main.command()
@@ -1106,7 +883,17 @@ def _lookup_batch(store, file, at, as_json: bool) -> None:
 @db_option
 @json_option
 @handle_errors
-def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_json) -> None:
+def diff(
+    names: tuple[str, ...],
+    from_at: str | None,
+    to_at: str | None,
+    profile: str | None,
+    region: str | None,
+    cloud: str,
+    profiles_dir: tuple[Path, ...],
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """What changed between two snapshots: '+ prefix' and '- prefix' per tag, then a summary.
 
     A prefix re-cut into smaller ones (or merged) over the same addresses is shown as '~'.
@@ -1118,8 +905,9 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
       aztags diff --from 2023-03-06 --to 2023-06-19 Storage.WestEurope
       aztags diff --profile azureml --region westus --json
     """
-    store = _store(db, cloud)
-    answer = store.diff(
+    from resolver.render import render_diff_json, render_diff_text
+
+    answer = _store(db, cloud, from_at, to_at).diff(
         from_at,
         to_at,
         names,
@@ -1127,76 +915,7 @@ def diff(names, from_at, to_at, profile, region, cloud, profiles_dir, db, as_jso
         region=region,
         profile_dirs=_profile_dirs(profiles_dir),
     )
-    s = answer.summary
-    if as_json:
-        _print_json(
-            {
-                "from": _snapshot_doc(answer.before),
-                "to": _snapshot_doc(answer.after),
-                "usable_from": answer.usable_from,
-                "summary": {
-                    "tags_added": s.tags_added,
-                    "tags_removed": s.tags_removed,
-                    "tags_changed": s.tags_changed,
-                    "ipv4_addresses_added": s.ipv4_addresses_added,
-                    "ipv4_addresses_removed": s.ipv4_addresses_removed,
-                    "ipv6_addresses_added": s.ipv6_addresses_added,
-                    "ipv6_addresses_removed": s.ipv6_addresses_removed,
-                },
-                "tags": [
-                    {
-                        "name": d.name,
-                        "status": d.status,
-                        "added": list(d.added),
-                        "usable_from": {
-                            p: answer.usable_by_prefix.get((d.name, p), answer.usable_from)
-                            for p in d.added
-                        },
-                        "removed": list(d.removed),
-                        "recut": [
-                            {"removed": list(r.removed), "added": list(r.added)} for r in d.recut
-                        ],
-                        "properties": [
-                            {"field": f, "before": _jsonable(b), "after": _jsonable(a)}
-                            for f, b, a in d.properties
-                        ],
-                    }
-                    for d in answer.tags
-                ],
-            }
-        )
-        return
-    b, a = answer.before, answer.after
-    click.echo(
-        f"{store.cloud.name}: changeNumber {b.change_number} ({b.file_date or '-'}) -> "
-        f"{a.change_number} ({a.file_date or '-'})"
-    )
-    for d in answer.tags:
-        click.echo(f"\n{d.name} ({d.status})")
-        for field_name, old, new in d.properties:
-            click.echo(f"  * {field_name}: {_shown(old)} -> {_shown(new)}")
-        for r in d.recut:
-            click.echo(f"  ~ {' '.join(r.removed)} re-cut as {' '.join(r.added)}")
-        for p in d.added:
-            usable = answer.usable_by_prefix.get((d.name, p), answer.usable_from)
-            click.echo(f"  + {p}" + (f"  (usable from {usable})" if usable else ""))
-        for p in d.removed:
-            click.echo(f"  - {p}")
-    click.echo(
-        f"\n{s.tags_added} tags added, {s.tags_removed} removed, {s.tags_changed} changed; "
-        f"IPv4 addresses +{s.ipv4_addresses_added} -{s.ipv4_addresses_removed}; "
-        f"IPv6 addresses +{s.ipv6_addresses_added} -{s.ipv6_addresses_removed}"
-    )
-
-
-def _jsonable(value):
-    return sorted(value) if isinstance(value, frozenset) else value
-
-
-def _shown(value) -> str:
-    if value is None:
-        return "null"
-    return ",".join(sorted(value)) or "[]" if isinstance(value, frozenset) else str(value)
+    click.echo(render_json(render_diff_json(answer)) if as_json else render_diff_text(answer))
 
 
 @main.command()
@@ -1205,65 +924,20 @@ def _shown(value) -> str:
 @db_option
 @json_option
 @handle_errors
-def history(name, cloud, db, as_json) -> None:
+def history(name: str, cloud: str, db: Path | None, as_json: bool) -> None:
     """Every stored snapshot where a tag changed, with its prefix counts.
 
     \b
     Example:
       aztags history Storage.WestEurope
     """
-    store = _store(db, cloud)
-    versions = store.history(name)
+    from resolver.render import render_history_json, render_history_text
+
+    versions = _store(db, cloud).history(name)
     if as_json:
-        _print_json(
-            [
-                {
-                    "snapshot": _snapshot_doc(v.snapshot),
-                    "tag_change_number": v.change_number,
-                    "region": v.region,
-                    "system_service": v.system_service,
-                    "network_features": _jsonable(v.network_features),
-                    "ipv4": v.ipv4_count,
-                    "ipv6": v.ipv6_count,
-                    "prefixes_added": v.prefixes_added,
-                    "prefixes_removed": v.prefixes_removed,
-                    "removed_in": _snapshot_doc(v.ended) if v.ended else None,
-                }
-                for v in versions
-            ]
-        )
-        return
-    rows = []
-    for v in versions:
-        rows.append(
-            [
-                v.snapshot.change_number,
-                v.snapshot.file_date or "-",
-                v.change_number,
-                v.ipv4_count,
-                v.ipv6_count,
-                f"+{v.prefixes_added}",
-                f"-{v.prefixes_removed}",
-                _shown(v.network_features),
-            ]
-        )
-        if v.ended:
-            rows.append(
-                [v.ended.change_number, v.ended.file_date or "-", "removed", 0, 0, "", "", ""]
-            )
-    _print_table(
-        [
-            "changeNumber",
-            "file date",
-            "tag cn",
-            "IPv4",
-            "IPv6",
-            "added",
-            "removed",
-            "networkFeatures",
-        ],
-        rows,
-    )
+        click.echo(render_json(render_history_json(versions)))
+    else:
+        click.echo(render_history_text(versions))
 
 
 @main.group()
@@ -1281,7 +955,7 @@ def profile() -> None:
 @profile_dirs_option
 @json_option
 @handle_errors
-def profile_list(profiles_dir, as_json) -> None:
+def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
     """List built-in and user profiles.
 
     \b
@@ -1289,26 +963,13 @@ def profile_list(profiles_dir, as_json) -> None:
       aztags profile list --profiles-dir ./profiles
     """
     from resolver.profiles import load_profiles
+    from resolver.render import render_profiles_json, render_profiles_text
 
-    profiles = load_profiles(_profile_dirs(profiles_dir))
+    profiles = load_profiles(_profile_dirs(profiles_dir)).values()
     if as_json:
-        _print_json(
-            [
-                {
-                    "name": p.name,
-                    "description": p.description,
-                    "origin": p.origin,
-                    "rules": len(p.rules),
-                    "fqdns": len(p.fqdns),
-                }
-                for p in profiles.values()
-            ]
-        )
-        return
-    _print_table(
-        ["name", "rules", "fqdns", "description"],
-        [[p.name, len(p.rules), len(p.fqdns), p.description] for p in profiles.values()],
-    )
+        click.echo(render_json(render_profiles_json(profiles)))
+    else:
+        click.echo(render_profiles_text(profiles))
 
 
 @profile.command("show")
@@ -1320,7 +981,15 @@ def profile_list(profiles_dir, as_json) -> None:
 @db_option
 @json_option
 @handle_errors
-def profile_show(name, region, cloud, at, profiles_dir, db, as_json) -> None:
+def profile_show(
+    name: str,
+    region: str | None,
+    cloud: str,
+    at: str | None,
+    profiles_dir: tuple[Path, ...],
+    db: Path | None,
+    as_json: bool,
+) -> None:
     """Show a profile's rules resolved to real tag names, with prefix counts and warnings.
 
     \b
@@ -1328,74 +997,16 @@ def profile_show(name, region, cloud, at, profiles_dir, db, as_json) -> None:
       aztags profile show azureml --region westus
       aztags profile show azureml --region chinanorth2 --cloud china --json
     """
-    store = _store(db, cloud)
-    answer = store.cidrs(
+    from resolver.render import render_profile_json, render_profile_text
+
+    answer = _store(db, cloud, at).cidrs(
         profile=name, region=region, at=at, profile_dirs=_profile_dirs(profiles_dir)
     )
-    resolved = answer.profile
     if as_json:
-        _print_json(
-            {
-                "profile": resolved.profile.name,
-                "cloud": resolved.cloud,
-                "region": resolved.region,
-                "snapshot": _snapshot_doc(answer.snapshot),
-                "rules": [
-                    {
-                        "direction": r.rule.direction,
-                        "ports": r.rule.ports,
-                        "protocol": r.rule.protocol,
-                        "template": r.rule.tag,
-                        "source_name": r.rule.source_name,
-                        "purpose": r.rule.purpose,
-                        "tag": r.tag.name if r.tag else None,
-                        "ipv4": r.tag.ipv4_count if r.tag else 0,
-                        "ipv6": r.tag.ipv6_count if r.tag else 0,
-                        "skipped": r.skipped_reason,
-                        "warnings": list(r.warnings),
-                    }
-                    for r in resolved.rules
-                ],
-                "fqdns": [
-                    {"host": f.host, "ports": f.ports, "protocol": f.protocol, "purpose": f.purpose}
-                    for f in resolved.fqdns
-                ],
-                "warnings": list(resolved.warnings),
-                "union": dict(zip(("ipv4", "ipv6"), count(answer.prefixes), strict=True)),
-            }
-        )
+        click.echo(render_json(render_profile_json(answer)))
         return
-    click.echo(
-        f"{resolved.profile.name} for {resolved.cloud}"
-        + (f", region {resolved.region}" if resolved.region else "")
-        + f" (changeNumber {answer.snapshot.change_number})"
-    )
-    rows = []
-    for r in resolved.rules:
-        tag = (
-            r.tag.name
-            if r.tag
-            else ("skipped: " + r.skipped_reason if r.skipped_reason else "(missing)")
-        )
-        rows.append(
-            [
-                r.rule.direction,
-                r.rule.protocol,
-                r.rule.ports,
-                tag,
-                r.tag.ipv4_count if r.tag else "",
-                r.tag.ipv6_count if r.tag else "",
-                r.rule.purpose.split(". ")[0].rstrip("."),
-            ]
-        )  # --json has the whole text
-    _print_table(["direction", "proto", "ports", "tag", "IPv4", "IPv6", "purpose"], rows)
-    if resolved.fqdns:
-        click.echo("\nHost names (FQDN rules):")
-        _print_table(
-            ["host", "proto", "ports", "purpose"],
-            [[f.host, f.protocol, f.ports, f.purpose] for f in resolved.fqdns],
-        )
-    _warn(resolved.warnings)
+    click.echo(render_profile_text(answer))
+    _warn(render_warnings(answer.profile.warnings if answer.profile else ()))
 
 
 if __name__ == "__main__":

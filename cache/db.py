@@ -445,3 +445,27 @@ def _environment_error(conn: sqlite3.Connection, e: sqlite3.OperationalError) ->
             "Try again when the other fetch or import has finished."
         )
     return StoreError(f"Cannot write to the aztags database{place}: {e}.")
+
+
+@contextmanager
+def read_view(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One consistent state of the database for every read inside: one read transaction.
+
+    Connections are in autocommit, so without this each SELECT sees the database as it is at
+    that moment, and a writer committing between two SELECTs (a backfill shifts ``seq``) makes
+    one answer mix two states. Use it around one call (a command, a request), never across
+    calls: an open read transaction keeps WAL checkpoints from finishing. Re-entrant: inside
+    another read view or a write transaction it adds nothing.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if conn.in_transaction:
+        conn.execute("COMMIT")

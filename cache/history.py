@@ -2,64 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from datetime import date
 
 from cache.store import features_from_text, load_snapshots
-from resolver.errors import EmptyStoreError, NotFoundError
 from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
 
 # An interval [from_seq, to_seq) covers seq when:
 _COVERS = "{t}.from_seq <= :seq AND ({t}.to_seq IS NULL OR {t}.to_seq > :seq)"
-_AT_RE = re.compile(r"^(?:cn:(?P<cn>\d+)|(?P<date>\d{4}-\d{2}-\d{2}))$")
 
 
-def resolve_at(conn: sqlite3.Connection, cloud: str, at: str | None = None) -> SnapshotInfo:
-    """The snapshot a query should read: the current one, or the one in force at ``at``.
-
-    ``at`` is ``YYYY-MM-DD`` (the newest snapshot whose file date is on or before that day) or
-    ``cn:N`` (the snapshot with that changeNumber).
-    """
-    accepted = [s for s in load_snapshots(conn, cloud) if s.seq is not None]
-    if not accepted:
-        raise EmptyStoreError(f"No {cloud} snapshot is stored yet.")
-    if at is None:
-        return accepted[-1]
-    m = _AT_RE.match(at.strip())
-    if not m:
-        raise NotFoundError(
-            f"--at {at!r} is neither a date (YYYY-MM-DD) nor a changeNumber (cn:N). "
-            "Example: --at 2025-01-13 or --at cn:341."
-        )
-    if m["cn"]:
-        wanted = int(m["cn"])
-        hits = [s for s in accepted if s.change_number == wanted]
-        if hits:
-            return hits[-1]
-        near = sorted(accepted, key=lambda s: abs(s.change_number - wanted))[:3]
-        raise NotFoundError(
-            f"No {cloud} snapshot with changeNumber {wanted} is stored.",
-            tuple(f"cn:{s.change_number}" for s in near),
-        )
-    try:
-        day = date.fromisoformat(m["date"])
-    except ValueError:
-        raise NotFoundError(f"--at {at!r} is not a real date.") from None
-    on_or_before = [s for s in accepted if _day(s) <= day]
-    if not on_or_before:
-        first = accepted[0]
-        raise NotFoundError(
-            f"--at {day} is before the first stored {cloud} snapshot ({_day(first)}, "
-            f"changeNumber {first.change_number}). Import older files with 'aztags import' "
-            "or ask for a later date."
-        )
-    return max(on_or_before, key=lambda s: (_day(s), s.seq or 0))
+def timeline(conn: sqlite3.Connection, cloud: str) -> list[SnapshotInfo]:
+    """A cloud's accepted snapshots (quarantined ones left out), in timeline order (``seq``)."""
+    return [s for s in load_snapshots(conn, cloud) if s.seq is not None]
 
 
-def _day(info: SnapshotInfo) -> date:
-    return info.file_date or info.fetched_at.date()
+def snapshot_seq(conn: sqlite3.Connection, snapshot_id: int) -> int | None:
+    """Where a snapshot stands in its cloud's timeline now (a backfill moves it); None while
+    quarantined or when no such snapshot is stored."""
+    row = conn.execute("SELECT seq FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+    return None if row is None else int(row[0]) if row[0] is not None else None
+
+
+def tag_names(conn: sqlite3.Connection, cloud: str) -> list[str]:
+    """Every tag name ever stored for a cloud, in or out of the current snapshot."""
+    return [name for (name,) in conn.execute("SELECT name FROM tags WHERE cloud = ?", (cloud,))]
 
 
 def load_tags(
@@ -97,7 +64,9 @@ def load_tags(
     ]
 
 
-def _memberships(conn, params: dict, name_filter: str) -> Iterator[tuple[int, str]]:
+def _memberships(
+    conn: sqlite3.Connection, params: dict[str, object], name_filter: str
+) -> Iterator[tuple[int, str]]:
     yield from conn.execute(
         "SELECT m.tag_id, p.prefix FROM tags t JOIN memberships m ON m.tag_id = t.id "
         "JOIN prefixes p ON p.id = m.prefix_id "

@@ -73,3 +73,7 @@ class InvalidAddressError(AztagsError, ValueError):
     def __init__(self, text: str, message: str | None = None):
         self.text = text
         super().__init__(message or f"'{text}' is not an IPv4 or IPv6 address or CIDR")
+
+
+class UsageError(AztagsError, ValueError):
+    """A flag or argument has the wrong form (a malformed ``--at``...); exit code 2."""

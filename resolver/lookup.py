@@ -129,7 +129,10 @@ def _parse_cidr(text: str) -> tuple[int, int, int]:
     bits = _BITS[family]
     if not slash:
         return family, value, bits
-    if not (length_text.isascii() and length_text.isdigit()) or int(length_text) > bits:
+    if (
+        not (length_text.isascii() and length_text.isdigit() and len(length_text.lstrip("0")) <= 3)
+        or int(length_text) > bits
+    ):
         raise InvalidAddressError(
             text,
             f"'{text}' is not an IPv4 or IPv6 address or CIDR: the prefix length must be a whole "

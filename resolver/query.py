@@ -7,29 +7,35 @@
     store.lookup(["20.38.96.1"])[0].result.containing
     store.diff(names=["AzureCloud"]).tags
 
-Every method takes ``at`` (``None`` for the current snapshot, ``"YYYY-MM-DD"`` or ``"cn:N"``).
-Answers carry the snapshot they were read from and the warnings a user should see.
+Every method takes ``at`` (``None`` for the current snapshot, ``"YYYY-MM-DD"`` or ``"cn:N"``;
+resolver/refs.py). Answers carry the snapshot they were read from and the warnings a user should
+see. Each call reads inside one read transaction (``cache.db.read_view``), so its answer is one
+state of the database even while a writer commits; no transaction is held between calls.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from cache import history
+from cache.db import read_view
 from cache.store import load_snapshots
 from resolver.clouds import Cloud, get_cloud
 from resolver.diff import DiffSummary, TagDiff, diff_tags
-from resolver.errors import EmptyStoreError, NotFoundError
-from resolver.lookup import InvalidAddressError, LookupIndex, QueryResult
+from resolver.errors import EmptyStoreError, NotFoundError, UsageError
+from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_text
 from resolver.prefixes import family as prefix_family
 from resolver.profiles import ResolvedProfile, null_features_warning
+from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -54,6 +60,15 @@ class LookupAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class LookupReport:
+    """Lookups with what a renderer needs, all read from one snapshot in one view."""
+
+    snapshot: SnapshotInfo
+    answers: tuple[LookupAnswer, ...]
+    details: Mapping[str, TagSummary]  # tag name -> region, systemService...
+
+
+@dataclass(frozen=True, slots=True)
 class DiffAnswer:
     before: SnapshotInfo
     after: SnapshotInfo
@@ -65,9 +80,71 @@ class DiffAnswer:
     usable_by_prefix: Mapping[tuple[str, str], date | None] = field(default_factory=dict)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_view(
+    method: Callable[Concatenate[TagStore, P], R],
+) -> Callable[Concatenate[TagStore, P], R]:
+    """Run a TagStore query inside one read view of its connection (re-entrant: a query that
+    calls another reads the same state)."""
+
+    @functools.wraps(method)
+    def in_view(self: TagStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with read_view(self.conn):
+            return method(self, *args, **kwargs)
+
+    return in_view
+
+
+At = str | AtRef | None  # what every query's ``at`` takes: None (current), "YYYY-MM-DD", "cn:N"
+# One line of a batch lookup: the index's shared tuple for an address, a QueryResult for a CIDR,
+# the error for a line that is neither, None for a blank line.
+BatchAnswer = tuple[LookupMatch, ...] | QueryResult | InvalidAddressError | None
+
+
+class LookupBatch:
+    """A snapshot's whole reverse-lookup index, for many lines (``aztags lookup --file``).
+
+    Built by :meth:`TagStore.lookup_batch` in one read; answering reads nothing more, so a batch
+    of any length holds no transaction open. ``errors`` counts the bad lines answered so far.
+    """
+
+    __slots__ = ("snapshot", "details", "index", "errors")
+
+    def __init__(
+        self, snapshot: SnapshotInfo, details: Mapping[str, TagSummary], index: LookupIndex
+    ):
+        self.snapshot = snapshot
+        self.details = details  # tag name -> region, systemService...
+        self.index = index
+        self.errors = 0
+
+    def answers(self, lines: Iterable[str]) -> Iterator[tuple[str, BatchAnswer]]:
+        """One (stripped line, answer) per line, lazily and in input order (see BatchAnswer).
+
+        Addresses take the index's fast path and yield the tuple it shares among every address
+        of one range, so a renderer can format each distinct tuple once (resolver.render). A bad
+        line yields its error and the batch goes on.
+        """
+        index = self.index
+        for pair in index.lookup_many(lines):
+            if pair[1].__class__ is tuple:
+                yield pair  # the fast path: the index's own pair, passed on as is
+                continue
+            text, error = pair
+            answer = _answer_line(index, text, cast(InvalidAddressError, error))
+            if answer.__class__ is InvalidAddressError:
+                self.errors += 1
+            yield text, answer
+
+
 @dataclass
 class TagStore:
-    """Read-only queries for one cloud. Cheap to create; snapshot data is read per call."""
+    """Read-only queries for one cloud. Cheap to create; snapshot data is read per call, each
+    call in one read transaction. Caches are keyed by snapshot id, which never changes (a
+    backfill moves a snapshot's ``seq``, never its id or content)."""
 
     conn: sqlite3.Connection
     cloud: Cloud
@@ -81,29 +158,48 @@ class TagStore:
 
     # -- snapshots and names -----------------------------------------------------------------------
 
-    def snapshot(self, at: str | None = None) -> SnapshotInfo:
+    @_one_view
+    def snapshot(self, at: At = None) -> SnapshotInfo:
+        """The snapshot a query at ``at`` reads. A malformed ``at`` raises UsageError, one that
+        names nothing stored NotFoundError, an empty store EmptyStoreError."""
+        ref = None if at is None else parse_at(at)  # a usage error before any read
         try:
-            return history.resolve_at(self.conn, self.cloud.name, at)
+            return pick_snapshot(history.timeline(self.conn, self.cloud.name), ref, self.cloud.name)
         except EmptyStoreError:
             raise EmptyStoreError(
                 f"No {self.cloud.name} snapshot is stored yet. Run 'aztags fetch --cloud "
                 f"{self.cloud.key}' (or 'aztags import FILE') first."
             ) from None
 
+    @_one_view
     def snapshots(self) -> list[SnapshotInfo]:
         return load_snapshots(self.conn, self.cloud.name)
 
+    @_one_view
     def summaries(self, snapshot: SnapshotInfo) -> list[TagSummary]:
-        assert snapshot.seq is not None
-        if snapshot.seq not in self._summaries:
-            self._summaries[snapshot.seq] = history.load_tag_summaries(
-                self.conn, self.cloud.name, snapshot.seq
-            )
-        return self._summaries[snapshot.seq]
+        """Every tag of ``snapshot`` with its counts (cached per snapshot id)."""
+        found = self._summaries.get(snapshot.id)
+        if found is None:
+            found = history.load_tag_summaries(self.conn, self.cloud.name, self._seq(snapshot))
+            self._summaries[snapshot.id] = found
+        return found
 
+    def _seq(self, snapshot: SnapshotInfo) -> int:
+        """The snapshot's place in the timeline as of this read: read again by id, because a
+        SnapshotInfo from an earlier call may carry a seq that a backfill has moved since."""
+        seq = history.snapshot_seq(self.conn, snapshot.id)
+        if seq is None:
+            raise NotFoundError(
+                f"{self.cloud.name} snapshot {snapshot.id} (changeNumber "
+                f"{snapshot.change_number}) is quarantined or gone; it cannot be queried."
+            )
+        return seq
+
+    @_one_view
     def regions(self, snapshot: SnapshotInfo) -> RegionIndex:
         return RegionIndex.from_tags(self.summaries(snapshot))
 
+    @_one_view
     def resolve_names(
         self, names: Sequence[str], region: str | None, snapshot: SnapshotInfo
     ) -> list[TagInfo]:
@@ -146,16 +242,17 @@ class TagStore:
         folded = {t.name.casefold(): t.name for t in summaries}
         close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
         return NotFoundError(
-            f"Unknown service tag {name!r} in the {self.cloud.name} file.",
+            f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
             tuple(folded[c] for c in close),
         )
 
     # -- forward queries ---------------------------------------------------------------------------
 
+    @_one_view
     def tags(
         self,
         *,
-        at: str | None = None,
+        at: At = None,
         region: str | None = None,
         service: str | None = None,
         feature: str | None = None,
@@ -169,17 +266,18 @@ class TagStore:
             if not found:
                 services = {n for t in self.summaries(snapshot) for n in _service_names(t)}
                 close = difflib.get_close_matches(wanted, sorted(services), n=3)
-                raise NotFoundError(f"No tag of service {service!r}.", tuple(close))
+                raise NotFoundError(f"No tag of service {shown(service)}.", tuple(close))
         if region:
             code = self.regions(snapshot).resolve(region)
             found = [t for t in found if t.region == code]
             if not found and service:
-                raise NotFoundError(f"Service {service!r} has no tag in region {code}.")
+                raise NotFoundError(f"Service {shown(service)} has no tag in region {code}.")
         if feature:
             wanted = feature.upper()
             found = [t for t in found if t.network_features and wanted in t.network_features]
         return snapshot, found
 
+    @_one_view
     def cidrs(
         self,
         names: Sequence[str] = (),
@@ -188,7 +286,7 @@ class TagStore:
         profile: str | None = None,
         family: int | None = None,
         aggregate: bool = False,
-        at: str | None = None,
+        at: At = None,
         profile_dirs: Iterable[Path] = (),
     ) -> CidrAnswer:
         """The prefixes of tags (by name, or a requirement profile's), their union, optionally
@@ -222,16 +320,14 @@ class TagStore:
             snapshot, tuple(tags), result, tuple(dict.fromkeys(warnings)), resolved_profile
         )
 
+    @_one_view
     def history(self, name: str) -> list[TagVersion]:
         """Every snapshot where the tag changed (prefixes or properties), oldest first."""
         summaries = self.summaries(self.snapshot())
         exact = {t.name.casefold(): t.name for t in summaries}
         real = exact.get(name.strip().casefold())
         if real is None:
-            names = self.conn.execute(
-                "SELECT name FROM tags WHERE cloud = ?", (self.cloud.name,)
-            ).fetchall()
-            gone = {n.casefold(): n for (n,) in names}
+            gone = {n.casefold(): n for n in history.tag_names(self.conn, self.cloud.name)}
             real = gone.get(name.strip().casefold())
             if real is None:
                 raise self._unknown_tag(name, summaries)
@@ -239,7 +335,8 @@ class TagStore:
 
     # -- reverse lookup ----------------------------------------------------------------------------
 
-    def lookup(self, queries: Sequence[str], at: str | None = None) -> list[LookupAnswer]:
+    @_one_view
+    def lookup(self, queries: Sequence[str], at: At = None) -> list[LookupAnswer]:
         """Every tag containing each address (and for a CIDR, the tags overlapping it).
 
         Reads only the candidate prefixes from SQLite (one probe per prefix length), then answers
@@ -282,21 +379,39 @@ class TagStore:
                 answers.append(LookupAnswer(query.strip(), None, str(e)))
         return answers
 
-    def lookup_index(self, at: str | None = None) -> LookupIndex:
-        """The whole snapshot's reverse-lookup index, for batches (about 0.2 s to build)."""
+    @_one_view
+    def lookup_report(self, queries: Sequence[str], at: At = None) -> LookupReport:
+        """:meth:`lookup` with the snapshot it read and its tags' details, in one view (two
+        calls could see two snapshots if a file is stored in between)."""
         snapshot = self.snapshot(at)
-        assert snapshot.seq is not None
-        return LookupIndex.build(history.load_pairs(self.conn, self.cloud.name, snapshot.seq))
+        answers = self.lookup(queries, at=at)  # the same snapshot: the same view
+        return LookupReport(snapshot, tuple(answers), self.tag_details(snapshot))
 
+    @_one_view
+    def lookup_index(self, at: At = None) -> LookupIndex:
+        """The whole snapshot's reverse-lookup index, for batches (about 0.2 s to build)."""
+        pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(self.snapshot(at)))
+        return LookupIndex.build(pairs)
+
+    @_one_view
+    def lookup_batch(self, at: At = None) -> LookupBatch:
+        """The snapshot, its tag details and its whole reverse-lookup index, read in one view:
+        the one batch-lookup path (``aztags lookup --file``, and any caller with many lines)."""
+        snapshot = self.snapshot(at)
+        pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
+        return LookupBatch(snapshot, self.tag_details(snapshot), LookupIndex.build(pairs))
+
+    @_one_view
     def tag_details(self, snapshot: SnapshotInfo) -> dict[str, TagSummary]:
         return {t.name: t for t in self.summaries(snapshot)}
 
     # -- diff --------------------------------------------------------------------------------------
 
+    @_one_view
     def diff(
         self,
-        from_at: str | None = None,
-        to_at: str | None = None,
+        from_at: At = None,
+        to_at: At = None,
         names: Sequence[str] = (),
         *,
         profile: str | None = None,
@@ -320,7 +435,7 @@ class TagStore:
             before = self.snapshot(from_at)
         assert before.seq is not None and after.seq is not None
         if before.seq > after.seq:
-            raise NotFoundError(
+            raise UsageError(
                 f"--from (changeNumber {before.change_number}) is newer than --to (changeNumber "
                 f"{after.change_number}); swap them."
             )
@@ -388,21 +503,7 @@ def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
     return aggregate(prefixes)
 
 
-def lookup_lines(
-    index: LookupIndex, lines: Iterable[str]
-) -> Iterator[tuple[str, QueryResult | InvalidAddressError | None]]:
-    """Batch lookups: one result per line, in input order (None for a blank line, so output can
-    stay line for line with the input). Addresses take the index's fast path; CIDR lines are
-    answered with their overlapping tags too; a bad line yields its error instead of stopping
-    the batch."""
-    for text, result in index.lookup_many(lines):
-        if isinstance(result, InvalidAddressError):
-            yield text, answer_line(index, text, result)
-        else:
-            yield text, QueryResult(text, False, result)
-
-
-def answer_line(
+def _answer_line(
     index: LookupIndex, text: str, error: InvalidAddressError
 ) -> QueryResult | InvalidAddressError | None:
     """The answer for a batch line that the index's address fast path refused: None for a blank
@@ -415,3 +516,13 @@ def answer_line(
         except InvalidAddressError as e:
             return e
     return error
+
+
+def list_snapshots(conn: sqlite3.Connection, clouds: Iterable[Cloud]) -> list[SnapshotInfo]:
+    """Every stored snapshot of these clouds (quarantined ones too), per cloud in timeline order,
+    read in one view. Raises EmptyStoreError when there is none."""
+    with read_view(conn):
+        found = [s for c in clouds for s in load_snapshots(conn, c.name)]
+    if not found:
+        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
+    return found

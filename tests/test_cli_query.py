@@ -875,7 +875,7 @@ def test_tags_errors(run):
     )
     fails_cleanly(run("tags", "--at", "2023-03-05"), 3, "before the first stored Public snapshot")
     fails_cleanly(
-        run("tags", "--at", "yesterday"), 3, "neither a date (YYYY-MM-DD) nor a changeNumber"
+        run("tags", "--at", "yesterday"), 2, "neither a date (YYYY-MM-DD) nor a changeNumber"
     )
     fails_cleanly(
         run("tags", "--service", "AzureFrontDoor.Frontend", "--feature", "VSE"), 3, "No tag matches"

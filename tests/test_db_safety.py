@@ -27,13 +27,14 @@ from click.testing import CliRunner
 
 import cache.db
 from cache.db import open_db, transaction
-from cache.history import load_tags, resolve_at
+from cache.history import load_tags
 from cache.schema import APPLICATION_ID, SCHEMA_VERSION
 from cache.store import SaveOptions
 from cli import main
 from resolver.errors import EmptyStoreError, StoreError
 from resolver.models import RawFile
 from resolver.refresh import store_file
+from resolver.refs import resolve_at
 from tests.helpers import ROOT, simple_snapshot
 
 A = {"Storage": ["10.0.0.0/16", "10.1.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"]}

@@ -16,9 +16,9 @@ import pytest
 
 from cache.db import open_db
 from cache.store import SaveOptions
-from resolver.errors import NotFoundError
+from resolver.errors import NotFoundError, UsageError
 from resolver.models import RawFile
-from resolver.query import TagStore, lookup_lines
+from resolver.query import TagStore
 from resolver.refresh import store_file
 from tests.helpers import (
     CHINA_DAY,
@@ -320,8 +320,8 @@ def test_address_lookup_single_and_batch_agree_with_brute_force(store, day, at):
     assert [a.query for a in answers] == addresses
     assert all(a.error is None and not a.result.is_cidr for a in answers)
     assert {a.query: as_pairs(a.result.containing) for a in answers} == expected
-    batch = dict(lookup_lines(store.lookup_index(at), addresses))  # the batch index path
-    assert {q: as_pairs(r.containing) for q, r in batch.items()} == expected
+    batch = dict(store.lookup_batch(at).answers(addresses))  # the batch path: shared tuples
+    assert {q: as_pairs(r) for q, r in batch.items()} == expected
 
 
 @pytest.mark.realdata
@@ -331,7 +331,7 @@ def test_cidr_lookup_containing_and_inside_agree_with_brute_force(store, day, at
     cidrs = random_cidrs(raw_pairs("Public", WEEKLY_2023[-1]), 3)
     assert len(cidrs) >= 45
     answers = store.lookup(cidrs, at=at)
-    batch = dict(lookup_lines(store.lookup_index(at), cidrs))
+    batch = dict(store.lookup_batch(at).answers(cidrs))
     seen_inside = seen_containing = 0
     expected = brute_cidrs(pairs, cidrs)
     for answer in answers:
@@ -646,7 +646,7 @@ def test_diff_over_several_weeks_dates_each_prefix_from_the_file_that_added_it(s
 
 @pytest.mark.realdata
 def test_diff_with_from_newer_than_to_says_swap(store):
-    with pytest.raises(NotFoundError, match="swap them"):
+    with pytest.raises(UsageError, match="swap them"):
         store.diff("cn:247", "cn:245")
 
 

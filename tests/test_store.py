@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cache.db import open_db, transaction
-from cache.history import load_tags, resolve_at
+from cache.history import load_tags
 from cache.store import SaveOptions, load_current, load_snapshots, save_snapshot
 from resolver.diff import diff_tags
 from resolver.models import ChangeKind, Outcome, RawFile, TagChange
 from resolver.parse import parse_snapshot
 from resolver.prefixes import sort_prefixes
 from resolver.refresh import store_file
+from resolver.refs import resolve_at
 from tests.helpers import (
     ROOT,
     WEEKLY_2023,
@@ -144,14 +145,14 @@ def test_property_changes_are_kept_over_time(conn):
 
 
 def test_at_before_first_snapshot_and_unknown_cn(conn):
-    from resolver.errors import NotFoundError
+    from resolver.errors import NotFoundError, UsageError
 
     ingest(conn, simple_snapshot(3, A), "2025-01-06")
     with pytest.raises(NotFoundError, match="before the first stored Public snapshot"):
         resolve_at(conn, "Public", "2024-12-31")
     with pytest.raises(NotFoundError, match="No Public snapshot with changeNumber 9"):
         resolve_at(conn, "Public", "cn:9")
-    with pytest.raises(NotFoundError, match="neither a date"):
+    with pytest.raises(UsageError, match="neither a date"):
         resolve_at(conn, "Public", "yesterday")
 
 

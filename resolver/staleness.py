@@ -1,0 +1,73 @@
+"""Is a cloud's stored data fresh? The one rule behind ``aztags status`` (exit 4), the scheduler's
+"data stale" alert and the server's health check: stale when the newest file is older than the
+limit, unless the cloud is frozen (AzureGermany, closed in 2021, is never stale).
+
+``now`` is always given by the caller, so the rule is the same in tests and in production.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cache.db import read_view
+from cache.store import load_current
+from resolver.clouds import Cloud
+from resolver.errors import EmptyStoreError
+from resolver.models import SnapshotInfo
+from resolver.refs import snapshot_day
+
+
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    """How old a cloud's newest file is, against the limit."""
+
+    stale: bool  # age_days > max_age_days and not frozen
+    age_days: int  # days from the file date (else the fetch day) to today (UTC)
+    max_age_days: int
+    frozen: bool  # the cloud is no longer published: never stale
+
+    @property
+    def fresh(self) -> bool:
+        return not self.stale
+
+    @property
+    def state(self) -> str:
+        """``STALE``, ``frozen`` or ``ok``: the state column of ``aztags status``."""
+        return "STALE" if self.stale else ("frozen" if self.frozen else "ok")
+
+
+def staleness(snapshot: SnapshotInfo, cloud: Cloud, max_age_days: int, now: datetime) -> Staleness:
+    """The rule: ``age > max_age_days and not frozen``; the age counts whole days from the
+    snapshot's file date (else the day it was fetched) to ``now``'s day in UTC."""
+    today = (now.astimezone(UTC) if now.tzinfo else now).date()
+    age = (today - snapshot_day(snapshot)).days
+    return Staleness(age > max_age_days and not cloud.frozen, age, max_age_days, cloud.frozen)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudStatus:
+    """One line of ``aztags status``: a cloud's current snapshot and how fresh it is."""
+
+    cloud: Cloud
+    snapshot: SnapshotInfo
+    staleness: Staleness
+
+
+def cloud_status(
+    conn: sqlite3.Connection, clouds: Iterable[Cloud], max_age_days: int, now: datetime
+) -> list[CloudStatus]:
+    """The current snapshot of each cloud that has one, with its staleness, read in one view.
+    Raises EmptyStoreError when none of them has a snapshot."""
+    with read_view(conn):
+        current = [(c, load_current(conn, c.name)) for c in clouds]
+    found = [
+        CloudStatus(c, info, staleness(info, c, max_age_days, now))
+        for c, info in current
+        if info is not None
+    ]
+    if not found:
+        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
+    return found
