@@ -137,7 +137,7 @@ def cloud_option(
     )
 
 
-def http_options(func: Callable) -> Callable:
+def http_options(func: Callable[P, R]) -> Callable[P, R]:
     def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
         # A float flag takes nan, inf, 0 and -1; none of them is a timeout. Here, not at the
         # socket: a usage error (exit 2) that names the flag.
@@ -213,7 +213,7 @@ def http_options(func: Callable) -> Callable:
     return _stack(options, func)
 
 
-def save_options(func: Callable) -> Callable:
+def save_options(func: Callable[P, R]) -> Callable[P, R]:
     options = [
         click.option(
             "--force",
@@ -243,7 +243,7 @@ def save_options(func: Callable) -> Callable:
     return _stack(options, func)
 
 
-def _stack(options: list[Callable], func: Callable) -> Callable:
+def _stack(options: list[Callable[[Any], Any]], func: Callable[P, R]) -> Callable[P, R]:
     """Apply option decorators in the order listed (first listed shows first in --help)."""
     for option in reversed(options):
         func = option(func)

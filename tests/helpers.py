@@ -256,7 +256,7 @@ def sort_prefixes(prefixes) -> list[str]:
 
 
 def azureml_tags(cloud: str, suffix: str) -> list[str]:
-    """The real tag names behind the Azure ML doc's table (docs/seed-azureml.md) for one region."""
+    """The real tag names behind the Azure ML doc's table for one region."""
     regional = [
         f"{base}.{suffix}"
         for base in ("Storage", "AzureContainerRegistry", "MicrosoftContainerRegistry")
