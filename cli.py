@@ -114,7 +114,8 @@ def db_option(func: Callable[P, R]) -> Callable[P, R]:
         "--db",
         "db",
         envvar="AZTAGS_DB",
-        type=click.Path(dir_okay=False, path_type=Path),
+        # readable=False: the store says itself, in a sentence, why it cannot read or write a file
+        type=click.Path(dir_okay=False, readable=False, path_type=Path),
         help="SQLite store. [env AZTAGS_DB; default: aztags.db in the per-user data directory]",
     )(func)
 
@@ -426,6 +427,8 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
         config = read_config(config_file, _setting_types(main))
     except AztagsError as e:
         fail(e)
+    except Exception as e:  # the last resort here too: the group runs outside handle_errors
+        _unexpected(e)
     for warning in config.warnings:
         click.echo(f"aztags: warning: {warning}", err=True)
     ctx.obj = config  # the sections, for the commands that read them

@@ -498,3 +498,20 @@ def test_a_write_refused_by_sqlite_inside_a_transaction_is_a_sentence(tmp_path):
     with refused, transaction(conn):
         conn.execute("DELETE FROM memberships")
     assert not conn.in_transaction
+
+
+def test_cli_reader_without_read_permission_gets_the_permission_sentence(as_other_user):
+    prefix, env, folder = as_other_user
+    path = folder / "private.db"
+    write_store(path, simple_snapshot(1, A))
+    path.chmod(0o600)
+    done = subprocess.run(
+        [*prefix, "-m", "cli", "tags", "--db", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"aztags: Cannot read the aztags database at {path}: permission")
+    assert "Traceback" not in done.stderr
