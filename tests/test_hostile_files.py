@@ -326,6 +326,7 @@ def _import(*args: str) -> object:
     return CliRunner().invoke(main, ["import", *args, "--max-size-mb", str(MAX_MB)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_the_cli_refuses_each_and_leaves_the_database_as_it_was(tmp_path, template_db, case):
     db = tmp_path / "aztags.db"

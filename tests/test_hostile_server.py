@@ -29,6 +29,9 @@ from resolver.sources.discovery import fetch_current
 from resolver.sources.http import fetch_url
 from tests.helpers import simple_snapshot
 
+# Every scenario waits for a deadline or a timeout on purpose: seconds each, little CPU.
+pytestmark = pytest.mark.slow
+
 GOOD = simple_snapshot(7, {"Storage": ["10.0.0.0/16"]})
 
 ARGS = ["--deadline", "2", "--timeout", "1", "--connect-timeout", "1", "--retries", "1"]

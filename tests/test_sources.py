@@ -782,6 +782,7 @@ class _CountingZlib:
         return Inflater()
 
 
+@pytest.mark.slow
 def test_gunzip_of_many_empty_members_is_linear(monkeypatch):
     """150,000 empty gzip members (3 MB): the old loop copied the rest of the input once per
     member (about 225 GB of copying, minutes of CPU)."""

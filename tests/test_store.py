@@ -395,6 +395,7 @@ def history_dump(conn) -> list[tuple]:
     )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -421,6 +422,7 @@ def test_import_order_does_not_change_history(tmp_path_factory, contents, data):
     assert dumps[0] == dumps[1]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
