@@ -49,7 +49,9 @@ class CidrAnswer:
     tags: tuple[ServiceTag, ...]  # the tags resolved from the names or the profile
     prefixes: tuple[str, ...]  # their union (aggregated if asked), IPv4 first
     warnings: tuple[str, ...] = ()
-    profile: ResolvedProfile | None = None  # when asked by profile
+    profile: ResolvedProfile | None = None  # when asked by profile (only the rules selected)
+    # per rule of ``profile.rules``: its tag's prefixes (one family if asked, aggregated if asked)
+    rule_prefixes: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,9 +290,27 @@ class TagStore:
         aggregate: bool = False,
         at: At = None,
         profile_dirs: Iterable[Path] = (),
+        direction: str | None = None,
+        protocol: str | None = None,
+        port: int | None = None,
     ) -> CidrAnswer:
         """The prefixes of tags (by name, or a requirement profile's), their union, optionally
-        one family only and aggregated (adjacent and contained prefixes merged per family)."""
+        one family only and aggregated (adjacent and contained prefixes merged per family).
+
+        ``direction`` (inbound/outbound), ``protocol`` (tcp/udp) and ``port`` keep only the
+        profile's rules that such traffic falls under (ports ``*`` match any port, a range the
+        ports inside it, protocol ``any`` both). A rule whose tag the file lacks is in
+        ``answer.profile.missing`` (not an error here: the caller decides)."""
+        from resolver.profiles import RuleFilter
+
+        selection = RuleFilter(
+            direction.lower() if direction else None, protocol.lower() if protocol else None, port
+        )
+        if selection and not profile:
+            raise UsageError(
+                "--direction, --protocol and --port select rules of a requirement profile; "
+                "add --profile P (for example --profile azureml --region westus)."
+            )
         snapshot = self.snapshot(at)
         resolved_profile = None
         chosen = self.resolve_names(names, region, snapshot) if names else []
@@ -298,13 +318,19 @@ class TagStore:
         if profile:
             from resolver.profiles import get_profile, load_profiles, resolve_profile
 
-            resolved_profile = resolve_profile(
+            full = resolve_profile(
                 get_profile(profile, load_profiles(profile_dirs)),
                 cloud=self.cloud.name,
                 region_text=region,
                 tags={t.name: t for t in self.summaries(snapshot)},
                 regions=self.regions(snapshot),
             )
+            resolved_profile = full.narrowed(selection)
+            if not resolved_profile.rules:
+                raise NotFoundError(
+                    f"No rule of profile {full.profile.name} is for {selection.describe()} "
+                    f"in {self.cloud.name}; 'aztags profile show {full.profile.name}' lists them."
+                )
             chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]
             warnings += resolved_profile.warnings
         warnings += [null_features_warning(t) for t in chosen if t.network_features is None]
@@ -312,12 +338,26 @@ class TagStore:
         tags = history.load_tags(
             self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
         )
-        prefixes = {p for t in tags for p in t.prefixes}
-        if family is not None:
-            prefixes = {p for p in prefixes if prefix_family(p) == family}
-        result = aggregate_prefixes(prefixes) if aggregate else sort_prefixes(prefixes)
+
+        def shaped(prefixes: Iterable[str]) -> tuple[str, ...]:
+            kept = {p for p in prefixes if family is None or prefix_family(p) == family}
+            return aggregate_prefixes(kept) if aggregate else sort_prefixes(kept)
+
+        result = shaped(p for t in tags for p in t.prefixes)
+        rule_prefixes: tuple[tuple[str, ...], ...] = ()
+        if resolved_profile is not None:
+            by_name = {t.name: t for t in tags}
+            rule_prefixes = tuple(
+                shaped(by_name[r.tag.name].prefixes) if r.tag is not None else ()
+                for r in resolved_profile.rules
+            )
         return CidrAnswer(
-            snapshot, tuple(tags), result, tuple(dict.fromkeys(warnings)), resolved_profile
+            snapshot,
+            tuple(tags),
+            result,
+            tuple(dict.fromkeys(warnings)),
+            resolved_profile,
+            rule_prefixes,
         )
 
     @_one_view
