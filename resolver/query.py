@@ -55,6 +55,38 @@ class CidrAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class TagHistory:
+    """A tag's versions (:meth:`TagStore.history`) with the snapshot the history runs up to."""
+
+    snapshot: SnapshotInfo  # the current snapshot when asked
+    query: str  # the name as asked
+    versions: tuple[TagVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixSpan:
+    """One stretch of the timeline in which a tag held a prefix without a break."""
+
+    tag: str
+    prefix: str
+    relation: str  # "equal": the prefix asked; "contains": it contains it; "inside": within it
+    first: SnapshotInfo  # the first snapshot that had it
+    last: SnapshotInfo  # the last snapshot that had it
+    removed_in: SnapshotInfo | None  # the first snapshot without it; None: still in the current
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixHistory:
+    """Which tags held an address or a CIDR, over every stored snapshot of a cloud."""
+
+    query: str  # canonical: 20.33.2.0/24, or the address
+    is_address: bool
+    snapshot: SnapshotInfo  # the current snapshot: the history runs up to it
+    first_snapshot: SnapshotInfo  # the oldest stored one: the history starts there
+    spans: tuple[PrefixSpan, ...]  # by first snapshot, most specific prefix first, then tag
+
+
+@dataclass(frozen=True, slots=True)
 class LookupAnswer:
     query: str
     result: QueryResult | None  # None when the query is not an address or CIDR
@@ -372,6 +404,78 @@ class TagStore:
             if real is None:
                 raise self._unknown_tag(name, summaries)
         return history.load_tag_history(self.conn, self.cloud.name, real)
+
+    @_one_view
+    def history_report(self, name: str) -> TagHistory:
+        """:meth:`history` with the snapshot it runs up to, read in one view."""
+        snapshot = self.snapshot()
+        return TagHistory(snapshot, name.strip(), tuple(self.history(name)))
+
+    @_one_view
+    def prefix_history(self, query: str) -> PrefixHistory:
+        """Which tags held an address (through which of their prefixes) or a CIDR (the prefix
+        itself, prefixes containing it, prefixes inside it), from which snapshot to which.
+
+        Raises InvalidAddressError for text that is neither, NotFoundError when no stored
+        snapshot of the cloud had it in any tag."""
+        parsed = parse_network(query)
+        if parsed is None:
+            raise InvalidAddressError(query.strip())
+        fam, value, length = parsed
+        bits = BITS[fam]
+        is_address = "/" not in query
+        canonical = to_text(fam, value) if is_address else to_text(fam, value, length)
+        current = self.snapshot()
+        timeline = history.timeline(self.conn, self.cloud.name)
+        by_seq = {s.seq: s for s in timeline}
+        candidates = [
+            to_text(fam, value >> (bits - n) << (bits - n), n)
+            for n in sorted(set(history.prefix_lengths(self.conn, fam)))
+            if n <= length
+        ]
+        within = None
+        if length < bits:
+            last = value | ((1 << (bits - length)) - 1)
+            within = (
+                fam,
+                value.to_bytes(bits // 8, "big"),
+                last.to_bytes(bits // 8, "big"),
+                length,
+            )
+        spans = []
+        for tag, prefix, from_seq, to_seq in history.prefix_spans(
+            self.conn, self.cloud.name, candidates, within
+        ):
+            held = [
+                s
+                for s in timeline
+                if from_seq <= (s.seq or 0) and (to_seq is None or (s.seq or 0) < to_seq)
+            ]
+            if not held:
+                continue
+            if prefix == canonical:
+                relation = "equal"
+            else:
+                relation = "contains" if int(prefix.rpartition("/")[2]) <= length else "inside"
+            spans.append(
+                PrefixSpan(
+                    tag,
+                    prefix,
+                    relation,
+                    held[0],
+                    held[-1],
+                    by_seq.get(to_seq) if to_seq is not None else None,
+                )
+            )
+        if not spans:
+            first = timeline[0]
+            raise NotFoundError(
+                f"{canonical} was in no {self.cloud.name} service tag in any stored snapshot "
+                f"(changeNumber {first.change_number} of {first.file_date or '-'} to "
+                f"{current.change_number} of {current.file_date or '-'}). "
+                "Check the address, or try another --cloud."
+            )
+        return PrefixHistory(canonical, is_address, current, timeline[0], tuple(spans))
 
     # -- reverse lookup ----------------------------------------------------------------------------
 

@@ -22,7 +22,14 @@ from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
-    from resolver.query import BatchAnswer, CidrAnswer, DiffAnswer, LookupAnswer
+    from resolver.query import (
+        BatchAnswer,
+        CidrAnswer,
+        DiffAnswer,
+        LookupAnswer,
+        PrefixHistory,
+        TagHistory,
+    )
     from resolver.refresh import RefreshResult
     from resolver.staleness import CloudStatus
 
@@ -508,6 +515,71 @@ def render_diff_text(answer: DiffAnswer) -> str:
         f"IPv6 addresses +{s.ipv6_addresses_added} -{s.ipv6_addresses_removed}"
     )
     return "\n".join(lines)
+
+
+def render_tag_history_json(answer: TagHistory) -> dict[str, Any]:
+    """A tag's history with the snapshot it runs up to (the current one when asked)."""
+    return {
+        "snapshot": render_snapshot_json(answer.snapshot),
+        "query": answer.query,
+        "versions": render_history_json(answer.versions),
+    }
+
+
+def _at(info: SnapshotInfo) -> str:
+    return f"{info.change_number} ({info.file_date or '-'})"
+
+
+def _snapshot_ref(info: SnapshotInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {"change_number": info.change_number, "file_date": info.file_date}
+
+
+def render_prefix_history_json(answer: PrefixHistory) -> dict[str, Any]:
+    return {
+        "snapshot": render_snapshot_json(answer.snapshot),
+        "query": answer.query,
+        "kind": "address" if answer.is_address else "cidr",
+        "since": _snapshot_ref(answer.first_snapshot),
+        "spans": [
+            {
+                "tag": s.tag,
+                "prefix": s.prefix,
+                "relation": s.relation,
+                "from": _snapshot_ref(s.first),
+                "to": _snapshot_ref(s.last),
+                "removed_in": _snapshot_ref(s.removed_in),
+                "current": s.removed_in is None and s.last.id == answer.snapshot.id,
+            }
+            for s in answer.spans
+        ],
+    }
+
+
+def render_prefix_history_text(answer: PrefixHistory) -> str:
+    """A header naming the snapshots searched, then one row per tag and prefix that held the
+    address or CIDR: from which snapshot to which (changeNumber and file date), and when it
+    was removed (``-``: still in the current snapshot)."""
+    kind = "address" if answer.is_address else "CIDR"
+    header = (
+        f"{kind} {answer.query} in the {answer.snapshot.cloud} snapshots from changeNumber "
+        f"{_at(answer.first_snapshot)} to {_at(answer.snapshot)}:"
+    )
+    rows = []
+    for s in answer.spans:
+        prefix = {"equal": s.prefix, "contains": s.prefix, "inside": "inside:" + s.prefix}
+        rows.append(
+            [
+                s.tag,
+                prefix[s.relation],
+                _at(s.first),
+                _at(s.last),
+                _at(s.removed_in) if s.removed_in else "-",
+            ]
+        )
+    table = render_table(["tag", "prefix", "from", "to", "removed in"], rows)
+    return header + "\n" + table
 
 
 def render_history_json(versions: Sequence[TagVersion]) -> list[dict[str, Any]]:
