@@ -650,6 +650,42 @@ def profile_dirs_option(func: Callable[P, R]) -> Callable[P, R]:
     )(func)
 
 
+# -- shell completion: candidates from the store and the profiles (resolver/complete.py) ---------
+
+
+def _completion_store(ctx: click.Context) -> tuple[Path | None, str]:
+    """The --db and --cloud typed so far (else $AZTAGS_DB or the default path, and public)."""
+    cloud = ctx.params.get("cloud") or "public"
+    return ctx.params.get("db"), "public" if cloud == "all" else str(cloud)
+
+
+def _complete_tags(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import tag_names
+
+    db, cloud = _completion_store(ctx)
+    return [click.shell_completion.CompletionItem(n) for n in tag_names(db, cloud, incomplete)]
+
+
+def _complete_regions(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import region_codes
+
+    db, cloud = _completion_store(ctx)
+    return [click.shell_completion.CompletionItem(c) for c in region_codes(db, cloud, incomplete)]
+
+
+def _complete_profiles(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import profile_names
+
+    dirs = _profile_dirs(tuple(ctx.params.get("profiles_dir") or ()))
+    return [click.shell_completion.CompletionItem(n) for n in profile_names(dirs, incomplete)]
+
+
 def rule_filter_options(func: Callable[P, R]) -> Callable[P, R]:
     """--direction, --protocol, --port (which rules of a profile) and --allow-missing."""
     options = [
@@ -720,7 +756,11 @@ def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
 
 @main.command()
 @cloud_option()
-@click.option("--region", help="Only tags of this region (code, display name or tag suffix).")
+@click.option(
+    "--region",
+    shell_complete=_complete_regions,
+    help="Only tags of this region (code, display name or tag suffix).",
+)
 @click.option("--service", help="Only tags of this service (base name or systemService).")
 @click.option(
     "--feature",
@@ -760,11 +800,17 @@ def tags(
 
 
 @main.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=_complete_tags)
 @cloud_option()
-@click.option("--region", help="Narrow base services to this region: westeurope, 'West Europe'...")
 @click.option(
-    "--profile", help="Union of a requirement profile's tags (see 'aztags profile list')."
+    "--region",
+    shell_complete=_complete_regions,
+    help="Narrow base services to this region: westeurope, 'West Europe'...",
+)
+@click.option(
+    "--profile",
+    shell_complete=_complete_profiles,
+    help="Union of a requirement profile's tags (see 'aztags profile list').",
 )
 @click.option(
     "--ipv4",
@@ -1001,7 +1047,7 @@ def diff(
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_tags)
 @cloud_option()
 @db_option
 @json_option
@@ -1078,8 +1124,12 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
 
 
 @profile.command("show")
-@click.argument("name")
-@click.option("--region", help="The workload's region (needed by {region} rules).")
+@click.argument("name", shell_complete=_complete_profiles)
+@click.option(
+    "--region",
+    shell_complete=_complete_regions,
+    help="The workload's region (needed by {region} rules).",
+)
 @cloud_option()
 @rule_filter_options
 @click.option("--aggregate", is_flag=True, help="With --json: merge each rule's adjacent prefixes.")
