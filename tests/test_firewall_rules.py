@@ -335,3 +335,28 @@ def test_family_from_the_config_file_and_a_flag(run, two_families, tmp_path):
     (tmp_path / "aztags.toml").write_text("family = 6\n")
     assert run("cidrs", "AzureCloud", store=two_families).stdout == "2001:db8::/32\n"
     assert run("cidrs", "AzureCloud", "--ipv4", store=two_families).stdout == "10.0.0.0/8\n"
+
+
+@pytest.mark.realdata
+def test_the_real_germany_file_lacks_front_door_and_says_so(run, tmp_path):
+    store = tmp_path / "germany.db"
+    imported = CliRunner().invoke(
+        main,
+        ["import", str(real_path("AzureGermany", "20220307"))],
+        env=env_for(store, tmp_path),
+        catch_exceptions=False,
+    )
+    assert imported.exit_code == 0, imported.output
+    args = ["profile", "show", "azureml", "--region", "Germany Central", "--cloud", "germany"]
+    result = run(*args, store=store)
+    assert result.exit_code == 3
+    assert any(
+        line.split()[:4] == ["outbound", "tcp", "443", "(missing)"]
+        for line in result.stdout.splitlines()
+    )
+    assert "outbound tcp 443 AzureFrontDoor.Frontend" in result.stderr
+    assert "the AzureGermany file (changeNumber 193)" in result.stderr
+    assert run(*args, "--allow-missing", store=store).exit_code == 0
+    # a question that the missing rule is not part of is complete: exit 0
+    inbound = run(*args, "--direction", "inbound", store=store)
+    assert inbound.exit_code == 0 and "missing" not in inbound.stderr
