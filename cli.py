@@ -653,6 +653,92 @@ def profile_dirs_option(func: Callable[P, R]) -> Callable[P, R]:
     )(func)
 
 
+# -- shell completion: candidates from the store and the profiles (resolver/complete.py) ---------
+
+
+def _completion_store(ctx: click.Context) -> tuple[Path | None, str]:
+    """The --db and --cloud typed so far (else $AZTAGS_DB or the default path, and public)."""
+    cloud = ctx.params.get("cloud") or "public"
+    return ctx.params.get("db"), "public" if cloud == "all" else str(cloud)
+
+
+def _complete_tags(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import tag_names
+
+    db, cloud = _completion_store(ctx)
+    return [click.shell_completion.CompletionItem(n) for n in tag_names(db, cloud, incomplete)]
+
+
+def _complete_regions(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import region_codes
+
+    db, cloud = _completion_store(ctx)
+    return [click.shell_completion.CompletionItem(c) for c in region_codes(db, cloud, incomplete)]
+
+
+def _complete_profiles(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    from resolver.complete import profile_names
+
+    dirs = _profile_dirs(tuple(ctx.params.get("profiles_dir") or ()))
+    return [click.shell_completion.CompletionItem(n) for n in profile_names(dirs, incomplete)]
+
+
+def rule_filter_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--direction, --protocol, --port (which rules of a profile) and --allow-missing."""
+    options = [
+        click.option(
+            "--direction",
+            type=click.Choice(["inbound", "outbound"], case_sensitive=False),
+            help="Only the profile's rules of this direction.",
+        ),
+        click.option(
+            "--protocol",
+            type=click.Choice(["tcp", "udp"], case_sensitive=False),
+            help="Only the profile's rules for this protocol (rules for 'any' match both).",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(1, 65535),
+            help="Only the profile's rules covering this port ('*' covers every port).",
+        ),
+        click.option(
+            "--allow-missing",
+            is_flag=True,
+            help="A profile rule whose tag the file lacks is a warning (exit 0), not exit 3.",
+        ),
+    ]
+    return _stack(options, func)
+
+
+class _FamilyFlag(click.Option):
+    """--ipv4 and --ipv6 both collect into ``family``: both flags mean both families (never only
+    the last one); a config file's ``family = 4`` is one of them."""
+
+    def type_cast_value(self, ctx: click.Context, value: Any) -> Any:
+        return super().type_cast_value(ctx, (value,) if isinstance(value, int) else value)
+
+
+def _family(families: tuple[int, ...]) -> int | None:
+    """One family when only one was asked for; None (both) for none or both."""
+    return families[0] if len(set(families)) == 1 else None
+
+
+def _profile_exit(answer: Any, allow_missing: bool) -> None:
+    """After a profile's answer is printed: name its missing rules on stderr, and exit 3 when a
+    required one is missing and --allow-missing was not given."""
+    from resolver.render import render_profile_missing
+
+    _warn(render_profile_missing(answer, allow_missing))
+    if answer.profile is not None and answer.profile.missing and not allow_missing:
+        sys.exit(ExitCode.NOT_FOUND)
+
+
 def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
     from resolver.config import user_profile_dirs
 
@@ -673,7 +759,11 @@ def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
 
 @main.command()
 @cloud_option()
-@click.option("--region", help="Only tags of this region (code, display name or tag suffix).")
+@click.option(
+    "--region",
+    shell_complete=_complete_regions,
+    help="Only tags of this region (code, display name or tag suffix).",
+)
 @click.option("--service", help="Only tags of this service (base name or systemService).")
 @click.option(
     "--feature",
@@ -713,15 +803,36 @@ def tags(
 
 
 @main.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=_complete_tags)
 @cloud_option()
-@click.option("--region", help="Narrow base services to this region: westeurope, 'West Europe'...")
 @click.option(
-    "--profile", help="Union of a requirement profile's tags (see 'aztags profile list')."
+    "--region",
+    shell_complete=_complete_regions,
+    help="Narrow base services to this region: westeurope, 'West Europe'...",
 )
-@click.option("--ipv4", "family", flag_value=4, help="IPv4 prefixes only.")
-@click.option("--ipv6", "family", flag_value=6, help="IPv6 prefixes only.")
+@click.option(
+    "--profile",
+    shell_complete=_complete_profiles,
+    help="Union of a requirement profile's tags (see 'aztags profile list').",
+)
+@click.option(
+    "--ipv4",
+    "family",
+    cls=_FamilyFlag,
+    flag_value=4,
+    multiple=True,
+    help="IPv4 prefixes (only these, unless --ipv6 is given too).",
+)
+@click.option(
+    "--ipv6",
+    "family",
+    cls=_FamilyFlag,
+    flag_value=6,
+    multiple=True,
+    help="IPv6 prefixes (only these, unless --ipv4 is given too).",
+)
 @click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
+@rule_filter_options
 @at_option
 @profile_dirs_option
 @db_option
@@ -733,8 +844,12 @@ def cidrs(
     cloud: str,
     region: str | None,
     profile: str | None,
-    family: int | None,
+    family: tuple[int, ...],
     aggregate: bool,
+    direction: str | None,
+    protocol: str | None,
+    port: int | None,
+    allow_missing: bool,
     at: str | None,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
@@ -751,9 +866,13 @@ def cidrs(
       aztags cidrs Storage --region westeurope --ipv4
       aztags cidrs AzureCloud.westus --aggregate
       aztags cidrs --profile azureml --region westus --aggregate
+      aztags cidrs --profile azureml --region westus --direction outbound --port 443
       aztags cidrs Sql.EastUS2 --at 2023-03-20 --csv
 
-    Exit codes: 0 ok, 3 unknown tag, region or profile, or an empty database.
+    --ipv4 and --ipv6 together mean both families (as neither does).
+
+    Exit codes: 0 ok, 3 unknown tag, region or profile, an empty database, or a profile rule
+    whose tag the file lacks (the prefixes found are printed; --allow-missing: exit 0).
     """
     from resolver.render import render_cidrs_csv, render_cidrs_json, render_cidrs_text
 
@@ -763,20 +882,29 @@ def cidrs(
         )
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other.")
+    if not profile and (direction or protocol or port is not None or allow_missing):
+        raise click.UsageError(
+            "--direction, --protocol, --port and --allow-missing apply to --profile. Example: "
+            "aztags cidrs --profile azureml --region westus --direction outbound"
+        )
     answer = _store(db, cloud, at).cidrs(
         names,
         region=region,
         profile=profile,
-        family=family,
+        family=_family(family),
         aggregate=aggregate,
         at=at,
         profile_dirs=_profile_dirs(profiles_dir),
+        direction=direction,
+        protocol=protocol,
+        port=port,
     )
     _warn(render_warnings(answer.warnings))
     if as_json:
         click.echo(render_json(render_cidrs_json(answer, aggregate)))
     else:
         click.echo(render_cidrs_csv(answer, aggregate) if as_csv else render_cidrs_text(answer))
+    _profile_exit(answer, allow_missing)
 
 
 @main.command()
@@ -922,25 +1050,48 @@ def diff(
 
 
 @main.command()
-@click.argument("name")
+@click.argument("name", shell_complete=_complete_tags)
 @cloud_option()
 @db_option
 @json_option
 @handle_errors
 def history(name: str, cloud: str, db: Path | None, as_json: bool) -> None:
-    """Every stored snapshot where a tag changed, with its prefix counts.
+    """Every stored snapshot where a tag changed; or which tags held an address or a CIDR.
+
+    For a tag: each version with its changeNumber, prefix counts, prefixes added and removed.
+    For an address or CIDR: each tag and prefix that held it (an address: the prefixes that
+    contained it; a CIDR: the prefix itself, prefixes containing it, and 'inside:' prefixes
+    within it), from which snapshot to which, and the snapshot it was removed in.
 
     \b
-    Example:
+    Examples:
       aztags history Storage.WestEurope
-    """
-    from resolver.render import render_history_json, render_history_text
+      aztags history 20.33.2.0/24
+      aztags history 20.38.96.1 --json
 
-    versions = _store(db, cloud).history(name)
+    Exit codes: 0 ok, 3 unknown tag, or an address no stored snapshot had in any tag.
+    """
+    from resolver.prefixes import parse_network
+    from resolver.render import (
+        render_history_text,
+        render_prefix_history_json,
+        render_prefix_history_text,
+        render_tag_history_json,
+    )
+
+    store = _store(db, cloud)
+    if parse_network(name) is not None:
+        spans = store.prefix_history(name)
+        if as_json:
+            click.echo(render_json(render_prefix_history_json(spans)))
+        else:
+            click.echo(render_prefix_history_text(spans))
+        return
+    answer = store.history_report(name)
     if as_json:
-        click.echo(render_json(render_history_json(versions)))
+        click.echo(render_json(render_tag_history_json(answer)))
     else:
-        click.echo(render_history_text(versions))
+        click.echo(render_history_text(answer.versions))
 
 
 @main.group()
@@ -976,9 +1127,15 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
 
 
 @profile.command("show")
-@click.argument("name")
-@click.option("--region", help="The workload's region (needed by {region} rules).")
+@click.argument("name", shell_complete=_complete_profiles)
+@click.option(
+    "--region",
+    shell_complete=_complete_regions,
+    help="The workload's region (needed by {region} rules).",
+)
 @cloud_option()
+@rule_filter_options
+@click.option("--aggregate", is_flag=True, help="With --json: merge each rule's adjacent prefixes.")
 @at_option
 @profile_dirs_option
 @db_option
@@ -988,6 +1145,11 @@ def profile_show(
     name: str,
     region: str | None,
     cloud: str,
+    direction: str | None,
+    protocol: str | None,
+    port: int | None,
+    allow_missing: bool,
+    aggregate: bool,
     at: str | None,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
@@ -995,21 +1157,36 @@ def profile_show(
 ) -> None:
     """Show a profile's rules resolved to real tag names, with prefix counts and warnings.
 
+    With --json, each rule also carries its prefixes: one call builds a firewall object per
+    rule.
+
     \b
     Examples:
       aztags profile show azureml --region westus
+      aztags profile show azureml --region westus --direction inbound --json --aggregate
       aztags profile show azureml --region chinanorth2 --cloud china --json
+
+    Exit codes: 0 ok, 3 unknown profile or region, or a rule whose tag the file lacks (shown
+    as "(missing)"; --allow-missing or optional = true on the rule: exit 0).
     """
     from resolver.render import render_profile_json, render_profile_text
 
     answer = _store(db, cloud, at).cidrs(
-        profile=name, region=region, at=at, profile_dirs=_profile_dirs(profiles_dir)
+        profile=name,
+        region=region,
+        at=at,
+        aggregate=aggregate,
+        profile_dirs=_profile_dirs(profiles_dir),
+        direction=direction,
+        protocol=protocol,
+        port=port,
     )
     if as_json:
-        click.echo(render_json(render_profile_json(answer)))
-        return
-    click.echo(render_profile_text(answer))
-    _warn(render_warnings(answer.profile.warnings if answer.profile else ()))
+        click.echo(render_json(render_profile_json(answer, aggregate)))
+    else:
+        click.echo(render_profile_text(answer))
+        _warn(render_warnings(answer.profile.warnings if answer.profile else ()))
+    _profile_exit(answer, allow_missing)
 
 
 if __name__ == "__main__":

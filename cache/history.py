@@ -191,3 +191,36 @@ def first_seen(
             if (tag, prefix) in pairs:
                 found[(tag, prefix)] = from_seq
     return found
+
+
+def prefix_spans(
+    conn: sqlite3.Connection,
+    cloud: str,
+    prefixes: Iterable[str] = (),
+    within: tuple[int, bytes, bytes, int] | None = None,
+) -> list[tuple[str, str, int, int | None]]:
+    """Every (tag, prefix, from_seq, to_seq) interval of a cloud's whole timeline for exactly
+    these prefixes and, with ``within`` = (family, first, last, length), for every prefix longer
+    than ``length`` whose network lies in [first, last]: the history of an address or a CIDR.
+    Ordered by from_seq, then longest prefix first, then tag."""
+    select = (
+        "SELECT t.name, p.prefix, m.from_seq, m.to_seq, p.length FROM prefixes p "
+        "JOIN memberships m ON m.prefix_id = p.id JOIN tags t ON t.id = m.tag_id "
+        "WHERE t.cloud = :cloud AND "
+    )
+    rows: list[tuple[str, str, int, int | None, int]] = []
+    wanted = list(prefixes)
+    for start in range(0, len(wanted), 500):  # SQLite may allow as few as 999 parameters
+        chunk = {f"p{i}": p for i, p in enumerate(wanted[start : start + 500])}
+        rows += conn.execute(
+            select + f"p.prefix IN ({','.join(':' + k for k in chunk)})", {"cloud": cloud, **chunk}
+        ).fetchall()
+    if within is not None:
+        bounds = dict(zip(("family", "first", "last", "length"), within, strict=True))
+        rows += conn.execute(
+            select + "p.family = :family AND p.network BETWEEN :first AND :last "
+            "AND p.length > :length",
+            {"cloud": cloud, **bounds},
+        ).fetchall()
+    rows.sort(key=lambda r: (r[2], -r[4], r[0], r[1]))
+    return [(tag, prefix, from_seq, to_seq) for tag, prefix, from_seq, to_seq, _ in rows]

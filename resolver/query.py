@@ -49,7 +49,41 @@ class CidrAnswer:
     tags: tuple[ServiceTag, ...]  # the tags resolved from the names or the profile
     prefixes: tuple[str, ...]  # their union (aggregated if asked), IPv4 first
     warnings: tuple[str, ...] = ()
-    profile: ResolvedProfile | None = None  # when asked by profile
+    profile: ResolvedProfile | None = None  # when asked by profile (only the rules selected)
+    # per rule of ``profile.rules``: its tag's prefixes (one family if asked, aggregated if asked)
+    rule_prefixes: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TagHistory:
+    """A tag's versions (:meth:`TagStore.history`) with the snapshot the history runs up to."""
+
+    snapshot: SnapshotInfo  # the current snapshot when asked
+    query: str  # the name as asked
+    versions: tuple[TagVersion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixSpan:
+    """One stretch of the timeline in which a tag held a prefix without a break."""
+
+    tag: str
+    prefix: str
+    relation: str  # "equal": the prefix asked; "contains": it contains it; "inside": within it
+    first: SnapshotInfo  # the first snapshot that had it
+    last: SnapshotInfo  # the last snapshot that had it
+    removed_in: SnapshotInfo | None  # the first snapshot without it; None: still in the current
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixHistory:
+    """Which tags held an address or a CIDR, over every stored snapshot of a cloud."""
+
+    query: str  # canonical: 20.33.2.0/24, or the address
+    is_address: bool
+    snapshot: SnapshotInfo  # the current snapshot: the history runs up to it
+    first_snapshot: SnapshotInfo  # the oldest stored one: the history starts there
+    spans: tuple[PrefixSpan, ...]  # by first snapshot, most specific prefix first, then tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,9 +322,27 @@ class TagStore:
         aggregate: bool = False,
         at: At = None,
         profile_dirs: Iterable[Path] = (),
+        direction: str | None = None,
+        protocol: str | None = None,
+        port: int | None = None,
     ) -> CidrAnswer:
         """The prefixes of tags (by name, or a requirement profile's), their union, optionally
-        one family only and aggregated (adjacent and contained prefixes merged per family)."""
+        one family only and aggregated (adjacent and contained prefixes merged per family).
+
+        ``direction`` (inbound/outbound), ``protocol`` (tcp/udp) and ``port`` keep only the
+        profile's rules that such traffic falls under (ports ``*`` match any port, a range the
+        ports inside it, protocol ``any`` both). A rule whose tag the file lacks is in
+        ``answer.profile.missing`` (not an error here: the caller decides)."""
+        from resolver.profiles import RuleFilter
+
+        selection = RuleFilter(
+            direction.lower() if direction else None, protocol.lower() if protocol else None, port
+        )
+        if selection and not profile:
+            raise UsageError(
+                "--direction, --protocol and --port select rules of a requirement profile; "
+                "add --profile P (for example --profile azureml --region westus)."
+            )
         snapshot = self.snapshot(at)
         resolved_profile = None
         chosen = self.resolve_names(names, region, snapshot) if names else []
@@ -298,13 +350,19 @@ class TagStore:
         if profile:
             from resolver.profiles import get_profile, load_profiles, resolve_profile
 
-            resolved_profile = resolve_profile(
+            full = resolve_profile(
                 get_profile(profile, load_profiles(profile_dirs)),
                 cloud=self.cloud.name,
                 region_text=region,
                 tags={t.name: t for t in self.summaries(snapshot)},
                 regions=self.regions(snapshot),
             )
+            resolved_profile = full.narrowed(selection)
+            if not resolved_profile.rules:
+                raise NotFoundError(
+                    f"No rule of profile {full.profile.name} is for {selection.describe()} "
+                    f"in {self.cloud.name}; 'aztags profile show {full.profile.name}' lists them."
+                )
             chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]
             warnings += resolved_profile.warnings
         warnings += [null_features_warning(t) for t in chosen if t.network_features is None]
@@ -312,12 +370,26 @@ class TagStore:
         tags = history.load_tags(
             self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
         )
-        prefixes = {p for t in tags for p in t.prefixes}
-        if family is not None:
-            prefixes = {p for p in prefixes if prefix_family(p) == family}
-        result = aggregate_prefixes(prefixes) if aggregate else sort_prefixes(prefixes)
+
+        def shaped(prefixes: Iterable[str]) -> tuple[str, ...]:
+            kept = {p for p in prefixes if family is None or prefix_family(p) == family}
+            return aggregate_prefixes(kept) if aggregate else sort_prefixes(kept)
+
+        result = shaped(p for t in tags for p in t.prefixes)
+        rule_prefixes: tuple[tuple[str, ...], ...] = ()
+        if resolved_profile is not None:
+            by_name = {t.name: t for t in tags}
+            rule_prefixes = tuple(
+                shaped(by_name[r.tag.name].prefixes) if r.tag is not None else ()
+                for r in resolved_profile.rules
+            )
         return CidrAnswer(
-            snapshot, tuple(tags), result, tuple(dict.fromkeys(warnings)), resolved_profile
+            snapshot,
+            tuple(tags),
+            result,
+            tuple(dict.fromkeys(warnings)),
+            resolved_profile,
+            rule_prefixes,
         )
 
     @_one_view
@@ -332,6 +404,78 @@ class TagStore:
             if real is None:
                 raise self._unknown_tag(name, summaries)
         return history.load_tag_history(self.conn, self.cloud.name, real)
+
+    @_one_view
+    def history_report(self, name: str) -> TagHistory:
+        """:meth:`history` with the snapshot it runs up to, read in one view."""
+        snapshot = self.snapshot()
+        return TagHistory(snapshot, name.strip(), tuple(self.history(name)))
+
+    @_one_view
+    def prefix_history(self, query: str) -> PrefixHistory:
+        """Which tags held an address (through which of their prefixes) or a CIDR (the prefix
+        itself, prefixes containing it, prefixes inside it), from which snapshot to which.
+
+        Raises InvalidAddressError for text that is neither, NotFoundError when no stored
+        snapshot of the cloud had it in any tag."""
+        parsed = parse_network(query)
+        if parsed is None:
+            raise InvalidAddressError(query.strip())
+        fam, value, length = parsed
+        bits = BITS[fam]
+        is_address = "/" not in query
+        canonical = to_text(fam, value) if is_address else to_text(fam, value, length)
+        current = self.snapshot()
+        timeline = history.timeline(self.conn, self.cloud.name)
+        by_seq = {s.seq: s for s in timeline}
+        candidates = [
+            to_text(fam, value >> (bits - n) << (bits - n), n)
+            for n in sorted(set(history.prefix_lengths(self.conn, fam)))
+            if n <= length
+        ]
+        within = None
+        if length < bits:
+            last = value | ((1 << (bits - length)) - 1)
+            within = (
+                fam,
+                value.to_bytes(bits // 8, "big"),
+                last.to_bytes(bits // 8, "big"),
+                length,
+            )
+        spans = []
+        for tag, prefix, from_seq, to_seq in history.prefix_spans(
+            self.conn, self.cloud.name, candidates, within
+        ):
+            held = [
+                s
+                for s in timeline
+                if from_seq <= (s.seq or 0) and (to_seq is None or (s.seq or 0) < to_seq)
+            ]
+            if not held:
+                continue
+            if prefix == canonical:
+                relation = "equal"
+            else:
+                relation = "contains" if int(prefix.rpartition("/")[2]) <= length else "inside"
+            spans.append(
+                PrefixSpan(
+                    tag,
+                    prefix,
+                    relation,
+                    held[0],
+                    held[-1],
+                    by_seq.get(to_seq) if to_seq is not None else None,
+                )
+            )
+        if not spans:
+            first = timeline[0]
+            raise NotFoundError(
+                f"{canonical} was in no {self.cloud.name} service tag in any stored snapshot "
+                f"(changeNumber {first.change_number} of {first.file_date or '-'} to "
+                f"{current.change_number} of {current.file_date or '-'}). "
+                "Check the address, or try another --cloud."
+            )
+        return PrefixHistory(canonical, is_address, current, timeline[0], tuple(spans))
 
     # -- reverse lookup ----------------------------------------------------------------------------
 

@@ -21,8 +21,15 @@ from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
-    from resolver.profiles import Profile
-    from resolver.query import BatchAnswer, CidrAnswer, DiffAnswer, LookupAnswer
+    from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
+    from resolver.query import (
+        BatchAnswer,
+        CidrAnswer,
+        DiffAnswer,
+        LookupAnswer,
+        PrefixHistory,
+        TagHistory,
+    )
     from resolver.refresh import RefreshResult
     from resolver.staleness import CloudStatus
 
@@ -300,12 +307,19 @@ def render_tags_text(found: Sequence[TagSummary]) -> str:
 
 
 def render_cidrs_json(answer: CidrAnswer, aggregated: bool) -> dict[str, Any]:
-    return {
+    """The snapshot, the tags, the prefixes; for a profile also its name, the rule filter and
+    the rules whose tag is missing."""
+    doc: dict[str, Any] = {
         "snapshot": render_snapshot_json(answer.snapshot),
         "tags": [t.name for t in answer.tags],
         "aggregated": aggregated,
         "prefixes": list(answer.prefixes),
     }
+    if answer.profile is not None:
+        doc["profile"] = answer.profile.profile.name
+        doc["filter"] = _filter_json(answer.profile)
+        doc["missing_rules"] = [_rule_name(r) for r in answer.profile.missing]
+    return doc
 
 
 def render_cidrs_csv(answer: CidrAnswer, aggregated: bool) -> str:
@@ -503,6 +517,71 @@ def render_diff_text(answer: DiffAnswer) -> str:
     return "\n".join(lines)
 
 
+def render_tag_history_json(answer: TagHistory) -> dict[str, Any]:
+    """A tag's history with the snapshot it runs up to (the current one when asked)."""
+    return {
+        "snapshot": render_snapshot_json(answer.snapshot),
+        "query": answer.query,
+        "versions": render_history_json(answer.versions),
+    }
+
+
+def _at(info: SnapshotInfo) -> str:
+    return f"{info.change_number} ({info.file_date or '-'})"
+
+
+def _snapshot_ref(info: SnapshotInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {"change_number": info.change_number, "file_date": info.file_date}
+
+
+def render_prefix_history_json(answer: PrefixHistory) -> dict[str, Any]:
+    return {
+        "snapshot": render_snapshot_json(answer.snapshot),
+        "query": answer.query,
+        "kind": "address" if answer.is_address else "cidr",
+        "since": _snapshot_ref(answer.first_snapshot),
+        "spans": [
+            {
+                "tag": s.tag,
+                "prefix": s.prefix,
+                "relation": s.relation,
+                "from": _snapshot_ref(s.first),
+                "to": _snapshot_ref(s.last),
+                "removed_in": _snapshot_ref(s.removed_in),
+                "current": s.removed_in is None and s.last.id == answer.snapshot.id,
+            }
+            for s in answer.spans
+        ],
+    }
+
+
+def render_prefix_history_text(answer: PrefixHistory) -> str:
+    """A header naming the snapshots searched, then one row per tag and prefix that held the
+    address or CIDR: from which snapshot to which (changeNumber and file date), and when it
+    was removed (``-``: still in the current snapshot)."""
+    kind = "address" if answer.is_address else "CIDR"
+    header = (
+        f"{kind} {answer.query} in the {answer.snapshot.cloud} snapshots from changeNumber "
+        f"{_at(answer.first_snapshot)} to {_at(answer.snapshot)}:"
+    )
+    rows = []
+    for s in answer.spans:
+        prefix = {"equal": s.prefix, "contains": s.prefix, "inside": "inside:" + s.prefix}
+        rows.append(
+            [
+                s.tag,
+                prefix[s.relation],
+                _at(s.first),
+                _at(s.last),
+                _at(s.removed_in) if s.removed_in else "-",
+            ]
+        )
+    table = render_table(["tag", "prefix", "from", "to", "removed in"], rows)
+    return header + "\n" + table
+
+
 def render_history_json(versions: Sequence[TagVersion]) -> list[dict[str, Any]]:
     return [
         {
@@ -567,16 +646,31 @@ def render_profiles_text(profiles: Iterable[Profile]) -> str:
     )
 
 
-def render_profile_json(answer: CidrAnswer) -> dict[str, Any]:
-    """A profile resolved in one snapshot (``TagStore.cidrs(profile=...)``)."""
+def _filter_json(resolved: ResolvedProfile) -> dict[str, Any]:
+    f = resolved.selected_by
+    return {"direction": f.direction, "protocol": f.protocol, "port": f.port}
+
+
+def _rule_name(r: ResolvedRule) -> str:
+    """A rule as a user recognises it: ``outbound tcp 443 AzureFrontDoor.Frontend``."""
+    return f"{r.rule.direction} {r.rule.protocol} {r.rule.ports} {r.rule.tag}"
+
+
+def render_profile_json(answer: CidrAnswer, aggregated: bool = False) -> dict[str, Any]:
+    """A profile resolved in one snapshot (``TagStore.cidrs(profile=...)``): per rule its
+    template and tag, direction, protocol, ports, purpose, whether it is optional or missing,
+    and its prefixes (aggregated when ``aggregated``), enough for one firewall object per rule."""
     resolved = answer.profile
     if resolved is None:
         raise ValueError("render_profile_json needs the answer of a profile query")
+    per_rule = answer.rule_prefixes or tuple(() for _ in resolved.rules)
     return {
         "profile": resolved.profile.name,
         "cloud": resolved.cloud,
         "region": resolved.region,
         "snapshot": render_snapshot_json(answer.snapshot),
+        "filter": _filter_json(resolved),
+        "aggregated": aggregated,
         "rules": [
             {
                 "direction": r.rule.direction,
@@ -586,18 +680,22 @@ def render_profile_json(answer: CidrAnswer) -> dict[str, Any]:
                 "source_name": r.rule.source_name,
                 "purpose": r.rule.purpose,
                 "tag": r.tag.name if r.tag else None,
+                "optional": r.rule.optional,
+                "missing": r.missing,
                 "ipv4": r.tag.ipv4_count if r.tag else 0,
                 "ipv6": r.tag.ipv6_count if r.tag else 0,
                 "skipped": r.skipped_reason,
                 "warnings": list(r.warnings),
+                "prefixes": list(prefixes),
             }
-            for r in resolved.rules
+            for r, prefixes in zip(resolved.rules, per_rule, strict=True)
         ],
         "fqdns": [
             {"host": f.host, "ports": f.ports, "protocol": f.protocol, "purpose": f.purpose}
             for f in resolved.fqdns
         ],
         "warnings": list(resolved.warnings),
+        "missing_rules": [_rule_name(r) for r in resolved.missing],
         "union": dict(zip(("ipv4", "ipv6"), count(answer.prefixes), strict=True)),
     }
 
@@ -612,13 +710,16 @@ def render_profile_text(answer: CidrAnswer) -> str:
         f"{resolved.profile.name} for {resolved.cloud}"
         + (f", region {resolved.region}" if resolved.region else "")
         + f" (changeNumber {answer.snapshot.change_number})"
+        + (f"; rules for {resolved.selected_by.describe()}" if resolved.selected_by else "")
     )
     rows = []
     for r in resolved.rules:
         if r.tag:
             tag = r.tag.name
+        elif r.skipped_reason:
+            tag = "skipped: " + r.skipped_reason
         else:
-            tag = "skipped: " + r.skipped_reason if r.skipped_reason else "(missing)"
+            tag = "(missing, optional)" if r.rule.optional else "(missing)"
         rows.append(
             [
                 r.rule.direction,
@@ -643,3 +744,33 @@ def render_profile_text(answer: CidrAnswer) -> str:
             )
         )
     return "\n".join(parts)
+
+
+def render_profile_missing(answer: CidrAnswer, allowed: bool) -> list[str]:
+    """stderr lines for the rules whose tag the file lacks: an error line naming the required
+    ones (a warning when ``allowed``: --allow-missing), a warning for the optional ones."""
+    resolved = answer.profile
+    if resolved is None:
+        return []
+    lines = []
+    snap = answer.snapshot
+    where = f"the {resolved.cloud} file (changeNumber {snap.change_number})"
+    if resolved.missing:
+        names = "; ".join(_rule_name(r) for r in resolved.missing)
+        n = len(resolved.missing)
+        what = f"{n} rule{'s' if n != 1 else ''} of profile {resolved.profile.name}"
+        if allowed:
+            lines.append(
+                f"aztags: warning: {what} found no tag in {where}: {names}; "
+                "the prefixes printed leave them out (--allow-missing)."
+            )
+        else:
+            lines.append(
+                f"aztags: {what} found no tag in {where}: {names}; the prefixes printed are "
+                "incomplete. Pass --allow-missing if that is expected, or mark the rule "
+                "optional = true in the profile."
+            )
+    if resolved.missing_optional:
+        names = "; ".join(_rule_name(r) for r in resolved.missing_optional)
+        lines.append(f"aztags: warning: optional rule(s) with no tag in {where}: {names}.")
+    return lines

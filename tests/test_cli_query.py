@@ -698,7 +698,7 @@ def test_history_json_lists_exactly_the_snapshots_where_the_tag_changed(run, nam
     result = run("history", name, "--json")
     assert result.exit_code == 0, result.stderr
     rows = []
-    for v in json.loads(result.stdout):
+    for v in json.loads(result.stdout)["versions"]:
         rows.append(
             (
                 as_date(v["snapshot"]["file_date"].replace("-", "")),
@@ -757,9 +757,9 @@ def test_history_shows_a_removed_tag(run, synthetic_db):
         ["1", "2025-01-06", "1", "1", "1", "+2", "-0", "API,NSG"],
         ["2", "2025-01-13", "removed", "0", "0"],
     ]
-    doc = json.loads(run("history", "Gone", "--json", store=synthetic_db).stdout)
+    doc = json.loads(run("history", "Gone", "--json", store=synthetic_db).stdout)["versions"]
     assert [d["removed_in"]["change_number"] for d in doc] == [2]
-    sql = json.loads(run("history", "Sql", "--json", store=synthetic_db).stdout)
+    sql = json.loads(run("history", "Sql", "--json", store=synthetic_db).stdout)["versions"]
     assert [
         (d["snapshot"]["change_number"], d["tag_change_number"], d["network_features"]) for d in sql
     ] == [(1, 1, None), (2, 1, ["API", "NSG"])]
@@ -1136,7 +1136,7 @@ def test_process_history(aztags):
             v["prefixes_added"],
             v["prefixes_removed"],
         )
-        for v in json.loads(done.stdout)
+        for v in json.loads(done.stdout)["versions"]
     ]
     assert rows == expected_history("Storage.WestUS")
 

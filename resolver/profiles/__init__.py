@@ -98,6 +98,7 @@ from resolver.profiles.model import (
     ResolvedProfile,
     ResolvedRule,
     Rule,
+    RuleFilter,
 )
 from resolver.profiles.resolve import null_features_warning, resolve_profile
 
@@ -110,6 +111,7 @@ __all__ = [
     "ResolvedProfile",
     "ResolvedRule",
     "Rule",
+    "RuleFilter",
     "builtin_profiles",
     "check_ports",
     "get_profile",

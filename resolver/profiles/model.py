@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from resolver.models import TagInfo
 
@@ -66,12 +66,38 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class FqdnRule:
-    """A host name (pattern) to allow, for firewalls and proxies with FQDN objects."""
+    """A host name (pattern) to allow, for firewalls and proxies with FQDN objects (outbound)."""
 
     host: str
     purpose: str
     ports: str = "443"
     protocol: str = "tcp"
+
+    def matches(
+        self, direction: str | None = None, protocol: str | None = None, port: int | None = None
+    ) -> bool:
+        """Like :meth:`Rule.matches`; host names are always outbound."""
+        return Rule("outbound", self.ports, self.protocol, self.host, "").matches(
+            direction, protocol, port
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFilter:
+    """Which rules of a profile a question is about: a direction, a protocol, a port (None: any)."""
+
+    direction: str | None = None
+    protocol: str | None = None
+    port: int | None = None
+
+    def __bool__(self) -> bool:
+        return (self.direction, self.protocol, self.port) != (None, None, None)
+
+    def describe(self) -> str:
+        """``outbound, tcp, port 443``; "" when nothing is filtered."""
+        parts = [self.direction or "", self.protocol or ""]
+        parts.append(f"port {self.port}" if self.port is not None else "")
+        return ", ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,7 @@ class ResolvedProfile:
     rules: tuple[ResolvedRule, ...]
     fqdns: tuple[FqdnRule, ...]
     warnings: tuple[str, ...]  # every rule's warnings and the profile's own, without repeats
+    selected_by: RuleFilter = RuleFilter()  # the rules kept by narrowed(); empty: every rule
 
     @property
     def missing(self) -> tuple[ResolvedRule, ...]:
@@ -116,3 +143,26 @@ class ResolvedProfile:
     ) -> tuple[ResolvedRule, ...]:
         """The rules that traffic of this direction, protocol and port falls under."""
         return tuple(r for r in self.rules if r.rule.matches(direction, protocol, port))
+
+    @property
+    def missing_optional(self) -> tuple[ResolvedRule, ...]:
+        """Rules whose tag is missing and that say it may be (``optional = true``)."""
+        return tuple(r for r in self.rules if r.missing and r.rule.optional)
+
+    def narrowed(self, selection: RuleFilter) -> ResolvedProfile:
+        """Only the rules (and host names) that ``selection`` falls under, with only their
+        warnings (and the profile's own); the same profile when nothing is filtered."""
+        if not selection:
+            return self
+        args = (selection.direction, selection.protocol, selection.port)
+        kept = self.select(*args)
+        rule_warnings = {w for r in self.rules for w in r.warnings}
+        warnings = [w for r in kept for w in r.warnings]
+        warnings += [w for w in self.warnings if w not in rule_warnings]
+        return replace(
+            self,
+            rules=kept,
+            fqdns=tuple(f for f in self.fqdns if f.matches(*args)),
+            warnings=tuple(dict.fromkeys(warnings)),
+            selected_by=selection,
+        )

@@ -7,8 +7,13 @@ from collections.abc import Mapping
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError
 from resolver.models import TagInfo
-from resolver.profiles.model import Profile, ResolvedProfile, ResolvedRule
+from resolver.profiles.model import Profile, ResolvedProfile, ResolvedRule, Rule
 from resolver.regions import RegionIndex
+
+
+def _kind(rule: Rule) -> str:
+    return "optional rule " if rule.optional else "rule "
+
 
 # --- resolving ----------------------------------------------------------------------------------
 
@@ -72,13 +77,14 @@ def resolve_profile(
             if tag is None:
                 warnings.append(
                     f"{rule.tag}: the {cloud_name} file has no {rule.base} tag for region {code}; "
-                    "this rule resolves to no prefixes"
+                    f"this {_kind(rule)}resolves to no prefixes"
                 )
         else:
             tag = by_fold.get(rule.tag.casefold())
             if tag is None:
                 warnings.append(
-                    f"{rule.tag} is not in the {cloud_name} file; this rule resolves to no prefixes"
+                    f"{rule.tag} is not in the {cloud_name} file; "
+                    f"this {_kind(rule)}resolves to no prefixes"
                 )
         if tag is not None and tag.network_features is None:
             warnings.append(null_features_warning(tag))
