@@ -51,6 +51,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3  # nothing matched: unknown tag/region/profile, empty store, no lookup match
     STALE = 4  # the newest stored file is older than --max-age-days
     QUARANTINED = 5  # a new file lost too many prefixes and was not made current
+    DIFFERENCES = 6  # --exit-code: differences were found (as git diff --exit-code)
 
 
 def _exit_code(error: AztagsError) -> ExitCode:
@@ -882,6 +883,12 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
 @profile_dirs_option
 @db_option
 @json_option
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 6 when there are differences, 0 when there are none (as git diff --exit-code).",
+)
 @handle_errors
 def diff(
     names: tuple[str, ...],
@@ -893,6 +900,7 @@ def diff(
     profiles_dir: tuple[Path, ...],
     db: Path | None,
     as_json: bool,
+    exit_code: bool,
 ) -> None:
     """What changed between two snapshots: '+ prefix' and '- prefix' per tag, then a summary.
 
@@ -904,6 +912,10 @@ def diff(
       aztags diff                                  # previous vs current
       aztags diff --from 2023-03-06 --to 2023-06-19 Storage.WestEurope
       aztags diff --profile azureml --region westus --json
+      aztags diff --exit-code Storage.WestEurope >/dev/null || echo "changed (6) or failed"
+
+    Exit codes: 0 ok (with --exit-code: no differences), 6 differences found (--exit-code only),
+    1 error, 2 bad flags, 3 unknown tag, region, profile or snapshot.
     """
     from resolver.render import render_diff_json, render_diff_text
 
@@ -916,6 +928,8 @@ def diff(
         profile_dirs=_profile_dirs(profiles_dir),
     )
     click.echo(render_json(render_diff_json(answer)) if as_json else render_diff_text(answer))
+    if exit_code and answer.tags:
+        sys.exit(ExitCode.DIFFERENCES)
 
 
 @main.command()
