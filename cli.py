@@ -525,7 +525,8 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     """Backfill many files: paths, folders or quoted globs, in any order.
 
     Each file is one transaction; a bad file is reported and the others are still stored.
-    The cloud comes from each file.
+    The cloud comes from each file. A folder's files not named ServiceTags_*.json[.gz] are
+    skipped and counted in the summary line (-v names each one).
 
     \b
     Examples:
@@ -534,14 +535,18 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
 
     Exit codes: 0 all stored, 1 some file failed, 5 some file quarantined.
     """
-    from resolver.refresh import expand_paths, import_files
-    from resolver.render import render_import_json
+    from resolver.refresh import find_import_files, import_files
+    from resolver.render import render_import_json, render_import_skipped, render_import_summary
 
     http, options = _http_settings(kw), _save_options(kw)
-    files = expand_paths(paths)
+    found = find_import_files(paths)
+    files = found.files
+    for path in found.skipped:
+        log.info("Skipped %s: not named ServiceTags_*.json or ServiceTags_*.json.gz", path)
     conn = _open(db)
     worst = ExitCode.OK
     docs = []
+    outcomes: list[str] = []
     show_bar = sys.stderr.isatty() and not as_json and len(files) > 1
     with click.progressbar(
         length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
@@ -554,10 +559,14 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
                     click.echo("", err=True)
                 click.echo(f"aztags: {path.name}: {result}", err=True)
                 worst = max(worst, _exit_code(result))
+                outcomes.append("failed")
             else:
                 worst = max(worst, _report(path.name, result, as_json))
+                outcomes.append(str(result.outcome))
     if as_json:
-        _print_json(docs)
+        _print_json(docs + [render_import_skipped(p) for p in found.skipped])
+    elif len(files) > 1 or found.skipped:
+        click.echo(render_import_summary(outcomes, len(found.skipped)))
     sys.exit(worst)
 
 

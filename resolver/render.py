@@ -160,6 +160,37 @@ def render_import_json(path: Path, outcome: IngestResult | AztagsError) -> dict[
     return {"file": str(path), **render_ingest_json(outcome)}
 
 
+def render_import_skipped(path: Path) -> dict[str, Any]:
+    """A folder's file that an import did not read (not named ServiceTags_*.json[.gz])."""
+    return {
+        "file": str(path),
+        "outcome": "skipped",
+        "reason": "not named ServiceTags_*.json or ServiceTags_*.json.gz",
+    }
+
+
+def render_import_summary(outcomes: Sequence[str], skipped: int) -> str:
+    """The last line of an import of several files: how many became what, and how many files
+    of the folders were skipped."""
+    n = len(outcomes)
+    stored = sum(o in ("current", "backfill") for o in outcomes)
+    parts = [f"{stored} stored"]
+    for outcome, label in (
+        ("duplicate", "already stored"),
+        ("quarantined", "quarantined"),
+        ("failed", "failed"),
+    ):
+        if k := outcomes.count(outcome):
+            parts.append(f"{k} {label}")
+    line = f"{n} file{'s' if n != 1 else ''} imported: {', '.join(parts)}"
+    if skipped:
+        line += (
+            f"; {skipped} other file{'s' if skipped != 1 else ''} in the folder(s) skipped "
+            "(not named ServiceTags_*.json[.gz]; -v lists them)"
+        )
+    return line
+
+
 # -- status / snapshots ----------------------------------------------------------------------------
 
 
