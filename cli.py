@@ -24,6 +24,7 @@ from resolver.errors import (
     AztagsError,
     ConfigError,
     EmptyStoreError,
+    FetchError,
     NotFoundError,
     QuarantinedError,
     StaleDataError,
@@ -451,7 +452,7 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
 
 
 @main.command()
-@cloud_option(allow_all=True)
+@cloud_option(allow_all=True, default=None)
 @click.option(
     "--source",
     help="Skip discovery: read this .json/.json.gz path or URL, or '-' for stdin.",
@@ -461,34 +462,44 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
 @db_option
 @json_option
 @handle_errors
-def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: Any) -> None:
+def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool, **kw: Any) -> None:
     """Download the current Service Tags file of a cloud and store it with its history.
 
     Finds the file through Microsoft's Download Center (stable folder, details page,
     confirmation page, then any link), downloads it only when it changed (ETag), validates it
-    and stores it in one transaction.
+    and stores it in one transaction. --cloud defaults to public; with --source, the cloud is
+    read from the file (a --cloud given must be the file's).
 
     \b
     Examples:
       aztags fetch                      # Public cloud
       aztags fetch --cloud all
-      aztags fetch --source ServiceTags_Public_20250113.json.gz   # air-gapped
+      aztags fetch --source ServiceTags_China_20241118.json.gz   # air-gapped, any cloud
       curl -s "$URL" | aztags fetch --source -
 
     Exit codes: 0 stored or unchanged, 1 failed, 5 quarantined.
     """
     from resolver.refresh import RefreshResult, refresh_cloud
-    from resolver.render import render_fetch_json, render_unchanged_text
+    from resolver.render import (
+        render_fetch_failure,
+        render_fetch_hint,
+        render_fetch_json,
+        render_unchanged_text,
+    )
 
     http, options = _http_settings(kw), _save_options(kw)
-    clouds = _clouds(cloud.lower())
-    if source is not None and len(clouds) > 1:
-        raise click.UsageError("--source reads one file: name its cloud with --cloud, not 'all'.")
+    clouds: tuple[Cloud | None, ...]
+    if source is not None:  # the file says which cloud; 'all' (a config default) too
+        clouds = (None,) if cloud is None or cloud.lower() == "all" else (get_cloud(cloud),)
+    else:
+        clouds = _clouds((cloud or "public").lower())
+    verbose = bool(click.get_current_context().find_root().params.get("verbose"))
     conn = _open(db)
     worst = ExitCode.OK
     docs = []
+    unreachable = False
     for c in clouds:
-        progress = _Progress(f"Downloading {c.name}")
+        progress = _Progress(f"Downloading {c.name}" if c else "Reading")
         outcome: RefreshResult | AztagsError
         try:
             outcome = refresh_cloud(
@@ -500,15 +511,19 @@ def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: 
             outcome = e
         finally:
             progress.close()
-        docs.append(render_fetch_json(c.name, outcome))
+        name = outcome.cloud.name if isinstance(outcome, RefreshResult) else (c.name if c else "")
+        docs.append(render_fetch_json(name, outcome))
         if isinstance(outcome, AztagsError):
-            click.echo(f"aztags: {c.name}: {outcome}", err=True)
+            click.echo(render_fetch_failure(name, outcome, verbose=verbose), err=True)
+            unreachable |= isinstance(outcome, FetchError)
             worst = max(worst, _exit_code(outcome))
         elif outcome.ingest is None:
             if not as_json:
-                click.echo(render_unchanged_text(c.name, outcome.source))
+                click.echo(render_unchanged_text(name, outcome.source))
         else:
-            worst = max(worst, _report(c.name, outcome.ingest, as_json))
+            worst = max(worst, _report(name, outcome.ingest, as_json))
+    if unreachable:
+        click.echo(render_fetch_hint(), err=True)
     if as_json:
         _print_json(docs if len(clouds) > 1 else docs[0])
     sys.exit(worst)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from cache.db import transaction
 from cache.store import SaveOptions, load_snapshots, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
-from resolver.errors import AztagsError, FetchError, NotFoundError
+from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
 
@@ -41,7 +41,7 @@ class RefreshResult:
 
 def refresh_cloud(
     conn: sqlite3.Connection,
-    cloud: Cloud,
+    cloud: Cloud | None,
     http: HttpSettings,
     options: SaveOptions,
     *,
@@ -54,14 +54,18 @@ def refresh_cloud(
 ) -> RefreshResult:
     """Fetch the cloud's current file (or read ``source``), validate it and store it.
 
-    ``after_save``: see :func:`store_file`; not called when the server says the file is
-    unchanged (nothing is stored then)."""
+    ``cloud`` None (only with ``source``): the file's own ``cloud`` field says which, as for
+    :func:`import_files`; a cloud given must be the file's. ``after_save``: see
+    :func:`store_file`; not called when the server says the file is unchanged (nothing is
+    stored then)."""
     from resolver.sources import KnownFile, read_source
     from resolver.sources.discovery import fetch_current  # requests: only when downloading
 
     now = now or datetime.now(UTC)
     if source is not None:
         raw = read_source(source, http, stdin=stdin, progress=progress, log=log)
+    elif cloud is None:
+        raise UsageError("Name the cloud to fetch with --cloud, or give a file with --source.")
     else:
         last = None if options.force else _last_download(conn, cloud)
         known = KnownFile(last.source, last.etag, last.last_modified) if last else None
@@ -81,7 +85,7 @@ def refresh_cloud(
             return RefreshResult(cloud, last.source, None)
         raw = fetched
     result = store_file(conn, raw, options, cloud, now=now, after_save=after_save)
-    return RefreshResult(cloud, raw.source, result)
+    return RefreshResult(cloud or get_cloud(result.snapshot.cloud), raw.source, result)
 
 
 def store_file(

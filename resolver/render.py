@@ -149,6 +149,30 @@ def render_fetch_json(cloud: str, outcome: RefreshResult | AztagsError) -> dict[
     return {"cloud": cloud, **render_ingest_json(outcome.ingest)}
 
 
+def render_fetch_failure(cloud: str, error: AztagsError, *, verbose: bool = False) -> str:
+    """The stderr line for one cloud that failed in a fetch of several: one line (the first of
+    the message, or a discovery's summary), the whole message with ``verbose`` (-v)."""
+    text = str(error)
+    if not verbose:
+        summary = getattr(error, "summary", None)
+        first, _, rest = text.partition("\n")
+        if summary:
+            text = f"could not find the current file: {summary}"
+        elif rest:
+            text = f"{first.removesuffix(' Tried:')} (-v for the detail)"
+    return f"aztags: {cloud}: {readable(text, controls=False)}"
+
+
+def render_fetch_hint() -> str:
+    """Said once after clouds that could not be downloaded."""
+    return (
+        "aztags: hint: without internet access, download the files elsewhere and store them "
+        "with 'aztags import FILE...' or 'aztags fetch --source FILE' (both read the cloud from "
+        "the file: no --cloud needed); behind a proxy, set HTTPS_PROXY (and NO_PROXY, "
+        "REQUESTS_CA_BUNDLE). -v shows every step tried."
+    )
+
+
 def render_unchanged_text(cloud: str, source: str) -> str:
     return f"{cloud}: unchanged since the last fetch ({source})"
 

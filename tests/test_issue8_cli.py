@@ -128,3 +128,57 @@ def test_import_of_a_folder_counts_and_names_the_files_it_skips(tmp_path, monkey
         ("notes.txt", "skipped"),
         ("public-20250113.json", "skipped"),
     ]
+
+
+# -- fetch: offline, and --source without --cloud --------------------------------------------------
+
+OFFLINE = ["--download-base", "http://127.0.0.1:1", "--details-base", "http://127.0.0.1:1/dl"]
+
+
+def test_fetch_all_offline_says_one_line_per_cloud_and_one_hint(tmp_path):
+    env = clean_env(tmp_path / "f.db", tmp_path)
+    done = aztags_process("fetch", "--cloud", "all", "--retries", "0", *OFFLINE, env=env)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert [line.split(":")[1].strip() for line in lines[:4]] == [
+        "Public",
+        "AzureGovernment",
+        "China",
+        "AzureGermany",
+    ]
+    assert all("could not find the current file" in line for line in lines[:4]), lines
+    assert len(lines) == 5 and lines[4].startswith("aztags: hint: ")
+    assert "aztags import FILE" in lines[4] and "--source FILE" in lines[4]
+    assert "Traceback" not in done.stderr
+    detailed = aztags_process("-v", "fetch", "--cloud", "all", "--retries", "0", *OFFLINE, env=env)
+    assert "2. details page" in detailed.stderr  # every step, at -v
+    assert detailed.stderr.count("aztags: hint: ") == 1
+
+
+@pytest.mark.realdata
+def test_fetch_source_without_cloud_reads_the_cloud_from_the_file(tmp_path, monkeypatch):
+    from tests.helpers import CHINA_DAY, real_path
+
+    monkeypatch.chdir(tmp_path)
+    china = real_path("China", CHINA_DAY)
+    env = clean_env(tmp_path / "c.db", tmp_path)
+    runner = CliRunner()
+    done = runner.invoke(main, ["fetch", "--source", str(china)], env=env, catch_exceptions=False)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.startswith("China: changeNumber ")
+    status = json.loads(runner.invoke(main, ["status", "--json"], env=env).stdout)
+    assert [c["cloud"] for c in status["clouds"]] == ["China"]
+    # a --cloud that disagrees with the file is refused, and nothing is stored
+    wrong = runner.invoke(
+        main, ["fetch", "--cloud", "usgov", "--source", str(china)], env=env, catch_exceptions=False
+    )
+    assert wrong.exit_code == 1
+    assert "is for cloud 'China', but 'AzureGovernment' was requested" in wrong.stderr
+    agreed = runner.invoke(
+        main, ["fetch", "--cloud", "china", "--source", str(china)], env=env, catch_exceptions=False
+    )
+    assert agreed.exit_code == 0 and "already stored" in agreed.stdout
+    # cloud = "all" in the environment (or a config file) is no reason to refuse either
+    env_all = {**env, "AZTAGS_CLOUD": "all"}
+    again = runner.invoke(main, ["fetch", "--source", str(china)], env=env_all)
+    assert again.exit_code == 0 and "already stored" in again.stdout
