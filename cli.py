@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from resolver.models import IngestResult
     from resolver.query import TagStore
     from resolver.sources import HttpSettings
+    from resolver.staleness import Freshness
 
 log = logging.getLogger("aztags")
 P = ParamSpec("P")
@@ -681,16 +682,43 @@ def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
     return given or user_profile_dirs()
 
 
-def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
-    """The read-only store of a cloud, once every --at/--from/--to has the right form (a usage
-    error comes before any database is opened)."""
+def max_age_option(func: Callable[P, R]) -> Callable[P, R]:
+    """--max-age-days for a query: answers about now from an older current snapshot warn."""
+    return click.option(
+        "--max-age-days",
+        type=click.IntRange(0),
+        default=14,
+        show_default=True,
+        envvar="AZTAGS_MAX_AGE_DAYS",
+        help="Warn on stderr when the answer comes from a current snapshot older than this "
+        "(AzureGermany, frozen, excepted; not for --at).",
+    )(func)
+
+
+def _store(
+    db: Path | None, cloud: str, *refs: str | None, max_age_days: int | None = None
+) -> TagStore:
+    """The read-only store of a cloud, once every --at/--from/--to has the right form and is not
+    after today (a usage error comes before any database is opened)."""
     from resolver.query import TagStore
     from resolver.refs import parse_at
+    from resolver.staleness import DEFAULT_MAX_AGE_DAYS
 
+    today = datetime.now(UTC).date()
     for ref in refs:
         if ref is not None:
-            parse_at(ref)
-    return TagStore(_open(db, readonly=True), get_cloud(cloud))
+            parse_at(ref, today)
+    name = "public" if cloud == "all" else cloud  # 'all': a starting point for every cloud
+    limit = DEFAULT_MAX_AGE_DAYS if max_age_days is None else max_age_days
+    return TagStore(_open(db, readonly=True), get_cloud(name), max_age_days=limit)
+
+
+def _say_freshness(*freshness: Freshness | None) -> None:
+    """Print on stderr what the answer's snapshot(s) call for: one warning line when the data
+    is stale, one note when --at named a day after the newest file (resolver.staleness)."""
+    from resolver.render import render_freshness_lines
+
+    _warn(render_freshness_lines(f for f in freshness if f is not None))
 
 
 @main.command()
@@ -809,8 +837,9 @@ def cidrs(
     type=click.File("r", errors="surrogateescape"),
     help="Read addresses from a file, one per line ('-' for stdin): one output line per input.",
 )
-@cloud_option()
+@cloud_option(allow_all=True)
 @at_option
+@max_age_option
 @db_option
 @click.option(
     "--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file."
@@ -821,59 +850,125 @@ def lookup(
     file: TextIO | None,
     cloud: str,
     at: str | None,
+    max_age_days: int,
     db: Path | None,
     as_json: bool,
 ) -> None:
     """Which tags contain an IPv4/IPv6 address or CIDR: every one, most specific first.
 
     Output: one line per input, in input order, tab-separated: the input, then one field per
-    matching tag as TAG,PREFIX,REGION,SERVICE. For a CIDR, tags with prefixes inside it follow,
-    marked 'inside:'. A bad line gets 'error: ...' and the batch goes on.
+    matching tag as TAG,PREFIX,REGION,SERVICE (with --cloud all: TAG,PREFIX,REGION,SERVICE,CLOUD).
+    For a CIDR, tags with prefixes inside it follow, marked 'inside:'. A bad line gets
+    'error: ...' and the batch goes on. With --file, a line starting with '#' is a comment:
+    printed as it is (text) or left out (JSON lines, whose first line names the snapshot).
 
     \b
     Examples:
       aztags lookup 20.38.96.1 2603:1020:200::1
       aztags lookup 20.38.96.0/20 --json
+      aztags lookup 40.73.81.5 --cloud all
       cut -d' ' -f3 firewall.log | aztags lookup --file - > tags.tsv
       aztags lookup --file ips.txt --at 2023-03-20
 
     Exit codes: 0 ok, 3 a single lookup matched nothing, 1 an address did not parse.
     """
-    from resolver.render import render_lookup_json, render_lookup_stream, render_lookup_text
-
     if not queries and file is None:
         raise click.UsageError(
             "Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1"
         )
     if queries and file is not None:
         raise click.UsageError("Give addresses or --file, not both.")
-    store = _store(db, cloud, at)
+    every = cloud.lower() == "all"
+    store = _store(db, cloud.lower(), at, max_age_days=max_age_days)
     if file is not None:
-        batch = store.lookup_batch(at)
-        lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
-        rendered = render_lookup_stream(batch.answers(lines), batch.details, as_json=as_json)
-        write = sys.stdout.write
-        while chunk := "".join(islice(rendered, 4096)):  # joined in C: no Python loop per line
-            write(chunk)
-        if batch.errors:
-            click.echo(
-                f"aztags: {batch.errors} line(s) were not addresses; see 'error:' in the output.",
-                err=True,
-            )
-            sys.exit(ExitCode.ERROR)
+        _lookup_file(store, file, at, every=every, as_json=as_json)
         return
-    report = store.lookup_report(queries, at=at)
-    answers = report.answers
-    if as_json:
-        click.echo(render_json(render_lookup_json(answers, report.details)))
+    _lookup_queries(store, queries, at, every=every, as_json=as_json)
+
+
+def _lookup_file(
+    store: TagStore, file: TextIO, at: str | None, *, every: bool, as_json: bool
+) -> None:
+    """``lookup --file``: stream the answers, a header line first with --json."""
+    from resolver.query import CloudsBatch, LookupBatch
+    from resolver.render import (
+        render_lookup_all_header,
+        render_lookup_all_stream,
+        render_lookup_header,
+        render_lookup_stream,
+    )
+
+    batch: LookupBatch | CloudsBatch
+    if every:
+        batch = store.lookup_batch_all(at)
+        freshness = [b.freshness for b in batch.batches]
     else:
-        click.echo(render_lookup_text(answers, report.details))
+        batch = store.lookup_batch(at)
+        freshness = [batch.freshness]
+    _say_freshness(*freshness)
+    lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
+    write = sys.stdout.write
+    rendered: Iterator[str]
+    if isinstance(batch, CloudsBatch):
+        if as_json:
+            write(render_lookup_all_header(batch))
+        rendered = render_lookup_all_stream(batch.answers(lines), batch, as_json=as_json)
+    else:
+        if as_json:
+            write(render_lookup_header(batch.snapshot, batch.freshness))
+        rendered = render_lookup_stream(batch.answers(lines), batch.details, as_json=as_json)
+    while chunk := "".join(islice(rendered, 4096)):  # joined in C: no Python loop per line
+        write(chunk)
+    if batch.errors:
+        click.echo(
+            f"aztags: {batch.errors} line(s) were not addresses; see 'error:' in the output.",
+            err=True,
+        )
+        sys.exit(ExitCode.ERROR)
+
+
+def _lookup_queries(
+    store: TagStore, queries: tuple[str, ...], at: str | None, *, every: bool, as_json: bool
+) -> None:
+    """``lookup ADDR...``: one document or one line per query."""
+    from resolver.render import (
+        render_lookup_all_json,
+        render_lookup_all_text,
+        render_lookup_report_json,
+        render_lookup_text,
+    )
+
+    if every:
+        reports = store.lookup_report_all(queries, at)
+    else:
+        reports = [store.lookup_report(queries, at=at)]
+    _say_freshness(*(r.freshness for r in reports))
+    if every:
+        doc = render_lookup_all_json(reports) if as_json else render_lookup_all_text(reports)
+    else:
+        report = reports[0]
+        doc = (
+            render_lookup_report_json(report)
+            if as_json
+            else render_lookup_text(report.answers, report.details)
+        )
+    click.echo(render_json(doc) if as_json else doc)
+    answers = reports[0].answers
     bad = [readable(a.query, limit=80) for a in answers if a.error]
     if bad:
         click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
         sys.exit(ExitCode.ERROR)
-    if len(answers) == 1 and answers[0].result is not None and not answers[0].result.tags:
-        click.echo(f"aztags: {answers[0].query} is in no {store.cloud.name} service tag.", err=True)
+    if len(answers) == 1 and not any(
+        r.answers[0].result.tags for r in reports if r.answers[0].result
+    ):
+        query = answers[0].query
+        if every:
+            names = ", ".join(r.snapshot.cloud for r in reports)
+            click.echo(
+                f"aztags: {query} is in no service tag of any stored cloud ({names}).", err=True
+            )
+        else:
+            click.echo(f"aztags: {query} is in no {store.cloud.name} service tag.", err=True)
         sys.exit(ExitCode.NOT_FOUND)
 
 

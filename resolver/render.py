@@ -22,9 +22,16 @@ from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
     from resolver.profiles import Profile
-    from resolver.query import BatchAnswer, CidrAnswer, DiffAnswer, LookupAnswer
+    from resolver.query import (
+        BatchAnswer,
+        CidrAnswer,
+        CloudsBatch,
+        DiffAnswer,
+        LookupAnswer,
+        LookupReport,
+    )
     from resolver.refresh import RefreshResult
-    from resolver.staleness import CloudStatus
+    from resolver.staleness import CloudStatus, Freshness
 
 Details = Mapping[
     str, TagSummary
@@ -77,6 +84,55 @@ def render_snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
 def render_warnings(warnings: Iterable[str]) -> list[str]:
     """stderr lines for an answer's warnings."""
     return [f"aztags: warning: {w}" for w in warnings]
+
+
+def render_freshness_lines(freshness: Iterable[Freshness]) -> list[str]:
+    """The stderr lines for the snapshots an answer was read from: at most one warning (stale
+    data, every stale cloud in it) and one note (an --at day after the newest file)."""
+    found = list(freshness)
+    lines = []
+    stale = [(f, f.stale) for f in found if f.stale is not None]
+    if stale:
+        which = ", ".join(
+            f"{f.cloud.name} changeNumber {f.snapshot.change_number} "
+            f"({f.snapshot.file_date or '-'}, {s.age_days} days old)"
+            for f, s in stale
+        )
+        key = stale[0][0].cloud.key if len(stale) == 1 else "all"
+        lines.append(
+            f"aztags: warning: answered from stale data: {which}, older than "
+            f"{stale[0][1].max_age_days} days (--max-age-days); run 'aztags fetch --cloud {key}'."
+        )
+    after = [f for f in found if f.after_newest is not None]
+    if after:
+        which = ", ".join(
+            f"{f.cloud.name} {f.snapshot.file_date or '-'}, changeNumber {f.snapshot.change_number}"
+            for f in after
+        )
+        lines.append(
+            f"aztags: note: --at {after[0].after_newest} is after the newest stored file "
+            f"({which}): answered with it; a newer file may be out ('aztags fetch')."
+        )
+    return lines
+
+
+def render_stale_json(freshness: Freshness) -> dict[str, Any] | None:
+    """The ``"stale"`` field of a --json answer: null, or how old the snapshot is."""
+    s = freshness.stale
+    if s is None:
+        return None
+    return {
+        "cloud": freshness.cloud.name,
+        "change_number": freshness.snapshot.change_number,
+        "file_date": freshness.snapshot.file_date,
+        "age_days": s.age_days,
+        "max_age_days": s.max_age_days,
+    }
+
+
+def render_freshness_json(freshness: Freshness) -> dict[str, Any]:
+    """What a --json document gets for the freshness of its snapshot: ``{"stale": ...}``."""
+    return {"stale": render_stale_json(freshness)}
 
 
 def _features(features: frozenset[str] | None) -> str:
@@ -434,6 +490,23 @@ def render_lookup_json(answers: Sequence[LookupAnswer], details: Details) -> lis
     return [render_lookup_doc(a.query, a.result, a.error, details) for a in answers]
 
 
+def render_lookup_report_json(report: LookupReport) -> dict[str, Any]:
+    """``aztags lookup --json``: the snapshot answered from, ``stale``, then one entry per query."""
+    doc = {"snapshot": render_snapshot_json(report.snapshot)}
+    if report.freshness is not None:
+        doc.update(render_freshness_json(report.freshness))
+    return {**doc, "answers": render_lookup_json(report.answers, report.details)}
+
+
+def render_lookup_header(snapshot: SnapshotInfo, freshness: Freshness | None) -> str:
+    """The first line of ``lookup --file --json``: the snapshot every later line answers from,
+    and ``stale``, once (the lines that follow each have ``query``; this one has none)."""
+    doc: dict[str, Any] = {"snapshot": render_snapshot_json(snapshot)}
+    if freshness is not None:
+        doc.update(render_freshness_json(freshness))
+    return json.dumps(doc, default=str) + "\n"
+
+
 def render_lookup_text(answers: Sequence[LookupAnswer], details: Details) -> str:
     return "\n".join(render_lookup_line(a.query, a.result, a.error, details) for a in answers)
 
@@ -478,10 +551,137 @@ def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) ->
             yield _other_line(text, result, details, as_json=True)
 
 
+# -- lookup --cloud all: every stored cloud, each match naming its cloud ----------------------------
+
+CloudPart = tuple[str, QueryResult, Details]  # (cloud name, its answer, its tag details)
+
+
+def _cloud_line(query: str, parts: Sequence[CloudPart]) -> str:
+    """One text line: the query, then TAG,PREFIX,REGION,SERVICE,CLOUD per containing match of
+    every cloud (clouds in order), then the ``inside:`` ones."""
+    fields = [query]
+    for cloud, result, details in parts:
+        fields += [f"{f},{cloud}" for f in _match_fields(result.containing, details)]
+    for cloud, result, details in parts:
+        fields += [f"{f},{cloud}" for f in _match_fields(result.overlapping, details, "inside:")]
+    return "\t".join(fields)
+
+
+def _cloud_doc(query: str, parts: Sequence[CloudPart]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "query": query,
+        "tags": [
+            {**_match_json(m, details), "cloud": cloud}
+            for cloud, result, details in parts
+            for m in result.containing
+        ],
+    }
+    if parts and parts[0][1].is_cidr:
+        doc["inside"] = [
+            {**_match_json(m, details), "cloud": cloud}
+            for cloud, result, details in parts
+            for m in result.overlapping
+        ]
+    return doc
+
+
+def _snapshot_with_freshness(snapshot: SnapshotInfo, freshness: Freshness | None) -> dict[str, Any]:
+    doc = render_snapshot_json(snapshot)
+    doc["stale"] = None if freshness is None else render_stale_json(freshness)
+    return doc
+
+
+def _parts(reports: Sequence[LookupReport], i: int) -> list[CloudPart]:
+    """Query ``i`` as answered by each cloud."""
+    parts: list[CloudPart] = []
+    for r in reports:
+        result = r.answers[i].result
+        if result is not None:
+            parts.append((r.snapshot.cloud, result, r.details))
+    return parts
+
+
+def render_lookup_all_text(reports: Sequence[LookupReport]) -> str:
+    """``lookup --cloud all``: one line per query, each match with a fifth field, its cloud."""
+    lines = []
+    for i, first in enumerate(reports[0].answers):
+        if first.result is None:
+            lines.append(render_lookup_line(first.query, None, first.error, {}))
+            continue
+        lines.append(_cloud_line(first.query, _parts(reports, i)))
+    return "\n".join(lines)
+
+
+def render_lookup_all_json(reports: Sequence[LookupReport]) -> dict[str, Any]:
+    """``lookup --cloud all --json``: ``snapshots`` (one per cloud, each with ``stale``), then
+    one entry per query whose matches each name their ``cloud``."""
+    answers = []
+    for i, first in enumerate(reports[0].answers):
+        if first.result is None:
+            answers.append(render_lookup_doc(first.query, None, first.error, {}))
+            continue
+        answers.append(_cloud_doc(first.query, _parts(reports, i)))
+    return {
+        "snapshots": [_snapshot_with_freshness(r.snapshot, r.freshness) for r in reports],
+        "answers": answers,
+    }
+
+
+def render_lookup_all_header(batch: CloudsBatch) -> str:
+    """The first line of ``lookup --file --json --cloud all``: every cloud's snapshot, once."""
+    snapshots = [_snapshot_with_freshness(b.snapshot, b.freshness) for b in batch.batches]
+    return json.dumps({"snapshots": snapshots}, default=str) + "\n"
+
+
+def render_lookup_all_stream(
+    answers: Iterable[tuple[str, tuple[BatchAnswer, ...]]],
+    batch: CloudsBatch,
+    *,
+    as_json: bool = False,
+) -> Iterator[str]:
+    """:func:`render_lookup_stream` for ``CloudsBatch.answers``: the layout of
+    :func:`render_lookup_all_text` (or JSON lines), blank and comment lines as there."""
+    from resolver.query import CommentLine
+
+    clouds = [(b.snapshot.cloud, b.details) for b in batch.batches]
+    cache: dict[tuple[int, ...], str] = {}
+    for text, per_cloud in answers:
+        first = per_cloud[0]
+        if first is None or isinstance(first, CommentLine | InvalidAddressError):
+            yield _other_line(text, first, {}, as_json=as_json)
+            continue
+        key = tuple(map(id, per_cloud))
+        if all(a.__class__ is tuple for a in per_cloud) and key in cache:
+            body = cache[key]
+        else:
+            parts: list[CloudPart] = []
+            for (cloud, details), answer in zip(clouds, per_cloud, strict=True):
+                if isinstance(answer, QueryResult):
+                    parts.append((cloud, answer, details))
+                elif isinstance(answer, tuple):
+                    parts.append((cloud, QueryResult(text, False, answer), details))
+            if as_json:
+                doc = _cloud_doc(text, parts)
+                body = json.dumps(doc)[len(json.dumps({"query": text})) - 1 :]
+            else:
+                body = _cloud_line("", parts)
+            if all(a.__class__ is tuple for a in per_cloud):
+                cache[key] = body
+        if as_json:
+            yield json.dumps({"query": text})[:-1] + body + "\n"
+        else:
+            yield text + body + "\n"
+
+
 def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
-    """A batch line off the fast path: blank, a CIDR's answer, or a bad line's error."""
+    """A batch line off the fast path: blank, a comment, a CIDR's answer, or a bad line's
+    error. A comment passes through as written in text, and is left out of JSON lines."""
+    from resolver.query import CommentLine  # loaded already: only the batch path gets here
+
     if result is None:
         return "\n"
+    if isinstance(result, CommentLine):
+        return "" if as_json else readable(result.text) + "\n"
     if isinstance(result, InvalidAddressError):
         query, error = None, str(result)
     elif isinstance(result, QueryResult):
