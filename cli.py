@@ -932,6 +932,7 @@ def _lookup_queries(
 ) -> None:
     """``lookup ADDR...``: one document or one line per query."""
     from resolver.render import (
+        render_found_elsewhere,
         render_lookup_all_json,
         render_lookup_all_text,
         render_lookup_report_json,
@@ -954,6 +955,11 @@ def _lookup_queries(
         )
     click.echo(render_json(doc) if as_json else doc)
     answers = reports[0].answers
+    elsewhere = {}
+    if not every:  # an address in no tag here may be another stored cloud's: say which
+        missed = [a.query for a in answers if a.result is not None and not a.result.tags]
+        elsewhere = store.found_elsewhere(missed)
+        _warn(render_found_elsewhere(store.cloud, elsewhere))
     bad = [readable(a.query, limit=80) for a in answers if a.error]
     if bad:
         click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
@@ -967,7 +973,7 @@ def _lookup_queries(
             click.echo(
                 f"aztags: {query} is in no service tag of any stored cloud ({names}).", err=True
             )
-        else:
+        elif query not in elsewhere:  # else said just above
             click.echo(f"aztags: {query} is in no {store.cloud.name} service tag.", err=True)
         sys.exit(ExitCode.NOT_FOUND)
 

@@ -36,7 +36,7 @@ from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_
 from resolver.prefixes import family as prefix_family
 from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
-from resolver.regions import RegionIndex
+from resolver.regions import RegionIndex, UnknownRegionError, normalise
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -95,9 +95,24 @@ def _one_view(
     @functools.wraps(method)
     def in_view(self: TagStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with read_view(self.conn):
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except (UnknownRegionError, UnknownTagError) as e:
+                if e.checked:
+                    raise
+                raise self.elsewhere(e) from None
 
     return in_view
+
+
+class UnknownTagError(NotFoundError):
+    """A tag name that a cloud's file does not have; ``name`` is as the user wrote it."""
+
+    checked = False  # other clouds already looked at (TagStore.elsewhere)
+
+    def __init__(self, message: str, name: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(message, suggestions)
+        self.name = name
 
 
 At = str | AtRef | None  # what every query's ``at`` takes: None (current), "YYYY-MM-DD", "cn:N"
@@ -320,10 +335,70 @@ class TagStore:
     def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
         folded = {t.name.casefold(): t.name for t in summaries}
         close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
-        return NotFoundError(
+        return UnknownTagError(
             f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
+            name,
             tuple(folded[c] for c in close),
         )
+
+    def elsewhere(
+        self, error: UnknownRegionError | UnknownTagError
+    ) -> UnknownRegionError | UnknownTagError:
+        """``error`` (a region or tag unknown here), or, when the name belongs to another
+        stored cloud's current snapshot and to none of this cloud's, the same error saying
+        which: "chinaeast2 is a region of the China cloud; add --cloud china"."""
+        error.checked = True
+        with read_view(self.conn):
+            if isinstance(error, UnknownRegionError):
+                text = error.text
+                try:
+                    self.regions(self.snapshot()).resolve(text)
+                    return error  # a region of this cloud, only not in the snapshot asked
+                except (NotFoundError, EmptyStoreError):
+                    pass
+            else:
+                text = error.name.strip()
+                if text.casefold() in {
+                    n.casefold() for n in history.tag_names(self.conn, self.cloud.name)
+                }:
+                    return error  # a tag of this cloud at another time
+            hits: list[tuple[Cloud, str]] = []
+            for cloud in self.stored_clouds():
+                if cloud == self.cloud:
+                    continue
+                other = self.other(cloud)
+                current = other.snapshot()
+                if isinstance(error, UnknownRegionError):
+                    try:
+                        hits.append((cloud, other.regions(current).resolve(text)))
+                    except NotFoundError:
+                        pass
+                else:
+                    names = {t.name.casefold(): t.name for t in other.summaries(current)}
+                    if text.casefold() in names:
+                        hits.append((cloud, names[text.casefold()]))
+        if not hits:
+            return error
+        clouds = " and ".join(c.name for c, _ in hits)
+        add = " or ".join(f"--cloud {c.key}" for c, _ in hits)
+        plural = "s" if len(hits) > 1 else ""
+        hinted: UnknownRegionError | UnknownTagError
+        if isinstance(error, UnknownRegionError):
+            code = hits[0][1]
+            what = text if normalise(text) == code else f"{shown(text)} (region {code})"
+            hinted = UnknownRegionError(
+                f"Unknown region {shown(text)} in the {self.cloud.name} file: {what} is a region "
+                f"of the {clouds} cloud{plural}; add {add}.",
+                text,
+            )
+        else:
+            hinted = UnknownTagError(
+                f"Unknown service tag {shown(text)} in the {self.cloud.name} file: {hits[0][1]} "
+                f"is a tag of the {clouds} cloud{plural}; add {add}.",
+                text,
+            )
+        hinted.checked = True
+        return hinted
 
     # -- forward queries ---------------------------------------------------------------------------
 
@@ -482,6 +557,21 @@ class TagStore:
         pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
         details, freshness = self.tag_details(snapshot), self.freshness(snapshot, at)
         return LookupBatch(snapshot, details, LookupIndex.build(pairs), freshness)
+
+    def found_elsewhere(self, queries: Sequence[str]) -> dict[str, tuple[Cloud, ...]]:
+        """For addresses and CIDRs in no tag of this cloud: the other stored clouds whose current
+        snapshot has them in a tag (query -> clouds; queries found nowhere are left out)."""
+        found: dict[str, tuple[Cloud, ...]] = {}
+        if not queries:
+            return found
+        with read_view(self.conn):
+            others = [c for c in self.stored_clouds() if c != self.cloud]
+            answers = {c: self.other(c).lookup(queries) for c in others}
+        for i, query in enumerate(queries):
+            clouds = tuple(c for c in others if (r := answers[c][i].result) is not None and r.tags)
+            if clouds:
+                found[query.strip()] = clouds
+        return found
 
     def lookup_report_all(self, queries: Sequence[str], at: At = None) -> list[LookupReport]:
         """:meth:`lookup_report` in every stored cloud (``lookup --cloud all``), in CLOUDS order,

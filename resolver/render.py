@@ -21,6 +21,7 @@ from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
+    from resolver.clouds import Cloud
     from resolver.profiles import Profile
     from resolver.query import (
         BatchAnswer,
@@ -496,6 +497,19 @@ def render_lookup_report_json(report: LookupReport) -> dict[str, Any]:
     if report.freshness is not None:
         doc.update(render_freshness_json(report.freshness))
     return {**doc, "answers": render_lookup_json(report.answers, report.details)}
+
+
+def render_found_elsewhere(asked: Cloud, found: Mapping[str, Sequence[Cloud]]) -> list[str]:
+    """stderr lines for addresses in no tag of the cloud asked that another stored cloud has."""
+    lines = []
+    for query, clouds in found.items():
+        names = " and ".join(c.name for c in clouds)
+        add = " or ".join(f"--cloud {c.key}" for c in clouds)
+        lines.append(
+            f"aztags: {readable(query, 80)} is in no {asked.name} service tag, but in the {names} "
+            f"cloud{'s' if len(clouds) > 1 else ''}: add {add} (or --cloud all)."
+        )
+    return lines
 
 
 def render_lookup_header(snapshot: SnapshotInfo, freshness: Freshness | None) -> str:
