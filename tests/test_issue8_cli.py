@@ -182,3 +182,189 @@ def test_fetch_source_without_cloud_reads_the_cloud_from_the_file(tmp_path, monk
     env_all = {**env, "AZTAGS_CLOUD": "all"}
     again = runner.invoke(main, ["fetch", "--source", str(china)], env=env_all)
     assert again.exit_code == 0 and "already stored" in again.stdout
+
+
+# -- lookup --cloud all, --json snapshot, comments -------------------------------------------------
+
+CHINA_ADDRESS = "40.73.81.5"  # Storage.ChinaEast2 in the China file of 2024-11-18
+PUBLIC_ADDRESS = "20.38.96.1"  # Storage.CentralUS in the Public files of 2023
+
+
+def fields_of(line: str) -> list[list[str]]:
+    return [field.split(",") for field in line.split("\t")[1:]]
+
+
+@pytest.mark.realdata
+def test_lookup_cloud_all_names_the_cloud_of_every_match(run):
+    from tests.helpers import CHINA_DAY, brute_lookup, raw_pairs
+
+    result = run("lookup", CHINA_ADDRESS, PUBLIC_ADDRESS, "10.0.0.1", "--cloud", "all")
+    assert result.exit_code == 0, result.stderr
+    china, public, nowhere = result.stdout.splitlines()
+    expected = brute_lookup(raw_pairs("China", CHINA_DAY), [CHINA_ADDRESS])[CHINA_ADDRESS]
+    assert [(f[0], f[1], f[4]) for f in fields_of(china)] == [
+        (tag, prefix, "China") for tag, prefix in expected
+    ]
+    latest = brute_lookup(raw_pairs("Public", LATEST), [PUBLIC_ADDRESS])[PUBLIC_ADDRESS]
+    assert [(f[0], f[1], f[4]) for f in fields_of(public)] == [
+        (tag, prefix, "Public") for tag, prefix in latest
+    ]
+    assert nowhere == "10.0.0.1"
+    alone = run("lookup", "10.0.0.1", "--cloud", "all")
+    assert alone.exit_code == 3
+    assert "10.0.0.1 is in no service tag of any stored cloud (Public, China)" in alone.stderr
+
+
+@pytest.mark.realdata
+def test_lookup_cloud_all_json_and_file_agree(run, tmp_path):
+    doc = json.loads(run("lookup", CHINA_ADDRESS, "--cloud", "all", "--json").stdout)
+    assert [s["cloud"] for s in doc["snapshots"]] == ["Public", "China"]
+    assert {m["cloud"] for m in doc["answers"][0]["tags"]} == {"China"}
+    ips = tmp_path / "ips.txt"
+    ips.write_text(f"# from the proxy log\n{CHINA_ADDRESS}\n\n{PUBLIC_ADDRESS}\n")
+    text = run("lookup", "--file", str(ips), "--cloud", "all")
+    assert text.exit_code == 0, text.stderr
+    lines = text.stdout.split("\n")
+    assert lines[0] == "# from the proxy log" and lines[2] == ""
+    single = run("lookup", CHINA_ADDRESS, PUBLIC_ADDRESS, "--cloud", "all").stdout.splitlines()
+    assert [lines[1], lines[3]] == single
+    jl = run("lookup", "--file", str(ips), "--cloud", "all", "--json").stdout.splitlines()
+    header = json.loads(jl[0])
+    assert [s["cloud"] for s in header["snapshots"]] == ["Public", "China"]
+    china = json.loads(jl[1])
+    assert china["query"] == CHINA_ADDRESS and china["tags"] == doc["answers"][0]["tags"]
+
+
+@pytest.mark.realdata
+def test_lookup_json_names_its_snapshot_once(run, tmp_path):
+    from tests.helpers import as_date, raw_cn
+
+    doc = json.loads(run("lookup", PUBLIC_ADDRESS, "--json").stdout)
+    snap = doc["snapshot"]
+    assert (snap["cloud"], snap["change_number"], snap["file_date"]) == (
+        "Public",
+        raw_cn("Public", LATEST),
+        as_date(LATEST).isoformat(),
+    )
+    assert doc["answers"][0]["query"] == PUBLIC_ADDRESS
+    assert doc["answers"][0]["tags"][0]["tag"] == "AzureCloud"
+    ips = tmp_path / "ips.txt"
+    ips.write_text(f"{PUBLIC_ADDRESS}\n{PUBLIC_ADDRESS}\n")
+    lines = run("lookup", "--file", str(ips), "--json", "--at", "cn:247").stdout.splitlines()
+    header, *answers = map(json.loads, lines)
+    assert header["snapshot"]["change_number"] == 247 and "query" not in header
+    assert header["stale"] is None  # --at: a question about the past
+    assert len(answers) == 2 and all("snapshot" not in a for a in answers)
+
+
+@pytest.mark.realdata
+def test_lookup_file_comments_pass_through_in_text_and_are_skipped_in_json(run, tmp_path):
+    ips = tmp_path / "ips.txt"
+    ips.write_text(f"# firewall log, 2023-06-19\n{PUBLIC_ADDRESS}\n\n#10.0.0.1\nnot-an-ip\n")
+    text = run("lookup", "--file", str(ips))
+    assert text.exit_code == 1  # the bad line, not the comments
+    assert "1 line(s) were not addresses" in text.stderr
+    out = text.stdout.split("\n")
+    assert out[0] == "# firewall log, 2023-06-19"
+    assert out[1].startswith(PUBLIC_ADDRESS + "\tAzureCloud,")
+    assert out[2] == "" and out[3] == "#10.0.0.1"
+    assert out[4].startswith("not-an-ip\terror: ")
+    assert len(text.stdout.splitlines()) == 5  # output line N answers input line N
+    jl = run("lookup", "--file", str(ips), "--json").stdout.splitlines()
+    docs = [json.loads(line) for line in jl if line]
+    assert [d.get("query") for d in docs] == [None, PUBLIC_ADDRESS, "not-an-ip"]
+
+
+# -- honest answers: stale data, --at after today --------------------------------------------------
+
+
+@pytest.mark.realdata
+def test_lookup_from_a_stale_store_warns_once_on_stderr_and_in_json(run):
+    from tests.helpers import raw_cn
+
+    plain = run("lookup", PUBLIC_ADDRESS)
+    assert plain.exit_code == 0
+    warnings = plain.stderr.splitlines()
+    cn = raw_cn("Public", LATEST)
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"aztags: warning: answered from stale data: Public changeNumber {cn} (2023-06-19, "
+    )
+    assert "older than 14 days" in warnings[0]
+    assert plain.stdout == run("lookup", PUBLIC_ADDRESS, "--max-age-days", "100000").stdout
+    assert run("lookup", PUBLIC_ADDRESS, "--max-age-days", "100000").stderr == ""
+    stale = json.loads(run("lookup", PUBLIC_ADDRESS, "--json").stdout)["stale"]
+    assert stale["cloud"] == "Public" and stale["max_age_days"] == 14 and stale["age_days"] > 1000
+    past = run("lookup", PUBLIC_ADDRESS, "--at", "2023-06-19")
+    assert past.exit_code == 0 and past.stderr == ""  # a question about the past
+
+
+@pytest.mark.realdata
+def test_at_after_today_is_a_usage_error_and_after_the_newest_file_says_so(run):
+    from datetime import UTC, datetime, timedelta
+
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    future = run("lookup", PUBLIC_ADDRESS, "--at", tomorrow)
+    assert future.exit_code == 2 and future.stdout == ""
+    assert f"--at {tomorrow} is after today" in future.stderr
+    tags = run("tags", "--at", "2999-01-01")
+    assert tags.exit_code == 2 and "is after today" in tags.stderr
+    diff = run("diff", "--to", "2999-01-01")
+    assert diff.exit_code == 2 and "is after today" in diff.stderr
+    later = run("lookup", PUBLIC_ADDRESS, "--at", "2024-01-01")
+    assert later.exit_code == 0
+    assert later.stdout == run("lookup", PUBLIC_ADDRESS, "--max-age-days", "100000").stdout
+    assert later.stderr.startswith(
+        "aztags: note: --at 2024-01-01 is after the newest stored file (Public 2023-06-19, "
+    )
+    assert "warning" not in later.stderr  # one note, not the stale warning too
+
+
+# -- clouds: a region, a tag or an address of another stored cloud ---------------------------------
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("profile", "show", "azureml", "--region", "chinaeast2"),
+            "chinaeast2 is a region of the China cloud; add --cloud china.",
+        ),
+        (
+            ("cidrs", "Storage", "--region", "China East 2"),
+            "China East 2 is a region of the China cloud; add --cloud china.",
+        ),
+        (
+            ("tags", "--region", "chinanorth2"),
+            "chinanorth2 is a region of the China cloud; add --cloud china.",
+        ),
+        (
+            ("cidrs", "AzureCloud.chinaeast2"),
+            "AzureCloud.chinaeast2 is a tag of the China cloud; add --cloud china.",
+        ),
+        (
+            ("lookup", CHINA_ADDRESS),
+            f"{CHINA_ADDRESS} is in no Public service tag, but in the China cloud: add --cloud "
+            "china (or --cloud all).",
+        ),
+    ],
+)
+def test_a_name_of_another_stored_cloud_says_which_cloud(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.realdata
+def test_a_name_of_no_stored_cloud_gets_no_cloud_hint(run):
+    region = run("cidrs", "Storage", "--region", "marsnorth")
+    assert region.exit_code == 3 and "Unknown region 'marsnorth'" in region.stderr
+    assert "--cloud" not in region.stderr
+    # a tag this cloud had at another time is not sent to another cloud
+    before = run("cidrs", "AzureManagedGrafana", "--at", "2023-03-06")
+    assert before.exit_code == 3 and "Unknown service tag" in before.stderr
+    assert "--cloud" not in before.stderr
+    china = run("cidrs", "Storage", "--region", "westeurope", "--cloud", "china")
+    assert china.exit_code == 3
+    assert "westeurope is a region of the Public cloud; add --cloud public." in china.stderr
