@@ -15,6 +15,7 @@ state of the database even while a writer commits; no transaction is held betwee
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import sqlite3
@@ -369,10 +370,8 @@ class TagStore:
                 other = self.other(cloud)
                 current = other.snapshot()
                 if isinstance(error, UnknownRegionError):
-                    try:
+                    with contextlib.suppress(NotFoundError):
                         hits.append((cloud, other.regions(current).resolve(text)))
-                    except NotFoundError:
-                        pass
                 else:
                     names = {t.name.casefold(): t.name for t in other.summaries(current)}
                     if text.casefold() in names:

@@ -565,7 +565,7 @@ def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) ->
             yield _other_line(text, result, details, as_json=True)
 
 
-# -- lookup --cloud all: every stored cloud, each match naming its cloud ----------------------------
+# -- lookup --cloud all: every stored cloud, each match naming its cloud ---------------------------
 
 CloudPart = tuple[str, QueryResult, Details]  # (cloud name, its answer, its tag details)
 

@@ -513,5 +513,6 @@ def discover_url(
         + "\n  ".join(str(s) for s in steps)
         + "\nTry again later, check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, "
         "REQUESTS_CA_BUNDLE), or download the file yourself and pass it with --source FILE.",
-        "; ".join(dict.fromkeys(reasons or [steps[3].reason])) + within,
+        "; ".join(dict.fromkeys(reasons or [steps[3].reason]))
+        + ("" if any("deadline" in r for r in reasons) else within),
     )
