@@ -368,3 +368,12 @@ def test_a_name_of_no_stored_cloud_gets_no_cloud_hint(run):
     china = run("cidrs", "Storage", "--region", "westeurope", "--cloud", "china")
     assert china.exit_code == 3
     assert "westeurope is a region of the Public cloud; add --cloud public." in china.stderr
+
+
+@pytest.mark.realdata
+def test_max_age_days_from_the_config_file_reaches_lookup(run, tmp_path):
+    (tmp_path / "aztags.toml").write_text("max_age_days = 100000\n")  # run's working folder
+    quiet = run("lookup", PUBLIC_ADDRESS)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    (tmp_path / "aztags.toml").write_text("max_age_days = 10\n")
+    assert "older than 10 days" in run("lookup", PUBLIC_ADDRESS).stderr
