@@ -24,6 +24,7 @@ from resolver.errors import (
     AztagsError,
     ConfigError,
     EmptyStoreError,
+    FetchError,
     NotFoundError,
     QuarantinedError,
     StaleDataError,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from resolver.models import IngestResult
     from resolver.query import TagStore
     from resolver.sources import HttpSettings
+    from resolver.staleness import Freshness
 
 log = logging.getLogger("aztags")
 P = ParamSpec("P")
@@ -51,6 +53,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3  # nothing matched: unknown tag/region/profile, empty store, no lookup match
     STALE = 4  # the newest stored file is older than --max-age-days
     QUARANTINED = 5  # a new file lost too many prefixes and was not made current
+    DIFFERENCES = 6  # --exit-code: differences were found (as git diff --exit-code)
 
 
 def _exit_code(error: AztagsError) -> ExitCode:
@@ -453,7 +456,7 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
 
 
 @main.command()
-@cloud_option(allow_all=True)
+@cloud_option(allow_all=True, default=None)
 @click.option(
     "--source",
     help="Skip discovery: read this .json/.json.gz path or URL, or '-' for stdin.",
@@ -463,34 +466,44 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
 @db_option
 @json_option
 @handle_errors
-def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: Any) -> None:
+def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool, **kw: Any) -> None:
     """Download the current Service Tags file of a cloud and store it with its history.
 
     Finds the file through Microsoft's Download Center (stable folder, details page,
     confirmation page, then any link), downloads it only when it changed (ETag), validates it
-    and stores it in one transaction.
+    and stores it in one transaction. --cloud defaults to public; with --source, the cloud is
+    read from the file (a --cloud given must be the file's).
 
     \b
     Examples:
       aztags fetch                      # Public cloud
       aztags fetch --cloud all
-      aztags fetch --source ServiceTags_Public_20250113.json.gz   # air-gapped
+      aztags fetch --source ServiceTags_China_20241118.json.gz   # air-gapped, any cloud
       curl -s "$URL" | aztags fetch --source -
 
     Exit codes: 0 stored or unchanged, 1 failed, 5 quarantined.
     """
     from resolver.refresh import RefreshResult, refresh_cloud
-    from resolver.render import render_fetch_json, render_unchanged_text
+    from resolver.render import (
+        render_fetch_failure,
+        render_fetch_hint,
+        render_fetch_json,
+        render_unchanged_text,
+    )
 
     http, options = _http_settings(kw), _save_options(kw)
-    clouds = _clouds(cloud.lower())
-    if source is not None and len(clouds) > 1:
-        raise click.UsageError("--source reads one file: name its cloud with --cloud, not 'all'.")
+    clouds: tuple[Cloud | None, ...]
+    if source is not None:  # the file says which cloud; 'all' (a config default) too
+        clouds = (None,) if cloud is None or cloud.lower() == "all" else (get_cloud(cloud),)
+    else:
+        clouds = _clouds((cloud or "public").lower())
+    verbose = bool(click.get_current_context().find_root().params.get("verbose"))
     conn = _open(db)
     worst = ExitCode.OK
     docs = []
+    unreachable = False
     for c in clouds:
-        progress = _Progress(f"Downloading {c.name}")
+        progress = _Progress(f"Downloading {c.name}" if c else "Reading")
         outcome: RefreshResult | AztagsError
         try:
             outcome = refresh_cloud(
@@ -502,15 +515,19 @@ def fetch(cloud: str, source: str | None, db: Path | None, as_json: bool, **kw: 
             outcome = e
         finally:
             progress.close()
-        docs.append(render_fetch_json(c.name, outcome))
+        name = outcome.cloud.name if isinstance(outcome, RefreshResult) else (c.name if c else "")
+        docs.append(render_fetch_json(name, outcome))
         if isinstance(outcome, AztagsError):
-            click.echo(f"aztags: {c.name}: {outcome}", err=True)
+            click.echo(render_fetch_failure(name, outcome, verbose=verbose), err=True)
+            unreachable |= isinstance(outcome, FetchError)
             worst = max(worst, _exit_code(outcome))
         elif outcome.ingest is None:
             if not as_json:
-                click.echo(render_unchanged_text(c.name, outcome.source))
+                click.echo(render_unchanged_text(name, outcome.source))
         else:
-            worst = max(worst, _report(c.name, outcome.ingest, as_json))
+            worst = max(worst, _report(name, outcome.ingest, as_json))
+    if unreachable:
+        click.echo(render_fetch_hint(), err=True)
     if as_json:
         _print_json(docs if len(clouds) > 1 else docs[0])
     sys.exit(worst)
@@ -527,7 +544,8 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     """Backfill many files: paths, folders or quoted globs, in any order.
 
     Each file is one transaction; a bad file is reported and the others are still stored.
-    The cloud comes from each file.
+    The cloud comes from each file. A folder's files not named ServiceTags_*.json[.gz] are
+    skipped and counted in the summary line (-v names each one).
 
     \b
     Examples:
@@ -536,14 +554,18 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
 
     Exit codes: 0 all stored, 1 some file failed, 5 some file quarantined.
     """
-    from resolver.refresh import expand_paths, import_files
-    from resolver.render import render_import_json
+    from resolver.refresh import find_import_files, import_files
+    from resolver.render import render_import_json, render_import_skipped, render_import_summary
 
     http, options = _http_settings(kw), _save_options(kw)
-    files = expand_paths(paths)
+    found = find_import_files(paths)
+    files = found.files
+    for path in found.skipped:
+        log.info("Skipped %s: not named ServiceTags_*.json or ServiceTags_*.json.gz", path)
     conn = _open(db)
     worst = ExitCode.OK
     docs = []
+    outcomes: list[str] = []
     show_bar = sys.stderr.isatty() and not as_json and len(files) > 1
     with click.progressbar(
         length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
@@ -556,10 +578,14 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
                     click.echo("", err=True)
                 click.echo(f"aztags: {path.name}: {result}", err=True)
                 worst = max(worst, _exit_code(result))
+                outcomes.append("failed")
             else:
                 worst = max(worst, _report(path.name, result, as_json))
+                outcomes.append(str(result.outcome))
     if as_json:
-        _print_json(docs)
+        _print_json(docs + [render_import_skipped(p) for p in found.skipped])
+    elif len(files) > 1 or found.skipped:
+        click.echo(render_import_summary(outcomes, len(found.skipped)))
     sys.exit(worst)
 
 
@@ -745,16 +771,43 @@ def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
     return given or user_profile_dirs()
 
 
-def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
-    """The read-only store of a cloud, once every --at/--from/--to has the right form (a usage
-    error comes before any database is opened)."""
+def max_age_option(func: Callable[P, R]) -> Callable[P, R]:
+    """--max-age-days for a query: answers about now from an older current snapshot warn."""
+    return click.option(
+        "--max-age-days",
+        type=click.IntRange(0),
+        default=14,
+        show_default=True,
+        envvar="AZTAGS_MAX_AGE_DAYS",
+        help="Warn on stderr when the answer comes from a current snapshot older than this "
+        "(AzureGermany, frozen, excepted; not for --at).",
+    )(func)
+
+
+def _store(
+    db: Path | None, cloud: str, *refs: str | None, max_age_days: int | None = None
+) -> TagStore:
+    """The read-only store of a cloud, once every --at/--from/--to has the right form and is not
+    after today (a usage error comes before any database is opened)."""
     from resolver.query import TagStore
     from resolver.refs import parse_at
+    from resolver.staleness import DEFAULT_MAX_AGE_DAYS
 
+    today = datetime.now(UTC).date()
     for ref in refs:
         if ref is not None:
-            parse_at(ref)
-    return TagStore(_open(db, readonly=True), get_cloud(cloud))
+            parse_at(ref, today)
+    name = "public" if cloud == "all" else cloud  # 'all': a starting point for every cloud
+    limit = DEFAULT_MAX_AGE_DAYS if max_age_days is None else max_age_days
+    return TagStore(_open(db, readonly=True), get_cloud(name), max_age_days=limit)
+
+
+def _say_freshness(*freshness: Freshness | None) -> None:
+    """Print on stderr what the answer's snapshot(s) call for: one warning line when the data
+    is stale, one note when --at named a day after the newest file (resolver.staleness)."""
+    from resolver.render import render_freshness_lines
+
+    _warn(render_freshness_lines(f for f in freshness if f is not None))
 
 
 @main.command()
@@ -771,6 +824,7 @@ def _store(db: Path | None, cloud: str, *refs: str | None) -> TagStore:
     help="Only tags usable there (networkFeatures).",
 )
 @at_option
+@max_age_option
 @db_option
 @json_option
 @handle_errors
@@ -780,6 +834,7 @@ def tags(
     service: str | None,
     feature: str | None,
     at: str | None,
+    max_age_days: int,
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -791,15 +846,18 @@ def tags(
       aztags tags --service Storage --json
       aztags tags --at 2023-03-20
     """
-    from resolver.render import render_tags_json, render_tags_text
+    from resolver.render import render_freshness_json, render_tags_json, render_tags_text
 
-    store = _store(db, cloud, at)
+    store = _store(db, cloud, at, max_age_days=max_age_days)
     snapshot, found = store.tags(at=at, region=region, service=service, feature=feature)
     if not found:
         raise NotFoundError("No tag matches these filters.")
-    click.echo(
-        render_json(render_tags_json(snapshot, found)) if as_json else render_tags_text(found)
-    )
+    fresh = store.freshness(snapshot, at)
+    _say_freshness(fresh)
+    if as_json:
+        click.echo(render_json(render_tags_json(snapshot, found) | render_freshness_json(fresh)))
+    else:
+        click.echo(render_tags_text(found))
 
 
 @main.command()
@@ -834,6 +892,7 @@ def tags(
 @click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
 @rule_filter_options
 @at_option
+@max_age_option
 @profile_dirs_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -851,6 +910,7 @@ def cidrs(
     port: int | None,
     allow_missing: bool,
     at: str | None,
+    max_age_days: int,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
     as_json: bool,
@@ -874,7 +934,12 @@ def cidrs(
     Exit codes: 0 ok, 3 unknown tag, region or profile, an empty database, or a profile rule
     whose tag the file lacks (the prefixes found are printed; --allow-missing: exit 0).
     """
-    from resolver.render import render_cidrs_csv, render_cidrs_json, render_cidrs_text
+    from resolver.render import (
+        render_cidrs_csv,
+        render_cidrs_json,
+        render_cidrs_text,
+        render_freshness_json,
+    )
 
     if not names and not profile:
         raise click.UsageError(
@@ -887,7 +952,8 @@ def cidrs(
             "--direction, --protocol, --port and --allow-missing apply to --profile. Example: "
             "aztags cidrs --profile azureml --region westus --direction outbound"
         )
-    answer = _store(db, cloud, at).cidrs(
+    store = _store(db, cloud, at, max_age_days=max_age_days)
+    answer = store.cidrs(
         names,
         region=region,
         profile=profile,
@@ -900,8 +966,10 @@ def cidrs(
         port=port,
     )
     _warn(render_warnings(answer.warnings))
+    fresh = store.freshness(answer.snapshot, at)
+    _say_freshness(fresh)
     if as_json:
-        click.echo(render_json(render_cidrs_json(answer, aggregate)))
+        click.echo(render_json(render_cidrs_json(answer, aggregate) | render_freshness_json(fresh)))
     else:
         click.echo(render_cidrs_csv(answer, aggregate) if as_csv else render_cidrs_text(answer))
     _profile_exit(answer, allow_missing)
@@ -915,8 +983,9 @@ def cidrs(
     type=click.File("r", errors="surrogateescape"),
     help="Read addresses from a file, one per line ('-' for stdin): one output line per input.",
 )
-@cloud_option()
+@cloud_option(allow_all=True)
 @at_option
+@max_age_option
 @db_option
 @click.option(
     "--json", "as_json", is_flag=True, help="JSON: one document, or JSON lines with --file."
@@ -927,59 +996,131 @@ def lookup(
     file: TextIO | None,
     cloud: str,
     at: str | None,
+    max_age_days: int,
     db: Path | None,
     as_json: bool,
 ) -> None:
     """Which tags contain an IPv4/IPv6 address or CIDR: every one, most specific first.
 
     Output: one line per input, in input order, tab-separated: the input, then one field per
-    matching tag as TAG,PREFIX,REGION,SERVICE. For a CIDR, tags with prefixes inside it follow,
-    marked 'inside:'. A bad line gets 'error: ...' and the batch goes on.
+    matching tag as TAG,PREFIX,REGION,SERVICE (with --cloud all: TAG,PREFIX,REGION,SERVICE,CLOUD).
+    For a CIDR, tags with prefixes inside it follow, marked 'inside:'. A bad line gets
+    'error: ...' and the batch goes on. With --file, a line starting with '#' is a comment:
+    printed as it is (text) or left out (JSON lines, whose first line names the snapshot).
 
     \b
     Examples:
       aztags lookup 20.38.96.1 2603:1020:200::1
       aztags lookup 20.38.96.0/20 --json
+      aztags lookup 40.73.81.5 --cloud all
       cut -d' ' -f3 firewall.log | aztags lookup --file - > tags.tsv
       aztags lookup --file ips.txt --at 2023-03-20
 
     Exit codes: 0 ok, 3 a single lookup matched nothing, 1 an address did not parse.
     """
-    from resolver.render import render_lookup_json, render_lookup_stream, render_lookup_text
-
     if not queries and file is None:
         raise click.UsageError(
             "Give addresses, or --file F ('-' for stdin). Example: aztags lookup 20.38.96.1"
         )
     if queries and file is not None:
         raise click.UsageError("Give addresses or --file, not both.")
-    store = _store(db, cloud, at)
+    every = cloud.lower() == "all"
+    store = _store(db, cloud.lower(), at, max_age_days=max_age_days)
     if file is not None:
-        batch = store.lookup_batch(at)
-        lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
-        rendered = render_lookup_stream(batch.answers(lines), batch.details, as_json=as_json)
-        write = sys.stdout.write
-        while chunk := "".join(islice(rendered, 4096)):  # joined in C: no Python loop per line
-            write(chunk)
-        if batch.errors:
-            click.echo(
-                f"aztags: {batch.errors} line(s) were not addresses; see 'error:' in the output.",
-                err=True,
-            )
-            sys.exit(ExitCode.ERROR)
+        _lookup_file(store, file, at, every=every, as_json=as_json)
         return
-    report = store.lookup_report(queries, at=at)
-    answers = report.answers
-    if as_json:
-        click.echo(render_json(render_lookup_json(answers, report.details)))
+    _lookup_queries(store, queries, at, every=every, as_json=as_json)
+
+
+def _lookup_file(
+    store: TagStore, file: TextIO, at: str | None, *, every: bool, as_json: bool
+) -> None:
+    """``lookup --file``: stream the answers, a header line first with --json."""
+    from resolver.query import CloudsBatch, LookupBatch
+    from resolver.render import (
+        render_lookup_all_header,
+        render_lookup_all_stream,
+        render_lookup_header,
+        render_lookup_stream,
+    )
+
+    batch: LookupBatch | CloudsBatch
+    if every:
+        batch = store.lookup_batch_all(at)
+        freshness = [b.freshness for b in batch.batches]
     else:
-        click.echo(render_lookup_text(answers, report.details))
+        batch = store.lookup_batch(at)
+        freshness = [batch.freshness]
+    _say_freshness(*freshness)
+    lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
+    write = sys.stdout.write
+    rendered: Iterator[str]
+    if isinstance(batch, CloudsBatch):
+        if as_json:
+            write(render_lookup_all_header(batch))
+        rendered = render_lookup_all_stream(batch.answers(lines), batch, as_json=as_json)
+    else:
+        if as_json:
+            write(render_lookup_header(batch.snapshot, batch.freshness))
+        rendered = render_lookup_stream(batch.answers(lines), batch.details, as_json=as_json)
+    while chunk := "".join(islice(rendered, 4096)):  # joined in C: no Python loop per line
+        write(chunk)
+    if batch.errors:
+        click.echo(
+            f"aztags: {batch.errors} line(s) were not addresses; see 'error:' in the output.",
+            err=True,
+        )
+        sys.exit(ExitCode.ERROR)
+
+
+def _lookup_queries(
+    store: TagStore, queries: tuple[str, ...], at: str | None, *, every: bool, as_json: bool
+) -> None:
+    """``lookup ADDR...``: one document or one line per query."""
+    from resolver.render import (
+        render_found_elsewhere,
+        render_lookup_all_json,
+        render_lookup_all_text,
+        render_lookup_report_json,
+        render_lookup_text,
+    )
+
+    if every:
+        reports = store.lookup_report_all(queries, at)
+    else:
+        reports = [store.lookup_report(queries, at=at)]
+    _say_freshness(*(r.freshness for r in reports))
+    if every:
+        doc = render_lookup_all_json(reports) if as_json else render_lookup_all_text(reports)
+    else:
+        report = reports[0]
+        doc = (
+            render_lookup_report_json(report)
+            if as_json
+            else render_lookup_text(report.answers, report.details)
+        )
+    click.echo(render_json(doc) if as_json else doc)
+    answers = reports[0].answers
+    elsewhere = {}
+    if not every:  # an address in no tag here may be another stored cloud's: say which
+        missed = [a.query for a in answers if a.result is not None and not a.result.tags]
+        elsewhere = store.found_elsewhere(missed)
+        _warn(render_found_elsewhere(store.cloud, elsewhere))
     bad = [readable(a.query, limit=80) for a in answers if a.error]
     if bad:
         click.echo(f"aztags: not an address or CIDR: {', '.join(bad)}", err=True)
         sys.exit(ExitCode.ERROR)
-    if len(answers) == 1 and answers[0].result is not None and not answers[0].result.tags:
-        click.echo(f"aztags: {answers[0].query} is in no {store.cloud.name} service tag.", err=True)
+    if len(answers) == 1 and not any(
+        r.answers[0].result.tags for r in reports if r.answers[0].result
+    ):
+        query = answers[0].query
+        if every:
+            names = ", ".join(r.snapshot.cloud for r in reports)
+            click.echo(
+                f"aztags: {query} is in no service tag of any stored cloud ({names}).", err=True
+            )
+        elif query not in elsewhere:  # else said just above
+            click.echo(f"aztags: {query} is in no {store.cloud.name} service tag.", err=True)
         sys.exit(ExitCode.NOT_FOUND)
 
 
@@ -1013,6 +1154,12 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
 @profile_dirs_option
 @db_option
 @json_option
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 6 when there are differences, 0 when there are none (as git diff --exit-code).",
+)
 @handle_errors
 def diff(
     names: tuple[str, ...],
@@ -1024,6 +1171,7 @@ def diff(
     profiles_dir: tuple[Path, ...],
     db: Path | None,
     as_json: bool,
+    exit_code: bool,
 ) -> None:
     """What changed between two snapshots: '+ prefix' and '- prefix' per tag, then a summary.
 
@@ -1035,6 +1183,10 @@ def diff(
       aztags diff                                  # previous vs current
       aztags diff --from 2023-03-06 --to 2023-06-19 Storage.WestEurope
       aztags diff --profile azureml --region westus --json
+      aztags diff --exit-code Storage.WestEurope >/dev/null || echo "changed (6) or failed"
+
+    Exit codes: 0 ok (with --exit-code: no differences), 6 differences found (--exit-code only),
+    1 error, 2 bad flags, 3 unknown tag, region, profile or snapshot.
     """
     from resolver.render import render_diff_json, render_diff_text
 
@@ -1047,6 +1199,8 @@ def diff(
         profile_dirs=_profile_dirs(profiles_dir),
     )
     click.echo(render_json(render_diff_json(answer)) if as_json else render_diff_text(answer))
+    if exit_code and answer.tags:
+        sys.exit(ExitCode.DIFFERENCES)
 
 
 @main.command()
@@ -1137,6 +1291,7 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
 @rule_filter_options
 @click.option("--aggregate", is_flag=True, help="With --json: merge each rule's adjacent prefixes.")
 @at_option
+@max_age_option
 @profile_dirs_option
 @db_option
 @json_option
@@ -1151,6 +1306,7 @@ def profile_show(
     allow_missing: bool,
     aggregate: bool,
     at: str | None,
+    max_age_days: int,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
     as_json: bool,
@@ -1169,9 +1325,10 @@ def profile_show(
     Exit codes: 0 ok, 3 unknown profile or region, or a rule whose tag the file lacks (shown
     as "(missing)"; --allow-missing or optional = true on the rule: exit 0).
     """
-    from resolver.render import render_profile_json, render_profile_text
+    from resolver.render import render_freshness_json, render_profile_json, render_profile_text
 
-    answer = _store(db, cloud, at).cidrs(
+    store = _store(db, cloud, at, max_age_days=max_age_days)
+    answer = store.cidrs(
         profile=name,
         region=region,
         at=at,
@@ -1181,8 +1338,12 @@ def profile_show(
         protocol=protocol,
         port=port,
     )
+    fresh = store.freshness(answer.snapshot, at)
+    _say_freshness(fresh)
     if as_json:
-        click.echo(render_json(render_profile_json(answer, aggregate)))
+        click.echo(
+            render_json(render_profile_json(answer, aggregate) | render_freshness_json(fresh))
+        )
     else:
         click.echo(render_profile_text(answer))
         _warn(render_warnings(answer.profile.warnings if answer.profile else ()))

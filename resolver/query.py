@@ -15,19 +15,20 @@ state of the database even while a writer commits; no transaction is held betwee
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from cache import history
 from cache.db import read_view
-from cache.store import load_snapshots
-from resolver.clouds import Cloud, get_cloud
+from cache.store import load_current, load_snapshots
+from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
@@ -36,7 +37,8 @@ from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_
 from resolver.prefixes import family as prefix_family
 from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
-from resolver.regions import RegionIndex
+from resolver.regions import RegionIndex, UnknownRegionError, normalise
+from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
 USABLE_AFTER = timedelta(days=7)
@@ -100,6 +102,7 @@ class LookupReport:
     snapshot: SnapshotInfo
     answers: tuple[LookupAnswer, ...]
     details: Mapping[str, TagSummary]  # tag name -> region, systemService...
+    freshness: Freshness | None = None  # what to say about the snapshot (stale, --at past it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +130,39 @@ def _one_view(
     @functools.wraps(method)
     def in_view(self: TagStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
         with read_view(self.conn):
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except (UnknownRegionError, UnknownTagError) as e:
+                if e.checked:
+                    raise
+                raise self.elsewhere(e) from None
 
     return in_view
 
 
+class UnknownTagError(NotFoundError):
+    """A tag name that a cloud's file does not have; ``name`` is as the user wrote it."""
+
+    checked = False  # other clouds already looked at (TagStore.elsewhere)
+
+    def __init__(self, message: str, name: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(message, suggestions)
+        self.name = name
+
+
 At = str | AtRef | None  # what every query's ``at`` takes: None (current), "YYYY-MM-DD", "cn:N"
+
+
+@dataclass(frozen=True, slots=True)
+class CommentLine:
+    """A batch line starting with ``#``: not a query, passed through (text) or skipped (JSON)."""
+
+    text: str
+
+
 # One line of a batch lookup: the index's shared tuple for an address, a QueryResult for a CIDR,
-# the error for a line that is neither, None for a blank line.
-BatchAnswer = tuple[LookupMatch, ...] | QueryResult | InvalidAddressError | None
+# the error for a line that is neither, None for a blank line, a CommentLine for a '#' line.
+BatchAnswer = tuple[LookupMatch, ...] | QueryResult | InvalidAddressError | CommentLine | None
 
 
 class LookupBatch:
@@ -145,15 +172,20 @@ class LookupBatch:
     of any length holds no transaction open. ``errors`` counts the bad lines answered so far.
     """
 
-    __slots__ = ("snapshot", "details", "index", "errors")
+    __slots__ = ("snapshot", "details", "index", "errors", "freshness")
 
     def __init__(
-        self, snapshot: SnapshotInfo, details: Mapping[str, TagSummary], index: LookupIndex
+        self,
+        snapshot: SnapshotInfo,
+        details: Mapping[str, TagSummary],
+        index: LookupIndex,
+        freshness: Freshness | None = None,
     ):
         self.snapshot = snapshot
         self.details = details  # tag name -> region, systemService...
         self.index = index
         self.errors = 0
+        self.freshness = freshness  # what to say about the snapshot (stale, --at past it)
 
     def answers(self, lines: Iterable[str]) -> Iterator[tuple[str, BatchAnswer]]:
         """One (stripped line, answer) per line, lazily and in input order (see BatchAnswer).
@@ -174,6 +206,32 @@ class LookupBatch:
             yield text, answer
 
 
+class CloudsBatch:
+    """The batches of several clouds answering the same lines (``lookup --file --cloud all``)."""
+
+    __slots__ = ("batches",)
+
+    def __init__(self, batches: Sequence[LookupBatch]):
+        self.batches = tuple(batches)
+
+    @property
+    def errors(self) -> int:
+        """Bad lines answered so far (each cloud sees the same lines)."""
+        return self.batches[0].errors
+
+    def answers(
+        self, lines: Iterable[str], chunk: int = 4096
+    ) -> Iterator[tuple[str, tuple[BatchAnswer, ...]]]:
+        """One (stripped line, one answer per cloud) per line, lazily and in input order."""
+        from itertools import islice
+
+        it = iter(lines)
+        while block := list(islice(it, chunk)):
+            per_cloud = [list(b.answers(block)) for b in self.batches]
+            for i, (text, _) in enumerate(per_cloud[0]):
+                yield text, tuple(answers[i][1] for answers in per_cloud)
+
+
 @dataclass
 class TagStore:
     """Read-only queries for one cloud. Cheap to create; snapshot data is read per call, each
@@ -183,20 +241,48 @@ class TagStore:
     conn: sqlite3.Connection
     cloud: Cloud
     _summaries: dict[int, list[TagSummary]] = field(default_factory=dict, repr=False)
+    # Answers about now from a current snapshot older than this are stale (resolver.staleness).
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    # The clock (UTC): staleness, and --at dates after today. Tests inject a fixed one.
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
 
     @classmethod
-    def open(cls, db: Path | str | None = None, cloud: str = "public") -> TagStore:
+    def open(
+        cls,
+        db: Path | str | None = None,
+        cloud: str = "public",
+        *,
+        max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+        now: Callable[[], datetime] | None = None,
+    ) -> TagStore:
         from cache.db import default_db_path, open_db
 
-        return cls(open_db(db or default_db_path(), readonly=True), get_cloud(cloud))
+        conn = open_db(db or default_db_path(), readonly=True)
+        if now is None:
+            return cls(conn, get_cloud(cloud), max_age_days=max_age_days)
+        return cls(conn, get_cloud(cloud), max_age_days=max_age_days, now=now)
+
+    def today(self) -> date:
+        """Today in UTC, by this store's clock."""
+        return self.now().astimezone(UTC).date()
+
+    def other(self, cloud: Cloud) -> TagStore:
+        """The same database, clock and limit, for another cloud."""
+        return TagStore(self.conn, cloud, max_age_days=self.max_age_days, now=self.now)
+
+    def stored_clouds(self) -> list[Cloud]:
+        """The clouds that have a current snapshot in this database, in CLOUDS order."""
+        with read_view(self.conn):
+            return [c for c in CLOUDS if load_current(self.conn, c.name) is not None]
 
     # -- snapshots and names -----------------------------------------------------------------------
 
     @_one_view
     def snapshot(self, at: At = None) -> SnapshotInfo:
         """The snapshot a query at ``at`` reads. A malformed ``at`` raises UsageError, one that
-        names nothing stored NotFoundError, an empty store EmptyStoreError."""
-        ref = None if at is None else parse_at(at)  # a usage error before any read
+        names nothing stored NotFoundError, an empty store EmptyStoreError; a date after today
+        (UTC, by :attr:`now`) is a UsageError."""
+        ref = None if at is None else parse_at(at, self.today())  # a usage error before any read
         try:
             return pick_snapshot(history.timeline(self.conn, self.cloud.name), ref, self.cloud.name)
         except EmptyStoreError:
@@ -204,6 +290,15 @@ class TagStore:
                 f"No {self.cloud.name} snapshot is stored yet. Run 'aztags fetch --cloud "
                 f"{self.cloud.key}' (or 'aztags import FILE') first."
             ) from None
+
+    @_one_view
+    def freshness(self, snapshot: SnapshotInfo, at: At = None) -> Freshness:
+        """What an answer read from ``snapshot`` for ``at`` must say (resolver.staleness): stale
+        (no ``at``, current snapshot older than :attr:`max_age_days`), or answered with the
+        newest file for an ``at`` day after it. Every query command prints it the same way."""
+        ref = None if at is None else parse_at(at)
+        newest = self.snapshot()
+        return answer_freshness(self.cloud, snapshot, newest, ref, self.max_age_days, self.now())
 
     @_one_view
     def snapshots(self) -> list[SnapshotInfo]:
@@ -275,10 +370,68 @@ class TagStore:
     def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
         folded = {t.name.casefold(): t.name for t in summaries}
         close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
-        return NotFoundError(
+        return UnknownTagError(
             f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
+            name,
             tuple(folded[c] for c in close),
         )
+
+    def elsewhere(
+        self, error: UnknownRegionError | UnknownTagError
+    ) -> UnknownRegionError | UnknownTagError:
+        """``error`` (a region or tag unknown here), or, when the name belongs to another
+        stored cloud's current snapshot and to none of this cloud's, the same error saying
+        which: "chinaeast2 is a region of the China cloud; add --cloud china"."""
+        error.checked = True
+        with read_view(self.conn):
+            if isinstance(error, UnknownRegionError):
+                text = error.text
+                try:
+                    self.regions(self.snapshot()).resolve(text)
+                    return error  # a region of this cloud, only not in the snapshot asked
+                except (NotFoundError, EmptyStoreError):
+                    pass
+            else:
+                text = error.name.strip()
+                if text.casefold() in {
+                    n.casefold() for n in history.tag_names(self.conn, self.cloud.name)
+                }:
+                    return error  # a tag of this cloud at another time
+            hits: list[tuple[Cloud, str]] = []
+            for cloud in self.stored_clouds():
+                if cloud == self.cloud:
+                    continue
+                other = self.other(cloud)
+                current = other.snapshot()
+                if isinstance(error, UnknownRegionError):
+                    with contextlib.suppress(NotFoundError):
+                        hits.append((cloud, other.regions(current).resolve(text)))
+                else:
+                    names = {t.name.casefold(): t.name for t in other.summaries(current)}
+                    if text.casefold() in names:
+                        hits.append((cloud, names[text.casefold()]))
+        if not hits:
+            return error
+        clouds = " and ".join(c.name for c, _ in hits)
+        add = " or ".join(f"--cloud {c.key}" for c, _ in hits)
+        plural = "s" if len(hits) > 1 else ""
+        hinted: UnknownRegionError | UnknownTagError
+        if isinstance(error, UnknownRegionError):
+            code = hits[0][1]
+            what = text if normalise(text) == code else f"{shown(text)} (region {code})"
+            hinted = UnknownRegionError(
+                f"Unknown region {shown(text)} in the {self.cloud.name} file: {what} is a region "
+                f"of the {clouds} cloud{plural}; add {add}.",
+                text,
+            )
+        else:
+            hinted = UnknownTagError(
+                f"Unknown service tag {shown(text)} in the {self.cloud.name} file: {hits[0][1]} "
+                f"is a tag of the {clouds} cloud{plural}; add {add}.",
+                text,
+            )
+        hinted.checked = True
+        return hinted
 
     # -- forward queries ---------------------------------------------------------------------------
 
@@ -529,7 +682,9 @@ class TagStore:
         calls could see two snapshots if a file is stored in between)."""
         snapshot = self.snapshot(at)
         answers = self.lookup(queries, at=at)  # the same snapshot: the same view
-        return LookupReport(snapshot, tuple(answers), self.tag_details(snapshot))
+        return LookupReport(
+            snapshot, tuple(answers), self.tag_details(snapshot), self.freshness(snapshot, at)
+        )
 
     @_one_view
     def lookup_index(self, at: At = None) -> LookupIndex:
@@ -543,7 +698,56 @@ class TagStore:
         the one batch-lookup path (``aztags lookup --file``, and any caller with many lines)."""
         snapshot = self.snapshot(at)
         pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
-        return LookupBatch(snapshot, self.tag_details(snapshot), LookupIndex.build(pairs))
+        details, freshness = self.tag_details(snapshot), self.freshness(snapshot, at)
+        return LookupBatch(snapshot, details, LookupIndex.build(pairs), freshness)
+
+    def found_elsewhere(self, queries: Sequence[str]) -> dict[str, tuple[Cloud, ...]]:
+        """For addresses and CIDRs in no tag of this cloud: the other stored clouds whose current
+        snapshot has them in a tag (query -> clouds; queries found nowhere are left out)."""
+        found: dict[str, tuple[Cloud, ...]] = {}
+        if not queries:
+            return found
+        with read_view(self.conn):
+            others = [c for c in self.stored_clouds() if c != self.cloud]
+            answers = {c: self.other(c).lookup(queries) for c in others}
+        for i, query in enumerate(queries):
+            clouds = tuple(c for c in others if (r := answers[c][i].result) is not None and r.tags)
+            if clouds:
+                found[query.strip()] = clouds
+        return found
+
+    def lookup_report_all(self, queries: Sequence[str], at: At = None) -> list[LookupReport]:
+        """:meth:`lookup_report` in every stored cloud (``lookup --cloud all``), in CLOUDS order,
+        read in one view. With ``at``, a cloud with no snapshot that early is left out."""
+        with read_view(self.conn):
+            return self._each_cloud(lambda store: store.lookup_report(queries, at), at)
+
+    def lookup_batch_all(self, at: At = None) -> CloudsBatch:
+        """:meth:`lookup_batch` of every stored cloud, read in one view (``lookup --file
+        --cloud all``)."""
+        with read_view(self.conn):
+            return CloudsBatch(self._each_cloud(lambda store: store.lookup_batch(at), at))
+
+    def _each_cloud(self, ask: Callable[[TagStore], R], at: At) -> list[R]:
+        if at is not None:
+            parse_at(at, self.today())  # a usage error first, whatever is stored
+        clouds = self.stored_clouds()
+        if not clouds:
+            raise EmptyStoreError(
+                "No snapshot is stored yet. Run 'aztags fetch --cloud all' (or 'aztags import "
+                "FILE') first."
+            )
+        found, missed = [], []
+        for cloud in clouds:
+            try:
+                found.append(ask(self.other(cloud)))
+            except NotFoundError as e:
+                if at is None:
+                    raise
+                missed.append(e)
+        if not found:
+            raise missed[0]
+        return found
 
     @_one_view
     def tag_details(self, snapshot: SnapshotInfo) -> dict[str, TagSummary]:
@@ -649,11 +853,14 @@ def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
 
 def _answer_line(
     index: LookupIndex, text: str, error: InvalidAddressError
-) -> QueryResult | InvalidAddressError | None:
+) -> QueryResult | InvalidAddressError | CommentLine | None:
     """The answer for a batch line that the index's address fast path refused: None for a blank
-    line, the containing and inside tags for a CIDR, else the error itself."""
+    line, a CommentLine for a '#' comment, the containing and inside tags for a CIDR, else the
+    error itself."""
     if not text:
         return None
+    if text[0] == "#":
+        return CommentLine(text)
     if "/" in text:
         try:
             return index.query(text)

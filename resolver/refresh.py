@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from cache.db import transaction
 from cache.store import SaveOptions, load_snapshots, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
-from resolver.errors import AztagsError, FetchError, NotFoundError
+from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
 from resolver.parse import parse_snapshot
 
@@ -41,7 +41,7 @@ class RefreshResult:
 
 def refresh_cloud(
     conn: sqlite3.Connection,
-    cloud: Cloud,
+    cloud: Cloud | None,
     http: HttpSettings,
     options: SaveOptions,
     *,
@@ -54,14 +54,18 @@ def refresh_cloud(
 ) -> RefreshResult:
     """Fetch the cloud's current file (or read ``source``), validate it and store it.
 
-    ``after_save``: see :func:`store_file`; not called when the server says the file is
-    unchanged (nothing is stored then)."""
+    ``cloud`` None (only with ``source``): the file's own ``cloud`` field says which, as for
+    :func:`import_files`; a cloud given must be the file's. ``after_save``: see
+    :func:`store_file`; not called when the server says the file is unchanged (nothing is
+    stored then)."""
     from resolver.sources import KnownFile, read_source
     from resolver.sources.discovery import fetch_current  # requests: only when downloading
 
     now = now or datetime.now(UTC)
     if source is not None:
         raw = read_source(source, http, stdin=stdin, progress=progress, log=log)
+    elif cloud is None:
+        raise UsageError("Name the cloud to fetch with --cloud, or give a file with --source.")
     else:
         last = None if options.force else _last_download(conn, cloud)
         known = KnownFile(last.source, last.etag, last.last_modified) if last else None
@@ -81,7 +85,7 @@ def refresh_cloud(
             return RefreshResult(cloud, last.source, None)
         raw = fetched
     result = store_file(conn, raw, options, cloud, now=now, after_save=after_save)
-    return RefreshResult(cloud, raw.source, result)
+    return RefreshResult(cloud or get_cloud(result.snapshot.cloud), raw.source, result)
 
 
 def store_file(
@@ -118,22 +122,42 @@ def _last_download(conn: sqlite3.Connection, cloud: Cloud) -> SnapshotInfo | Non
     return max(fetched, key=lambda s: s.id) if fetched else None
 
 
+IMPORT_NAMES = ("ServiceTags_*.json", "ServiceTags_*.json.gz")  # what a folder's files must match
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPaths:
+    """The files an import reads, and the files of the folders named that it does not read
+    (not named ``ServiceTags_*.json[.gz]``), so a user can be told."""
+
+    files: list[Path]
+    skipped: list[Path]
+
+
 def expand_paths(specs: Iterable[str]) -> list[Path]:
+    """The files of :func:`find_import_files`, without the skipped ones."""
+    return find_import_files(specs).files
+
+
+def find_import_files(specs: Iterable[str]) -> ImportPaths:
     """Files named by the user: paths, folders (their ServiceTags_*.json[.gz]) and quoted globs.
 
-    Sorted by file date where the name has one, so a backfill mostly appends. Unknown paths raise
-    FetchError naming each one.
+    Sorted by file date where the name has one, so a backfill mostly appends. The other regular
+    files of a folder are listed as skipped. Unknown paths raise FetchError naming each one.
     """
     files: list[Path] = []
+    skipped: list[Path] = []
     missing: list[str] = []
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            found = sorted(path.glob("ServiceTags_*.json")) + sorted(
-                path.glob("ServiceTags_*.json.gz")
-            )
+            found = sorted(path.glob(IMPORT_NAMES[0])) + sorted(path.glob(IMPORT_NAMES[1]))
+            chosen = set(found)
+            others = sorted(p for p in path.iterdir() if p.is_file() and p not in chosen)
+            skipped.extend(others)
             if not found:
-                missing.append(f"{spec} (a folder with no ServiceTags_*.json[.gz] files)")
+                also = f"; {len(others)} other file(s) there" if others else ""
+                missing.append(f"{spec} (a folder with no ServiceTags_*.json[.gz] files{also})")
             files.extend(found)
         elif path.exists() and not path.is_file():
             missing.append(f"{spec} (not a regular file: a FIFO, device or socket)")
@@ -151,7 +175,10 @@ def expand_paths(specs: Iterable[str]) -> list[Path]:
     unique = list(dict.fromkeys(p.resolve() for p in files))
     from resolver.sources import file_date_from_name
 
-    return sorted(unique, key=lambda p: (file_date_from_name(p.name) or date.min, p.name))
+    ordered = sorted(unique, key=lambda p: (file_date_from_name(p.name) or date.min, p.name))
+    taken = set(ordered)
+    left = [p for p in dict.fromkeys(p.resolve() for p in skipped) if p not in taken]
+    return ImportPaths(ordered, left)
 
 
 def import_files(

@@ -42,10 +42,11 @@ def shown(text: str, limit: int = 40) -> str:
     return repr(cut)
 
 
-def parse_at(at: str | AtRef) -> AtRef:
-    """``YYYY-MM-DD`` or ``cn:N`` -> :class:`AtRef`. Raises UsageError naming the accepted forms."""
+def parse_at(at: str | AtRef, today: date | None = None) -> AtRef:
+    """``YYYY-MM-DD`` or ``cn:N`` -> :class:`AtRef`. Raises UsageError naming the accepted forms,
+    and, when ``today`` (UTC) is given, for a date after it: history cannot answer the future."""
     if isinstance(at, AtRef):
-        return at
+        return _not_future(at, today)
     text = at.strip()
     m = _AT_RE.fullmatch(text)
     if m is None:
@@ -65,7 +66,16 @@ def parse_at(at: str | AtRef) -> AtRef:
         day = date.fromisoformat(m["date"])
     except ValueError:
         raise UsageError(f"--at {shown(at)} is not a real date; give {ACCEPTED_FORMS}.") from None
-    return AtRef(text, day=day)
+    return _not_future(AtRef(text, day=day), today)
+
+
+def _not_future(ref: AtRef, today: date | None) -> AtRef:
+    if today is not None and ref.day is not None and ref.day > today:
+        raise UsageError(
+            f"--at {ref.day} is after today ({today}, UTC): no file can say what will be in "
+            "force then. Give a date up to today, or leave --at out for the current snapshot."
+        )
+    return ref
 
 
 def pick_snapshot(

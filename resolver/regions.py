@@ -47,6 +47,17 @@ TYPO_ALIASES: dict[str, str] = {
 _SEPARATORS = re.compile(r"[\s\-_]+")
 
 
+class UnknownRegionError(NotFoundError):
+    """A region that one file does not have; ``text`` is as the user wrote it. A TagStore query
+    that fails with it says which other stored cloud has the region (resolver.query)."""
+
+    checked = False  # other clouds already looked at
+
+    def __init__(self, message: str, text: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(message, suggestions)
+        self.text = text
+
+
 def normalise(text: str) -> str:
     """Lower-case and drop spaces, hyphens and underscores: ``"West Europe"`` -> ``westeurope``."""
     return _SEPARATORS.sub("", text).lower()
@@ -159,7 +170,7 @@ class RegionIndex:
                 f" Use one of the {len(self._codes)} region codes in this file,"
                 f" such as {', '.join(self._codes[:3])}."
             )
-        raise NotFoundError(message, suggestions=suggestions)
+        raise UnknownRegionError(message, text, suggestions)
 
     def regional_tag(
         self, base: str, region_code: str, as_written: str | None = None

@@ -21,17 +21,20 @@ from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
+    from resolver.clouds import Cloud
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
     from resolver.query import (
         BatchAnswer,
         CidrAnswer,
+        CloudsBatch,
         DiffAnswer,
         LookupAnswer,
+        LookupReport,
         PrefixHistory,
         TagHistory,
     )
     from resolver.refresh import RefreshResult
-    from resolver.staleness import CloudStatus
+    from resolver.staleness import CloudStatus, Freshness
 
 Details = Mapping[
     str, TagSummary
@@ -84,6 +87,55 @@ def render_snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
 def render_warnings(warnings: Iterable[str]) -> list[str]:
     """stderr lines for an answer's warnings."""
     return [f"aztags: warning: {w}" for w in warnings]
+
+
+def render_freshness_lines(freshness: Iterable[Freshness]) -> list[str]:
+    """The stderr lines for the snapshots an answer was read from: at most one warning (stale
+    data, every stale cloud in it) and one note (an --at day after the newest file)."""
+    found = list(freshness)
+    lines = []
+    stale = [(f, f.stale) for f in found if f.stale is not None]
+    if stale:
+        which = ", ".join(
+            f"{f.cloud.name} changeNumber {f.snapshot.change_number} "
+            f"({f.snapshot.file_date or '-'}, {s.age_days} days old)"
+            for f, s in stale
+        )
+        key = stale[0][0].cloud.key if len(stale) == 1 else "all"
+        lines.append(
+            f"aztags: warning: answered from stale data: {which}, older than "
+            f"{stale[0][1].max_age_days} days (--max-age-days); run 'aztags fetch --cloud {key}'."
+        )
+    after = [f for f in found if f.after_newest is not None]
+    if after:
+        which = ", ".join(
+            f"{f.cloud.name} {f.snapshot.file_date or '-'}, changeNumber {f.snapshot.change_number}"
+            for f in after
+        )
+        lines.append(
+            f"aztags: note: --at {after[0].after_newest} is after the newest stored file "
+            f"({which}): answered with it; a newer file may be out ('aztags fetch')."
+        )
+    return lines
+
+
+def render_stale_json(freshness: Freshness) -> dict[str, Any] | None:
+    """The ``"stale"`` field of a --json answer: null, or how old the snapshot is."""
+    s = freshness.stale
+    if s is None:
+        return None
+    return {
+        "cloud": freshness.cloud.name,
+        "change_number": freshness.snapshot.change_number,
+        "file_date": freshness.snapshot.file_date,
+        "age_days": s.age_days,
+        "max_age_days": s.max_age_days,
+    }
+
+
+def render_freshness_json(freshness: Freshness) -> dict[str, Any]:
+    """What a --json document gets for the freshness of its snapshot: ``{"stale": ...}``."""
+    return {"stale": render_stale_json(freshness)}
 
 
 def _features(features: frozenset[str] | None) -> str:
@@ -156,6 +208,30 @@ def render_fetch_json(cloud: str, outcome: RefreshResult | AztagsError) -> dict[
     return {"cloud": cloud, **render_ingest_json(outcome.ingest)}
 
 
+def render_fetch_failure(cloud: str, error: AztagsError, *, verbose: bool = False) -> str:
+    """The stderr line for one cloud that failed in a fetch of several: one line (the first of
+    the message, or a discovery's summary), the whole message with ``verbose`` (-v)."""
+    text = str(error)
+    if not verbose:
+        summary = getattr(error, "summary", None)
+        first, _, rest = text.partition("\n")
+        if summary:
+            text = f"could not find the current file: {summary}"
+        elif rest:
+            text = f"{first.removesuffix(' Tried:')} (-v for the detail)"
+    return f"aztags: {cloud}: {readable(text, controls=False)}"
+
+
+def render_fetch_hint() -> str:
+    """Said once after clouds that could not be downloaded."""
+    return (
+        "aztags: hint: without internet access, download the files elsewhere and store them "
+        "with 'aztags import FILE...' or 'aztags fetch --source FILE' (both read the cloud from "
+        "the file: no --cloud needed); behind a proxy, set HTTPS_PROXY (and NO_PROXY, "
+        "REQUESTS_CA_BUNDLE). -v shows every step tried."
+    )
+
+
 def render_unchanged_text(cloud: str, source: str) -> str:
     return f"{cloud}: unchanged since the last fetch ({source})"
 
@@ -165,6 +241,37 @@ def render_import_json(path: Path, outcome: IngestResult | AztagsError) -> dict[
     if isinstance(outcome, AztagsError):
         return {"file": str(path), "error": str(outcome)}
     return {"file": str(path), **render_ingest_json(outcome)}
+
+
+def render_import_skipped(path: Path) -> dict[str, Any]:
+    """A folder's file that an import did not read (not named ServiceTags_*.json[.gz])."""
+    return {
+        "file": str(path),
+        "outcome": "skipped",
+        "reason": "not named ServiceTags_*.json or ServiceTags_*.json.gz",
+    }
+
+
+def render_import_summary(outcomes: Sequence[str], skipped: int) -> str:
+    """The last line of an import of several files: how many became what, and how many files
+    of the folders were skipped."""
+    n = len(outcomes)
+    stored = sum(o in ("current", "backfill") for o in outcomes)
+    parts = [f"{stored} stored"]
+    for outcome, label in (
+        ("duplicate", "already stored"),
+        ("quarantined", "quarantined"),
+        ("failed", "failed"),
+    ):
+        if k := outcomes.count(outcome):
+            parts.append(f"{k} {label}")
+    line = f"{n} file{'s' if n != 1 else ''} imported: {', '.join(parts)}"
+    if skipped:
+        line += (
+            f"; {skipped} other file{'s' if skipped != 1 else ''} in the folder(s) skipped "
+            "(not named ServiceTags_*.json[.gz]; -v lists them)"
+        )
+    return line
 
 
 # -- status / snapshots ----------------------------------------------------------------------------
@@ -393,6 +500,36 @@ def render_lookup_json(answers: Sequence[LookupAnswer], details: Details) -> lis
     return [render_lookup_doc(a.query, a.result, a.error, details) for a in answers]
 
 
+def render_lookup_report_json(report: LookupReport) -> dict[str, Any]:
+    """``aztags lookup --json``: the snapshot answered from, ``stale``, then one entry per query."""
+    doc = {"snapshot": render_snapshot_json(report.snapshot)}
+    if report.freshness is not None:
+        doc.update(render_freshness_json(report.freshness))
+    return {**doc, "answers": render_lookup_json(report.answers, report.details)}
+
+
+def render_found_elsewhere(asked: Cloud, found: Mapping[str, Sequence[Cloud]]) -> list[str]:
+    """stderr lines for addresses in no tag of the cloud asked that another stored cloud has."""
+    lines = []
+    for query, clouds in found.items():
+        names = " and ".join(c.name for c in clouds)
+        add = " or ".join(f"--cloud {c.key}" for c in clouds)
+        lines.append(
+            f"aztags: {readable(query, 80)} is in no {asked.name} service tag, but in the {names} "
+            f"cloud{'s' if len(clouds) > 1 else ''}: add {add} (or --cloud all)."
+        )
+    return lines
+
+
+def render_lookup_header(snapshot: SnapshotInfo, freshness: Freshness | None) -> str:
+    """The first line of ``lookup --file --json``: the snapshot every later line answers from,
+    and ``stale``, once (the lines that follow each have ``query``; this one has none)."""
+    doc: dict[str, Any] = {"snapshot": render_snapshot_json(snapshot)}
+    if freshness is not None:
+        doc.update(render_freshness_json(freshness))
+    return json.dumps(doc, default=str) + "\n"
+
+
 def render_lookup_text(answers: Sequence[LookupAnswer], details: Details) -> str:
     return "\n".join(render_lookup_line(a.query, a.result, a.error, details) for a in answers)
 
@@ -437,10 +574,137 @@ def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) ->
             yield _other_line(text, result, details, as_json=True)
 
 
+# -- lookup --cloud all: every stored cloud, each match naming its cloud ---------------------------
+
+CloudPart = tuple[str, QueryResult, Details]  # (cloud name, its answer, its tag details)
+
+
+def _cloud_line(query: str, parts: Sequence[CloudPart]) -> str:
+    """One text line: the query, then TAG,PREFIX,REGION,SERVICE,CLOUD per containing match of
+    every cloud (clouds in order), then the ``inside:`` ones."""
+    fields = [query]
+    for cloud, result, details in parts:
+        fields += [f"{f},{cloud}" for f in _match_fields(result.containing, details)]
+    for cloud, result, details in parts:
+        fields += [f"{f},{cloud}" for f in _match_fields(result.overlapping, details, "inside:")]
+    return "\t".join(fields)
+
+
+def _cloud_doc(query: str, parts: Sequence[CloudPart]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "query": query,
+        "tags": [
+            {**_match_json(m, details), "cloud": cloud}
+            for cloud, result, details in parts
+            for m in result.containing
+        ],
+    }
+    if parts and parts[0][1].is_cidr:
+        doc["inside"] = [
+            {**_match_json(m, details), "cloud": cloud}
+            for cloud, result, details in parts
+            for m in result.overlapping
+        ]
+    return doc
+
+
+def _snapshot_with_freshness(snapshot: SnapshotInfo, freshness: Freshness | None) -> dict[str, Any]:
+    doc = render_snapshot_json(snapshot)
+    doc["stale"] = None if freshness is None else render_stale_json(freshness)
+    return doc
+
+
+def _parts(reports: Sequence[LookupReport], i: int) -> list[CloudPart]:
+    """Query ``i`` as answered by each cloud."""
+    parts: list[CloudPart] = []
+    for r in reports:
+        result = r.answers[i].result
+        if result is not None:
+            parts.append((r.snapshot.cloud, result, r.details))
+    return parts
+
+
+def render_lookup_all_text(reports: Sequence[LookupReport]) -> str:
+    """``lookup --cloud all``: one line per query, each match with a fifth field, its cloud."""
+    lines = []
+    for i, first in enumerate(reports[0].answers):
+        if first.result is None:
+            lines.append(render_lookup_line(first.query, None, first.error, {}))
+            continue
+        lines.append(_cloud_line(first.query, _parts(reports, i)))
+    return "\n".join(lines)
+
+
+def render_lookup_all_json(reports: Sequence[LookupReport]) -> dict[str, Any]:
+    """``lookup --cloud all --json``: ``snapshots`` (one per cloud, each with ``stale``), then
+    one entry per query whose matches each name their ``cloud``."""
+    answers = []
+    for i, first in enumerate(reports[0].answers):
+        if first.result is None:
+            answers.append(render_lookup_doc(first.query, None, first.error, {}))
+            continue
+        answers.append(_cloud_doc(first.query, _parts(reports, i)))
+    return {
+        "snapshots": [_snapshot_with_freshness(r.snapshot, r.freshness) for r in reports],
+        "answers": answers,
+    }
+
+
+def render_lookup_all_header(batch: CloudsBatch) -> str:
+    """The first line of ``lookup --file --json --cloud all``: every cloud's snapshot, once."""
+    snapshots = [_snapshot_with_freshness(b.snapshot, b.freshness) for b in batch.batches]
+    return json.dumps({"snapshots": snapshots}, default=str) + "\n"
+
+
+def render_lookup_all_stream(
+    answers: Iterable[tuple[str, tuple[BatchAnswer, ...]]],
+    batch: CloudsBatch,
+    *,
+    as_json: bool = False,
+) -> Iterator[str]:
+    """:func:`render_lookup_stream` for ``CloudsBatch.answers``: the layout of
+    :func:`render_lookup_all_text` (or JSON lines), blank and comment lines as there."""
+    from resolver.query import CommentLine
+
+    clouds = [(b.snapshot.cloud, b.details) for b in batch.batches]
+    cache: dict[tuple[int, ...], str] = {}
+    for text, per_cloud in answers:
+        first = per_cloud[0]
+        if first is None or isinstance(first, CommentLine | InvalidAddressError):
+            yield _other_line(text, first, {}, as_json=as_json)
+            continue
+        key = tuple(map(id, per_cloud))
+        if all(a.__class__ is tuple for a in per_cloud) and key in cache:
+            body = cache[key]
+        else:
+            parts: list[CloudPart] = []
+            for (cloud, details), answer in zip(clouds, per_cloud, strict=True):
+                if isinstance(answer, QueryResult):
+                    parts.append((cloud, answer, details))
+                elif isinstance(answer, tuple):
+                    parts.append((cloud, QueryResult(text, False, answer), details))
+            if as_json:
+                doc = _cloud_doc(text, parts)
+                body = json.dumps(doc)[len(json.dumps({"query": text})) - 1 :]
+            else:
+                body = _cloud_line("", parts)
+            if all(a.__class__ is tuple for a in per_cloud):
+                cache[key] = body
+        if as_json:
+            yield json.dumps({"query": text})[:-1] + body + "\n"
+        else:
+            yield text + body + "\n"
+
+
 def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
-    """A batch line off the fast path: blank, a CIDR's answer, or a bad line's error."""
+    """A batch line off the fast path: blank, a comment, a CIDR's answer, or a bad line's
+    error. A comment passes through as written in text, and is left out of JSON lines."""
+    from resolver.query import CommentLine  # loaded already: only the batch path gets here
+
     if result is None:
         return "\n"
+    if isinstance(result, CommentLine):
+        return "" if as_json else readable(result.text) + "\n"
     if isinstance(result, InvalidAddressError):
         query, error = None, str(result)
     elif isinstance(result, QueryResult):

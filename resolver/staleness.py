@@ -1,6 +1,7 @@
-"""Is a cloud's stored data fresh? The one rule behind ``aztags status`` (exit 4), the scheduler's
-"data stale" alert and the server's health check: stale when the newest file is older than the
-limit, unless the cloud is frozen (AzureGermany, closed in 2021, is never stale).
+"""Is a cloud's stored data fresh? The one rule behind ``aztags status`` (exit 4), the warning
+of every query answered from stale data (:class:`Freshness`), the scheduler's "data stale" alert
+and the server's health check: stale when the newest file is older than the limit, unless the
+cloud is frozen (AzureGermany, closed in 2021, is never stale).
 
 ``now`` is always given by the caller, so the rule is the same in tests and in production.
 """
@@ -10,14 +11,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from cache.db import read_view
 from cache.store import load_current
 from resolver.clouds import Cloud
 from resolver.errors import EmptyStoreError
 from resolver.models import SnapshotInfo
-from resolver.refs import snapshot_day
+from resolver.refs import AtRef, snapshot_day
+
+DEFAULT_MAX_AGE_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,43 @@ def cloud_status(
     if not found:
         raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What an answer must tell about the snapshot it was read from (one mechanism for every
+    query: :meth:`resolver.query.TagStore.freshness` makes it, the answers carry it, the command
+    line prints :func:`resolver.render.render_freshness_lines` on stderr).
+
+    ``stale``: the question was about now (no ``--at``) and the current snapshot is older than
+    the limit. ``after_newest``: ``--at`` named a day after the newest stored file, which
+    answered. Neither is set for a question about the past.
+    """
+
+    cloud: Cloud
+    snapshot: SnapshotInfo
+    stale: Staleness | None = None
+    after_newest: date | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return self.stale is None and self.after_newest is None
+
+
+def answer_freshness(
+    cloud: Cloud,
+    snapshot: SnapshotInfo,
+    newest: SnapshotInfo,
+    at: AtRef | None,
+    max_age_days: int,
+    now: datetime,
+) -> Freshness:
+    """The rule: no ``at``, the current snapshot (``newest``) is judged by :func:`staleness`; an
+    ``at`` day after the newest file's day that was answered from it is said; any other ``at``
+    asks about the past and is answered as it is."""
+    if at is None:
+        judged = staleness(snapshot, cloud, max_age_days, now)
+        return Freshness(cloud, snapshot, stale=judged if judged.stale else None)
+    if at.day is not None and snapshot.id == newest.id and at.day > snapshot_day(newest):
+        return Freshness(cloud, snapshot, after_newest=at.day)
+    return Freshness(cloud, snapshot)

@@ -65,6 +65,7 @@ def run(store, tmp_path, monkeypatch):
         "AZTAGS_CONFIG": None,
         "AZTAGS_CLOUD": None,
         "AZTAGS_PROFILES_DIR": None,
+        "AZTAGS_MAX_AGE_DAYS": "36500",  # its files are from 2025: no stale-data warning here
     }
 
     def invoke(*args: str, input: str | bytes | None = None):
@@ -273,7 +274,8 @@ def test_non_utf8_lines_in_json_lines_are_readable_json(run):
 
     result = run("lookup", "--file", "-", "--json", input=b"\xe9t\xe9\n10.0.0.1\n")
     assert result.exit_code == 1
-    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    header, first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert "snapshot" in header  # the first line names the snapshot (issue 8)
     assert first == {
         "query": "\\xe9t\\xe9",
         "error": "'\\xe9t\\xe9' is not an IPv4 or IPv6 address or CIDR",

@@ -39,6 +39,7 @@ def env_for(db: Path, home: Path) -> dict[str, str | None]:
         "AZTAGS_CONFIG": None,
         "AZTAGS_CLOUD": None,
         "AZTAGS_PROFILES_DIR": None,
+        "AZTAGS_MAX_AGE_DAYS": "36500",  # old files: the stale warning is tested on its own
     }
 
 

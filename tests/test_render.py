@@ -102,6 +102,7 @@ def test_output_is_the_golden_file(db, tmp_path, monkeypatch, golden, args, inpu
         "AZTAGS_CONFIG": None,
         "AZTAGS_CLOUD": None,
         "AZTAGS_PROFILES_DIR": None,
+        "AZTAGS_MAX_AGE_DAYS": "36500",  # the files are from 2025: no warning whose age changes
     }
     result = CliRunner().invoke(main, args, input=input, env=env, catch_exceptions=False)
     got = f"exit {result.exit_code}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"

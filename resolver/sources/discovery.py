@@ -105,6 +105,15 @@ def _file_urls(text: str) -> list[str]:
 # Discovery
 
 
+class DiscoveryError(FetchError):
+    """Every discovery step failed. ``summary``: why, in one line, for a report of several clouds
+    (the message names every step)."""
+
+    def __init__(self, message: str, summary: str):
+        super().__init__(message)
+        self.summary = summary
+
+
 class _Step:
     """One step of the chain: what it tried and, when it failed, why."""
 
@@ -497,10 +506,13 @@ def discover_url(
     within = (
         f" within the deadline of {settings.deadline:g}s (--deadline)" if deadline_passed() else ""
     )
-    raise FetchError(
+    reasons = [s.reason for s in steps[:3] if s.reason and not s.reason.startswith("skipped")]
+    raise DiscoveryError(
         f"Could not find the current Service Tags file for {cloud.name} "
         f"(Download Center id {cloud.download_id}){within}. Tried:\n  "
         + "\n  ".join(str(s) for s in steps)
         + "\nTry again later, check the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, "
-        "REQUESTS_CA_BUNDLE), or download the file yourself and pass it with --source FILE."
+        "REQUESTS_CA_BUNDLE), or download the file yourself and pass it with --source FILE.",
+        "; ".join(dict.fromkeys(reasons or [steps[3].reason]))
+        + ("" if any("deadline" in r for r in reasons) else within),
     )
