@@ -109,7 +109,7 @@ def test_default_map_follows_the_command_tree():
     defaults = _default_map(main, {"profiles_dir": "p", "max_age_days": 3, "db": "x.db"})
     assert defaults["profile"] == {
         "list": {"profiles_dir": ["p"]},
-        "show": {"profiles_dir": ["p"], "db": "x.db"},
+        "show": {"max_age_days": 3, "profiles_dir": ["p"], "db": "x.db"},
     }
     assert defaults["status"] == {"max_age_days": 3, "db": "x.db"}
     assert "fetch" in defaults and "max_age_days" not in defaults["fetch"]  # only its own options
