@@ -76,6 +76,103 @@ def _memberships(
     )
 
 
+def changed_tag_ids(conn: sqlite3.Connection, cloud: str, low: int, high: int) -> list[int]:
+    """The tags that may differ between seq ``low`` and seq ``high`` (``low <= high``): those with
+    a tag_versions interval starting or ending in (low, high]. A new version starts whenever the
+    tag's properties, changeNumber or prefix digest change (cache.store), so every tag whose
+    prefixes or properties differ is among them; read from tag_versions alone, no prefix row."""
+    return [
+        tag_id
+        for (tag_id,) in conn.execute(
+            "SELECT DISTINCT v.tag_id FROM tag_versions v JOIN tags t ON t.id = v.tag_id "
+            "WHERE t.cloud = :cloud AND ((v.from_seq > :low AND v.from_seq <= :high) "
+            "OR (v.to_seq > :low AND v.to_seq <= :high)) ORDER BY v.tag_id",
+            {"cloud": cloud, "low": low, "high": high},
+        )
+    ]
+
+
+def load_tag_pair(
+    conn: sqlite3.Connection, low: int, high: int, tag_ids: list[int]
+) -> tuple[list[ServiceTag], list[ServiceTag], dict[str, Span], dict[tuple[str, str], int]]:
+    """The tags ``tag_ids`` at seq ``low`` and at seq ``high`` (those present then), prefixes
+    sorted, read in one pass over their membership rows (a prefix kept in both is read once).
+
+    Also returns each prefix's (family, (first, last)) from the stored integers, and for every
+    (tag name, prefix) at ``high`` the seq from which it has been there without a break (the
+    start of the interval covering ``high``, as :func:`first_seen`)."""
+    sides: tuple[list[ServiceTag], list[ServiceTag]] = ([], [])
+    intervals: dict[str, Span] = {}
+    since: dict[tuple[str, str], int] = {}
+    covers = "from_seq <= :high AND (to_seq IS NULL OR to_seq > :low)"
+    for chunk in _id_chunks(tag_ids):
+        marks = ",".join(f":t{i}" for i in range(len(chunk)))
+        params: dict[str, object] = {"low": low, "high": high}
+        params.update({f"t{i}": t for i, t in enumerate(chunk)})
+        versions: tuple[dict[int, tuple], dict[int, tuple]] = ({}, {})
+        for row in conn.execute(
+            "SELECT t.id, v.from_seq, v.to_seq, t.name, v.change_number, v.region, v.region_id, "
+            "v.system_service, v.network_features, v.platform FROM tag_versions v "
+            f"JOIN tags t ON t.id = v.tag_id WHERE v.{covers} AND v.tag_id IN ({marks})",
+            params,
+        ):
+            tag_id, first, end = row[0], row[1], row[2]
+            if first <= low and (end is None or end > low):
+                versions[0][tag_id] = row[3:]
+            if end is None or end > high:
+                versions[1][tag_id] = row[3:]
+        prefixes: tuple[dict[int, list[str]], dict[int, list[str]]] = ({}, {})
+        names = {t: row[0] for side in versions for t, row in side.items()}
+        for tag_id, first, end, prefix, fam, network, length in conn.execute(
+            "SELECT m.tag_id, m.from_seq, m.to_seq, p.prefix, p.family, p.network, p.length "
+            f"FROM memberships m JOIN prefixes p ON p.id = m.prefix_id WHERE m.{covers} "
+            f"AND m.tag_id IN ({marks}) ORDER BY m.tag_id, p.family, p.network, p.length",
+            params,
+        ):
+            if first <= low and (end is None or end > low):
+                prefixes[0].setdefault(tag_id, []).append(prefix)
+            elif end is not None and end <= high:
+                continue  # an interval that began and ended between the two snapshots
+            if end is None or end > high:
+                prefixes[1].setdefault(tag_id, []).append(prefix)
+                since[(names[tag_id], prefix)] = first
+            if prefix not in intervals:
+                start = int.from_bytes(network, "big")
+                intervals[prefix] = (fam, (start, start + (1 << (_BITS[fam] - length)) - 1))
+        for index, side in enumerate(versions):
+            sides[index].extend(
+                ServiceTag(
+                    name=name,
+                    region=region,
+                    region_id=region_id,
+                    system_service=service,
+                    network_features=features_from_text(features),
+                    change_number=cn,
+                    prefixes=tuple(prefixes[index].get(tag_id, ())),
+                    platform=platform,
+                )
+                for tag_id, (
+                    name,
+                    cn,
+                    region,
+                    region_id,
+                    service,
+                    features,
+                    platform,
+                ) in side.items()
+            )
+    return sides[0], sides[1], intervals, since
+
+
+_BITS = {4: 32, 6: 128}
+Span = tuple[int, tuple[int, int]]  # (family, (first, last)) of a prefix
+
+
+def _id_chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), 500):  # SQLite may allow as few as 999 parameters
+        yield ids[start : start + 500]
+
+
 def load_pairs(conn: sqlite3.Connection, cloud: str, seq: int) -> list[tuple[str, str]]:
     """Every (tag name, prefix) at ``seq``: the input of the reverse-lookup index."""
     return conn.execute(

@@ -440,17 +440,30 @@ class TagStore:
                 f"{after.change_number}); swap them."
             )
         scope = self._diff_scope(names, profile, region, (before, after), profile_dirs)
-        old = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, before.seq, scope)}
-        new = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, after.seq, scope)}
-        tags, summary = diff_tags(old, new)
-        first_seen = history.first_seen(
-            self.conn, self.cloud.name, after.seq, {(d.name, p) for d in tags for p in d.added}
-        )
+        tags, summary, since = self._diff_changed(before.seq, after.seq, scope)
         snapshots = {s.seq: s for s in self.snapshots() if s.seq is not None}
         usable_by_prefix = {
-            pair: _usable(snapshots[seq]) for pair, seq in first_seen.items() if seq > before.seq
+            (d.name, p): _usable(snapshots[since[(d.name, p)]])
+            for d in tags
+            for p in d.added
+            if since[(d.name, p)] > before.seq
         }
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
+
+    def _diff_changed(
+        self, low: int, high: int, scope: list[str] | None
+    ) -> tuple[tuple[TagDiff, ...], DiffSummary, dict[tuple[str, str], int]]:
+        """diff_tags over the tags whose history has an interval starting or ending between the
+        two snapshots (every other tag is the same in both), read in one pass with their
+        prefixes' integer intervals: the cost follows the size of the change, not of the
+        snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
+        ids = history.changed_tag_ids(self.conn, self.cloud.name, low, high)
+        old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
+        wanted = None if scope is None else set(scope)
+        old = {t.name: t for t in old_tags if wanted is None or t.name in wanted}
+        new = {t.name: t for t in new_tags if wanted is None or t.name in wanted}
+        tags, summary = diff_tags(old, new, intervals)
+        return tags, summary, since
 
     def _diff_scope(
         self,

@@ -453,8 +453,9 @@ def render_diff_json(answer: DiffAnswer) -> dict[str, Any]:
             "tags_changed": s.tags_changed,
             "ipv4_addresses_added": s.ipv4_addresses_added,
             "ipv4_addresses_removed": s.ipv4_addresses_removed,
-            "ipv6_addresses_added": s.ipv6_addresses_added,
-            "ipv6_addresses_removed": s.ipv6_addresses_removed,
+            "ipv6_64s_added": s.ipv6_64s_added,
+            "ipv6_64s_removed": s.ipv6_64s_removed,
+            "counted": "per tag, summed over the changed tags; IPv6 in /64 networks",
         },
         "tags": [
             {
@@ -497,8 +498,8 @@ def render_diff_text(answer: DiffAnswer) -> str:
             lines.append(f"  - {p}")
     lines.append(
         f"\n{s.tags_added} tags added, {s.tags_removed} removed, {s.tags_changed} changed; "
-        f"IPv4 addresses +{s.ipv4_addresses_added} -{s.ipv4_addresses_removed}; "
-        f"IPv6 addresses +{s.ipv6_addresses_added} -{s.ipv6_addresses_removed}"
+        f"summed per tag: IPv4 addresses +{s.ipv4_addresses_added} "
+        f"-{s.ipv4_addresses_removed}; IPv6 /64s +{s.ipv6_64s_added} -{s.ipv6_64s_removed}"
     )
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from resolver.errors import NotFoundError, UsageError
 from resolver.models import RawFile
 from resolver.query import TagStore
 from resolver.refresh import store_file
+from tests.diffcount import summed_delta
 from tests.helpers import (
     CHINA_DAY,
     WEEKLY_2023,
@@ -30,7 +31,6 @@ from tests.helpers import (
     brute_lookup,
     expected_history,
     expected_tag_changes,
-    file_space,
     iso,
     random_addresses,
     random_cidrs,
@@ -407,7 +407,7 @@ def test_diff_of_a_weekly_pair_agrees_with_the_files(store, old_day, new_day, re
         len(old.keys() - new.keys()),
         len(expected) - len(new.keys() ^ old.keys()),
     )
-    delta = address_delta(file_space("Public", old_day), file_space("Public", new_day))
+    delta = summed_delta(old, new)
     assert {k: getattr(s, k) for k in delta} == delta
     assert answer.usable_from == as_date(new_day) + timedelta(days=7)
 
@@ -462,7 +462,7 @@ def test_diff_scoped_to_names_and_to_a_profile(store):
         ).items()
     }
     assert {d.name: folded(d) for d in answer.tags} == expected and expected
-    delta = address_delta(union_of(old, scope), union_of(new, scope))
+    delta = summed_delta(old, new, scope)
     assert {k: getattr(answer.summary, k) for k in delta} == delta
 
     profile = store.diff("2023-03-06", "2023-06-19", profile="azureml", region="westus")
@@ -470,7 +470,7 @@ def test_diff_scoped_to_names_and_to_a_profile(store):
     expected = expected_tag_changes({n: old[n] for n in scope}, {n: new[n] for n in scope})
     assert {d.name: folded(d) for d in profile.tags} == expected
     assert len(expected) >= 3
-    delta = address_delta(union_of(old, scope), union_of(new, scope))
+    delta = summed_delta(old, new, scope)
     assert {k: getattr(profile.summary, k) for k in delta} == delta
 
 
