@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from cache.store import features_from_text, load_snapshots
 from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
@@ -109,7 +110,7 @@ def load_tag_pair(
         marks = ",".join(f":t{i}" for i in range(len(chunk)))
         params: dict[str, object] = {"low": low, "high": high}
         params.update({f"t{i}": t for i, t in enumerate(chunk)})
-        versions: tuple[dict[int, tuple], dict[int, tuple]] = ({}, {})
+        versions: tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]] = ({}, {})
         for row in conn.execute(
             "SELECT t.id, v.from_seq, v.to_seq, t.name, v.change_number, v.region, v.region_id, "
             "v.system_service, v.network_features, v.platform FROM tag_versions v "
@@ -250,8 +251,11 @@ def load_pairs_for(
     (family, first, last, length), for every prefix longer than ``length`` whose network lies in
     [first, last]. The candidates of a reverse lookup, read without loading the whole snapshot."""
     select = (
-        "SELECT t.name, p.prefix FROM prefixes p JOIN memberships m ON m.prefix_id = p.id "
-        "JOIN tags t ON t.id = m.tag_id "
+        # CROSS JOIN fixes the order: from the few candidate prefixes to their memberships
+        # (idx_memberships_prefix_id) to their tags. Left to itself, the planner starts from
+        # every tag of the cloud and reads all of their memberships.
+        "SELECT t.name, p.prefix FROM prefixes p CROSS JOIN memberships m ON m.prefix_id = p.id "
+        "CROSS JOIN tags t ON t.id = m.tag_id "
         f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')} AND "
     )
     params: dict[str, object] = {"cloud": cloud, "seq": seq}

@@ -10,8 +10,6 @@ with it or not at all.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,6 +60,8 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
 
 def _version_key(tag: ServiceTag) -> Row:
     """The stored properties of a tag, in tag_versions column order (after tag_id)."""
+    import hashlib  # here: a read-only command does not import it
+
     digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
     return (
@@ -96,6 +96,8 @@ _PROPERTIES = tuple((name, _VERSION_COLUMNS.index(name)) for name in PROPERTY_FI
 def content_digest(versions: Iterable[tuple[str, Row]]) -> str:
     """A digest of a snapshot's content: the same tags, properties and prefixes give the same one,
     whatever the line endings or key order of the file."""
+    import hashlib
+
     h = hashlib.sha256()
     for name, key in sorted(versions):
         h.update(repr((name, key)).encode())
@@ -225,6 +227,8 @@ def _insert_snapshot(
     seq: int | None,
     reason: str | None,
 ) -> int:
+    import hashlib
+
     cur = conn.execute(
         "INSERT INTO snapshots (cloud, change_number, file_date, sha256, content_digest, source, "
         "fetched_at, etag, last_modified, size, tag_count, prefix_count, quarantined, "
@@ -255,7 +259,11 @@ def _save_raw(
 ) -> None:
     if not options.keep_raw:
         return
-    data = raw.compressed or gzip.compress(raw.data, compresslevel=6, mtime=0)
+    import gzip
+
+    # The original gzip bytes when the file came gzipped; else level 1 (about 4x faster to
+    # write than level 6, and the archive is read only to rebuild history).
+    data = raw.compressed or gzip.compress(raw.data, compresslevel=1, mtime=0)
     conn.execute(
         "INSERT INTO raw_files (snapshot_id, encoding, data) VALUES (?, 'gzip', ?)",
         (snapshot_id, data),
@@ -569,4 +577,6 @@ def load_raw(conn: sqlite3.Connection, snapshot_id: int) -> bytes | None:
     row = conn.execute(
         "SELECT encoding, data FROM raw_files WHERE snapshot_id = ?", (snapshot_id,)
     ).fetchone()
+    import gzip
+
     return gzip.decompress(row[1]) if row else None

@@ -15,28 +15,48 @@ state of the database even while a writer commits; no transaction is held betwee
 
 from __future__ import annotations
 
-import difflib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from cache import history
 from cache.db import read_view
 from cache.store import load_snapshots
 from resolver.clouds import Cloud, get_cloud
-from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_text
 from resolver.prefixes import family as prefix_family
-from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex
+
+if TYPE_CHECKING:
+    from resolver.diff import DiffSummary, TagDiff
+    from resolver.profiles import ResolvedProfile
+
+
+# Imported on first use: a command that never needs them (a single `lookup`, `cidrs TAG`) does not
+# pay for them at start-up (issue 9: 25-30 ms per process with resolver.diff and difflib).
+class _Difflib:
+    def __getattr__(self, name: str) -> Any:
+        import difflib
+
+        return getattr(difflib, name)
+
+
+difflib = _Difflib()
+
+
+def null_features_warning(tag: TagInfo) -> str:
+    from resolver.profiles import null_features_warning as warning
+
+    return warning(tag)
+
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
 USABLE_AFTER = timedelta(days=7)
@@ -346,17 +366,17 @@ class TagStore:
         assert snapshot.seq is not None
         candidates: set[str] = set()
         ranges: list[tuple[int, bytes, bytes, int]] = []
-        lengths = {4: history.prefix_lengths(self.conn, 4), 6: history.prefix_lengths(self.conn, 6)}
         for query in queries:
             parsed = parse_network(query)
             if parsed is None:
                 continue
             family, value, length = parsed
             bits = BITS[family]
-            for candidate in lengths[family]:
-                if candidate <= length:
-                    network = value >> (bits - candidate) << (bits - candidate)
-                    candidates.add(to_text(family, network, candidate))
+            # Every prefix that may contain it, one per length (33 for IPv4): each a probe of
+            # the unique index on prefixes.prefix, cheaper than reading which lengths occur.
+            for candidate in range(length + 1):
+                network = value >> (bits - candidate) << (bits - candidate)
+                candidates.add(to_text(family, network, candidate))
             if length < bits:
                 last = value | ((1 << (bits - length)) - 1)
                 ranges.append(
@@ -457,6 +477,8 @@ class TagStore:
         two snapshots (every other tag is the same in both), read in one pass with their
         prefixes' integer intervals: the cost follows the size of the change, not of the
         snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
+        from resolver.diff import diff_tags
+
         ids = history.changed_tag_ids(self.conn, self.cloud.name, low, high)
         old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
         wanted = None if scope is None else set(scope)

@@ -494,9 +494,10 @@ def test_synthetic_recut_is_not_an_add_and_a_remove(synthetic):
     assert by_name["Sql"].added == by_name["Sql"].removed == ()
     s = answer.summary
     assert (s.tags_added, s.tags_removed, s.tags_changed) == (1, 1, 3)
-    # 10.0.1.0/24 lies in Storage's 10.0.0.0/16 already: only New and Gone move the union.
-    assert (s.ipv4_addresses_added, s.ipv4_addresses_removed) == (256, 256)
-    assert (s.ipv6_addresses_added, s.ipv6_addresses_removed) == (0, 2**80)
+    # Per tag: Storage.WestUS gained 10.0.1.0/24 (although Storage's 10.0.0.0/16 holds it), New
+    # 40.0.0.0/24; Gone lost a /24 and a /48 (2**16 /64s); Storage's re-cut counts nothing.
+    assert (s.ipv4_addresses_added, s.ipv4_addresses_removed) == (512, 256)
+    assert (s.ipv6_64s_added, s.ipv6_64s_removed) == (0, 2**16)
     assert answer.usable_from == date(2025, 1, 20)
     scoped = synthetic.diff(names=["storage"])
     assert [d.name for d in scoped.tags] == ["Storage"]
