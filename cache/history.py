@@ -207,14 +207,23 @@ def load_tag_history(conn: sqlite3.Connection, cloud: str, name: str) -> list[Ta
         "JOIN tags t ON t.id = v.tag_id WHERE t.cloud = ? AND t.name = ? ORDER BY v.from_seq",
         (cloud, name),
     ).fetchall()
+    # Prefixes added and removed at each seq, for every version at once: one pass over the
+    # tag's membership rows (not one query per version), so the time does not grow with
+    # versions x rows.
+    moved: dict[int, list[int]] = {}
+    if rows:
+        for seq, added, removed in conn.execute(
+            "SELECT s, sum(a), sum(r) FROM (SELECT from_seq AS s, 1 AS a, 0 AS r FROM memberships "
+            "WHERE tag_id = :t UNION ALL SELECT to_seq, 0, 1 FROM memberships WHERE tag_id = :t "
+            "AND to_seq IS NOT NULL) GROUP BY s",
+            {"t": rows[0][8]},
+        ):
+            moved[seq] = [added, removed]
+    starts = {r[0] for r in rows}
     versions = []
-    for from_seq, to_seq, cn, region, service, features, v4, v6, tag_id in rows:
-        added, removed = conn.execute(
-            "SELECT sum(from_seq = :s), sum(to_seq = :s) FROM memberships "
-            "WHERE tag_id = :t AND (from_seq = :s OR to_seq = :s)",
-            {"s": from_seq, "t": tag_id},
-        ).fetchone()
-        gone = to_seq is not None and not any(r[0] == to_seq for r in rows)
+    for from_seq, to_seq, cn, region, service, features, v4, v6, _ in rows:
+        added, removed = moved.get(from_seq, (0, 0))
+        gone = to_seq is not None and to_seq not in starts
         versions.append(
             TagVersion(
                 snapshot=snapshots[from_seq],
