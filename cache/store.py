@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, TypeVar
 
 from resolver.models import (
@@ -27,7 +28,7 @@ from resolver.models import (
     SnapshotInfo,
     TagChange,
 )
-from resolver.prefixes import count, parse_prefix, sort_prefixes
+from resolver.prefixes import count, sort_prefixes
 
 Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
 _T = TypeVar("_T")
@@ -492,8 +493,12 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
         for number, p in enumerate(missing, start=first):
-            fam, packed, length, _ = parse_prefix(p)  # validated by the parser already
-            rows.append((number, p, fam, length, packed))
+            # Canonical text the parser validated already: only packed again, not re-checked.
+            addr, _, length = p.partition("/")
+            if ":" in addr:
+                rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+            else:
+                rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows

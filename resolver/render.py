@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +107,10 @@ def _state(info: SnapshotInfo) -> str:
 
 def render_ingest_json(result: IngestResult) -> dict[str, Any]:
     """What storing one file did, as a document."""
-    doc = asdict(result)
-    del doc["changes"]  # per-tag detail is for the library (alerts); the document keeps counts
+    # per-tag detail is for the library (alerts); the document keeps counts. Left out before
+    # asdict, which would deep-copy every prefix of a first ingest (86k) only to drop them.
+    doc = asdict(replace(result, changes=()))
+    del doc["changes"]
     doc["snapshot"]["fetched_at"] = result.snapshot.fetched_at.isoformat()
     return doc
 
