@@ -105,6 +105,12 @@ def content_digest(versions: Iterable[tuple[str, Row]]) -> str:
     return h.hexdigest()
 
 
+def known_prefix_digests(conn: sqlite3.Connection) -> frozenset[str]:
+    """The digests of every prefix list stored (any cloud, any version): lists that were
+    validated when stored, which the parser need not validate again (resolver.parse)."""
+    return frozenset(d for (d,) in conn.execute("SELECT DISTINCT prefix_digest FROM tag_versions"))
+
+
 # -- saving ----------------------------------------------------------------------------------------
 
 
