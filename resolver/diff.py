@@ -56,16 +56,25 @@ class DiffSummary:
 
 
 def diff_prefixes(
-    before: Iterable[str], after: Iterable[str]
+    before: Iterable[str], after: Iterable[str], intervals: Intervals | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
-    """(added, removed, recuts) between two prefix lists of one tag, sorted."""
+    """(added, removed, recuts) between two prefix lists of one tag, sorted. ``intervals``
+    may give each prefix's (family, (first, last)) already computed."""
     old, new = set(before), set(after)
     added, removed = new - old, old - new
+    span = interval if intervals is None else intervals.__getitem__
+
+    def _sorted(prefixes: Iterable[str]) -> tuple[str, ...]:
+        if intervals is None:
+            return sort_prefixes(prefixes)
+        # the order of sort_key: family, address, then the longer block (shorter length) first
+        return tuple(sorted(prefixes, key=lambda p: _span_key(span(p))))
+
     if not added or not removed:
         return _sorted(added), _sorted(removed), ()
     # Group added and removed prefixes that overlap; a group whose two sides cover the same
     # addresses is a re-cut.
-    items = sorted((interval(p), p in added, p) for p in added | removed)
+    items = sorted((span(p), p in added, p) for p in added | removed)
     recuts: list[Recut] = []
     groups: list[list[tuple[int, int, int, bool, str]]] = []
     current: list[tuple[int, int, int, bool, str]] = []
@@ -111,7 +120,7 @@ def diff_tags(
             diffs.append(TagDiff(name, ChangeKind.REMOVED, (), old.prefixes))
             _count(counts, old.prefixes, (), intervals)
         elif old is not None and new is not None and old != new:
-            added, removed, recut = diff_prefixes(old.prefixes, new.prefixes)
+            added, removed, recut = diff_prefixes(old.prefixes, new.prefixes, intervals)
             properties = tuple(
                 (field, getattr(old, field), getattr(new, field))
                 for field in PROPERTY_FIELDS
@@ -194,5 +203,6 @@ def blocks_64(intervals: Iterable[Interval]) -> int:
     return total
 
 
-def _sorted(prefixes: Iterable[str]) -> tuple[str, ...]:
-    return sort_prefixes(prefixes)
+def _span_key(span: tuple[int, Interval]) -> tuple[int, int, int]:
+    fam, (first, last) = span
+    return fam, first, -last
