@@ -101,7 +101,8 @@ def load_tag_pair(
 
     Also returns each prefix's (family, (first, last)) from the stored integers, and for every
     (tag name, prefix) at ``high`` the seq from which it has been there without a break (the
-    start of the interval covering ``high``, as :func:`first_seen`)."""
+    start of the interval covering ``high``, as :func:`first_seen`), for those that arrived
+    after ``low`` (the others have been there since ``low`` or earlier)."""
     sides: tuple[list[ServiceTag], list[ServiceTag]] = ([], [])
     intervals: dict[str, Span] = {}
     since: dict[tuple[str, str], int] = {}
@@ -124,19 +125,29 @@ def load_tag_pair(
                 versions[1][tag_id] = row[3:]
         prefixes: tuple[dict[int, list[str]], dict[int, list[str]]] = ({}, {})
         names = {t: row[0] for side in versions for t, row in side.items()}
+        at_low, at_high = prefixes
+        # (an end of None, still open, compares as after any seq)
         for tag_id, first, end, prefix, fam, network, length in conn.execute(
-            "SELECT m.tag_id, m.from_seq, m.to_seq, p.prefix, p.family, p.network, p.length "
-            f"FROM memberships m JOIN prefixes p ON p.id = m.prefix_id WHERE m.{covers} "
-            f"AND m.tag_id IN ({marks}) ORDER BY m.tag_id, p.family, p.network, p.length",
-            params,
+            "SELECT m.tag_id, m.from_seq, coalesce(m.to_seq, :open), p.prefix, p.family, "
+            f"p.network, p.length FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
+            f"WHERE m.{covers} AND m.tag_id IN ({marks}) "
+            "ORDER BY m.tag_id, p.family, p.network, p.length",
+            {**params, "open": _OPEN},
         ):
-            if first <= low and (end is None or end > low):
-                prefixes[0].setdefault(tag_id, []).append(prefix)
-            elif end is not None and end <= high:
+            if first <= low:  # the interval covers low (it ends after low: see covers)
+                if tag_id in at_low:
+                    at_low[tag_id].append(prefix)
+                else:
+                    at_low[tag_id] = [prefix]
+            elif end <= high:
                 continue  # an interval that began and ended between the two snapshots
-            if end is None or end > high:
-                prefixes[1].setdefault(tag_id, []).append(prefix)
-                since[(names[tag_id], prefix)] = first
+            if end > high:
+                if tag_id in at_high:
+                    at_high[tag_id].append(prefix)
+                else:
+                    at_high[tag_id] = [prefix]
+                if first > low:  # arrived after low: the diff dates it
+                    since[(names[tag_id], prefix)] = first
             if prefix not in intervals:
                 start = int.from_bytes(network, "big")
                 intervals[prefix] = (fam, (start, start + (1 << (_BITS[fam] - length)) - 1))
@@ -166,6 +177,7 @@ def load_tag_pair(
 
 
 _BITS = {4: 32, 6: 128}
+_OPEN = 2**62  # stands for to_seq NULL (still present) in comparisons
 Span = tuple[int, tuple[int, int]]  # (family, (first, last)) of a prefix
 
 

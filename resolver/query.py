@@ -466,7 +466,7 @@ class TagStore:
             (d.name, p): _usable(snapshots[since[(d.name, p)]])
             for d in tags
             for p in d.added
-            if since[(d.name, p)] > before.seq
+            if (d.name, p) in since  # arrived after before.seq
         }
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
 
