@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cache.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, TABLES
+from cache.schema import APPLICATION_ID, MIGRATIONS, READABLE_SINCE, SCHEMA_VERSION, TABLES
 from resolver.errors import EmptyStoreError, StoreError
 
 log = logging.getLogger("aztags")
@@ -231,7 +231,7 @@ def _open_checked(path: Path, query: str) -> StoreConnection:
                 f"The aztags database at {path} is empty. Run 'aztags fetch' (or 'aztags import "
                 "FILE') first."
             )
-        if version < SCHEMA_VERSION:
+        if version < READABLE_SINCE:  # an older schema that only adds indexes is read as is
             raise StoreError(
                 f"The database at {path} has an older schema ({version}); run 'aztags fetch' or "
                 "'aztags import' once to upgrade it."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from cache.store import features_from_text, load_snapshots
 from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
@@ -76,6 +77,115 @@ def _memberships(
     )
 
 
+def changed_tag_ids(conn: sqlite3.Connection, cloud: str, low: int, high: int) -> list[int]:
+    """The tags that may differ between seq ``low`` and seq ``high`` (``low <= high``): those with
+    a tag_versions interval starting or ending in (low, high]. A new version starts whenever the
+    tag's properties, changeNumber or prefix digest change (cache.store), so every tag whose
+    prefixes or properties differ is among them; read from tag_versions alone, no prefix row."""
+    return [
+        tag_id
+        for (tag_id,) in conn.execute(
+            "SELECT DISTINCT v.tag_id FROM tag_versions v JOIN tags t ON t.id = v.tag_id "
+            "WHERE t.cloud = :cloud AND ((v.from_seq > :low AND v.from_seq <= :high) "
+            "OR (v.to_seq > :low AND v.to_seq <= :high)) ORDER BY v.tag_id",
+            {"cloud": cloud, "low": low, "high": high},
+        )
+    ]
+
+
+def load_tag_pair(
+    conn: sqlite3.Connection, low: int, high: int, tag_ids: list[int]
+) -> tuple[list[ServiceTag], list[ServiceTag], dict[str, Span], dict[tuple[str, str], int]]:
+    """The tags ``tag_ids`` at seq ``low`` and at seq ``high`` (those present then), prefixes
+    sorted, read in one pass over their membership rows (a prefix kept in both is read once).
+
+    Also returns each prefix's (family, (first, last)) from the stored integers, and for every
+    (tag name, prefix) at ``high`` the seq from which it has been there without a break (the
+    start of the interval covering ``high``, as :func:`first_seen`), for those that arrived
+    after ``low`` (the others have been there since ``low`` or earlier)."""
+    sides: tuple[list[ServiceTag], list[ServiceTag]] = ([], [])
+    intervals: dict[str, Span] = {}
+    since: dict[tuple[str, str], int] = {}
+    covers = "from_seq <= :high AND (to_seq IS NULL OR to_seq > :low)"
+    for chunk in _id_chunks(tag_ids):
+        marks = ",".join(f":t{i}" for i in range(len(chunk)))
+        params: dict[str, object] = {"low": low, "high": high}
+        params.update({f"t{i}": t for i, t in enumerate(chunk)})
+        versions: tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]] = ({}, {})
+        for row in conn.execute(
+            "SELECT t.id, v.from_seq, v.to_seq, t.name, v.change_number, v.region, v.region_id, "
+            "v.system_service, v.network_features, v.platform FROM tag_versions v "
+            f"JOIN tags t ON t.id = v.tag_id WHERE v.{covers} AND v.tag_id IN ({marks})",
+            params,
+        ):
+            tag_id, first, end = row[0], row[1], row[2]
+            if first <= low and (end is None or end > low):
+                versions[0][tag_id] = row[3:]
+            if end is None or end > high:
+                versions[1][tag_id] = row[3:]
+        prefixes: tuple[dict[int, list[str]], dict[int, list[str]]] = ({}, {})
+        names = {t: row[0] for side in versions for t, row in side.items()}
+        at_low, at_high = prefixes
+        # (an end of None, still open, compares as after any seq)
+        for tag_id, first, end, prefix, fam, network, length in conn.execute(
+            "SELECT m.tag_id, m.from_seq, coalesce(m.to_seq, :open), p.prefix, p.family, "
+            f"p.network, p.length FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
+            f"WHERE m.{covers} AND m.tag_id IN ({marks}) "
+            "ORDER BY m.tag_id, p.family, p.network, p.length",
+            {**params, "open": _OPEN},
+        ):
+            if first <= low:  # the interval covers low (it ends after low: see covers)
+                if tag_id in at_low:
+                    at_low[tag_id].append(prefix)
+                else:
+                    at_low[tag_id] = [prefix]
+            elif end <= high:
+                continue  # an interval that began and ended between the two snapshots
+            if end > high:
+                if tag_id in at_high:
+                    at_high[tag_id].append(prefix)
+                else:
+                    at_high[tag_id] = [prefix]
+                if first > low:  # arrived after low: the diff dates it
+                    since[(names[tag_id], prefix)] = first
+            if prefix not in intervals:
+                start = int.from_bytes(network, "big")
+                intervals[prefix] = (fam, (start, start + (1 << (_BITS[fam] - length)) - 1))
+        for index, side in enumerate(versions):
+            sides[index].extend(
+                ServiceTag(
+                    name=name,
+                    region=region,
+                    region_id=region_id,
+                    system_service=service,
+                    network_features=features_from_text(features),
+                    change_number=cn,
+                    prefixes=tuple(prefixes[index].get(tag_id, ())),
+                    platform=platform,
+                )
+                for tag_id, (
+                    name,
+                    cn,
+                    region,
+                    region_id,
+                    service,
+                    features,
+                    platform,
+                ) in side.items()
+            )
+    return sides[0], sides[1], intervals, since
+
+
+_BITS = {4: 32, 6: 128}
+_OPEN = 2**62  # stands for to_seq NULL (still present) in comparisons
+Span = tuple[int, tuple[int, int]]  # (family, (first, last)) of a prefix
+
+
+def _id_chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), 500):  # SQLite may allow as few as 999 parameters
+        yield ids[start : start + 500]
+
+
 def load_pairs(conn: sqlite3.Connection, cloud: str, seq: int) -> list[tuple[str, str]]:
     """Every (tag name, prefix) at ``seq``: the input of the reverse-lookup index."""
     return conn.execute(
@@ -109,14 +219,23 @@ def load_tag_history(conn: sqlite3.Connection, cloud: str, name: str) -> list[Ta
         "JOIN tags t ON t.id = v.tag_id WHERE t.cloud = ? AND t.name = ? ORDER BY v.from_seq",
         (cloud, name),
     ).fetchall()
+    # Prefixes added and removed at each seq, for every version at once: one pass over the
+    # tag's membership rows (not one query per version), so the time does not grow with
+    # versions x rows.
+    moved: dict[int, list[int]] = {}
+    if rows:
+        for seq, added, removed in conn.execute(
+            "SELECT s, sum(a), sum(r) FROM (SELECT from_seq AS s, 1 AS a, 0 AS r FROM memberships "
+            "WHERE tag_id = :t UNION ALL SELECT to_seq, 0, 1 FROM memberships WHERE tag_id = :t "
+            "AND to_seq IS NOT NULL) GROUP BY s",
+            {"t": rows[0][8]},
+        ):
+            moved[seq] = [added, removed]
+    starts = {r[0] for r in rows}
     versions = []
-    for from_seq, to_seq, cn, region, service, features, v4, v6, tag_id in rows:
-        added, removed = conn.execute(
-            "SELECT sum(from_seq = :s), sum(to_seq = :s) FROM memberships "
-            "WHERE tag_id = :t AND (from_seq = :s OR to_seq = :s)",
-            {"s": from_seq, "t": tag_id},
-        ).fetchone()
-        gone = to_seq is not None and not any(r[0] == to_seq for r in rows)
+    for from_seq, to_seq, cn, region, service, features, v4, v6, _ in rows:
+        added, removed = moved.get(from_seq, (0, 0))
+        gone = to_seq is not None and to_seq not in starts
         versions.append(
             TagVersion(
                 snapshot=snapshots[from_seq],
@@ -153,8 +272,11 @@ def load_pairs_for(
     (family, first, last, length), for every prefix longer than ``length`` whose network lies in
     [first, last]. The candidates of a reverse lookup, read without loading the whole snapshot."""
     select = (
-        "SELECT t.name, p.prefix FROM prefixes p JOIN memberships m ON m.prefix_id = p.id "
-        "JOIN tags t ON t.id = m.tag_id "
+        # CROSS JOIN fixes the order: from the few candidate prefixes to their memberships
+        # (idx_memberships_prefix_id) to their tags. Left to itself, the planner starts from
+        # every tag of the cloud and reads all of their memberships.
+        "SELECT t.name, p.prefix FROM prefixes p CROSS JOIN memberships m ON m.prefix_id = p.id "
+        "CROSS JOIN tags t ON t.id = m.tag_id "
         f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')} AND "
     )
     params: dict[str, object] = {"cloud": cloud, "seq": seq}

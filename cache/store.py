@@ -10,12 +10,11 @@ with it or not at all.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, TypeVar
 
 from resolver.models import (
@@ -29,7 +28,7 @@ from resolver.models import (
     SnapshotInfo,
     TagChange,
 )
-from resolver.prefixes import count, parse_prefix, sort_prefixes
+from resolver.prefixes import count, sort_prefixes
 
 Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
 _T = TypeVar("_T")
@@ -62,6 +61,8 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
 
 def _version_key(tag: ServiceTag) -> Row:
     """The stored properties of a tag, in tag_versions column order (after tag_id)."""
+    import hashlib  # here: a read-only command does not import it
+
     digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
     return (
@@ -96,10 +97,18 @@ _PROPERTIES = tuple((name, _VERSION_COLUMNS.index(name)) for name in PROPERTY_FI
 def content_digest(versions: Iterable[tuple[str, Row]]) -> str:
     """A digest of a snapshot's content: the same tags, properties and prefixes give the same one,
     whatever the line endings or key order of the file."""
+    import hashlib
+
     h = hashlib.sha256()
     for name, key in sorted(versions):
         h.update(repr((name, key)).encode())
     return h.hexdigest()
+
+
+def known_prefix_digests(conn: sqlite3.Connection) -> frozenset[str]:
+    """The digests of every prefix list stored (any cloud, any version): lists that were
+    validated when stored, which the parser need not validate again (resolver.parse)."""
+    return frozenset(d for (d,) in conn.execute("SELECT DISTINCT prefix_digest FROM tag_versions"))
 
 
 # -- saving ----------------------------------------------------------------------------------------
@@ -225,6 +234,8 @@ def _insert_snapshot(
     seq: int | None,
     reason: str | None,
 ) -> int:
+    import hashlib
+
     cur = conn.execute(
         "INSERT INTO snapshots (cloud, change_number, file_date, sha256, content_digest, source, "
         "fetched_at, etag, last_modified, size, tag_count, prefix_count, quarantined, "
@@ -255,7 +266,11 @@ def _save_raw(
 ) -> None:
     if not options.keep_raw:
         return
-    data = raw.compressed or gzip.compress(raw.data, compresslevel=6, mtime=0)
+    import gzip
+
+    # The original gzip bytes when the file came gzipped; else level 1 (about 4x faster to
+    # write than level 6, and the archive is read only to rebuild history).
+    data = raw.compressed or gzip.compress(raw.data, compresslevel=1, mtime=0)
     conn.execute(
         "INSERT INTO raw_files (snapshot_id, encoding, data) VALUES (?, 'gzip', ?)",
         (snapshot_id, data),
@@ -484,8 +499,12 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
         for number, p in enumerate(missing, start=first):
-            fam, packed, length, _ = parse_prefix(p)  # validated by the parser already
-            rows.append((number, p, fam, length, packed))
+            # Canonical text the parser validated already: only packed again, not re-checked.
+            addr, _, length = p.partition("/")
+            if ":" in addr:
+                rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+            else:
+                rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows
@@ -569,4 +588,6 @@ def load_raw(conn: sqlite3.Connection, snapshot_id: int) -> bytes | None:
     row = conn.execute(
         "SELECT encoding, data FROM raw_files WHERE snapshot_id = ?", (snapshot_id,)
     ).fetchone()
+    import gzip
+
     return gzip.decompress(row[1]) if row else None

@@ -12,8 +12,9 @@ SQLite (0 to 2**63 - 1), text that can be stored, canonical prefixes, at least o
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Container, Sequence
 from typing import cast
 
 from resolver.clouds import CLOUDS
@@ -116,13 +117,24 @@ def decode_json(data: bytes, source: str) -> object:
 
 
 def parse_snapshot(
-    data: bytes, source: str, expected_cloud: str | None = None, *, allow_empty: bool = False
+    data: bytes,
+    source: str,
+    expected_cloud: str | None = None,
+    *,
+    allow_empty: bool = False,
+    validated: Container[str] = frozenset(),
 ) -> Snapshot:
     """Validate a Service Tags file against the published schema and build a :class:`Snapshot`.
 
     ``expected_cloud`` is the cloud's file name ("Public"); a file for another cloud is an error.
     A file with no tags is refused unless ``allow_empty``: Azure never publishes one, and storing
     it as the current file would empty every answer.
+
+    ``validated``: prefix digests (:func:`prefix_digest`) of lists already validated (the store's
+    ``tag_versions.prefix_digest``). A tag whose raw list has one of them is that canonical,
+    sorted, valid list, and is taken as it is: a weekly file re-parses only the tags whose
+    content changed, whatever their changeNumber says. Every other list is validated prefix by
+    prefix as ever, and any bad prefix still refuses the whole file.
     """
     doc = decode_json(data, source)
     problems: list[str] = []
@@ -162,7 +174,7 @@ def parse_snapshot(
     tags: list[ServiceTag] = []
     seen: dict[str, str] = {}  # casefolded name -> name: tags are looked up in any case
     for position, value in enumerate(values):
-        tag = _parse_tag(value, position, problem)
+        tag = _parse_tag(value, position, problem, validated)
         if tag is None:
             continue
         other = seen.get(tag.name.casefold())
@@ -186,7 +198,14 @@ def parse_snapshot(
     )
 
 
-def _parse_tag(value: object, position: int, problem: Problem) -> ServiceTag | None:
+def prefix_digest(prefixes: Sequence[str]) -> str:
+    """The digest of a prefix list as the store keeps it (sha1 of the lines)."""
+    return hashlib.sha1("\n".join(prefixes).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _parse_tag(
+    value: object, position: int, problem: Problem, validated: Container[str] = frozenset()
+) -> ServiceTag | None:
     where = f"values[{position}]"
     if not isinstance(value, dict):
         problem(f"{where}: expected an object, found {_show(value)}")
@@ -241,6 +260,12 @@ def _parse_tag(value: object, position: int, problem: Problem) -> ServiceTag | N
     if not isinstance(raw_prefixes, list):
         problem(f"{where}: addressPrefixes: expected a list, found {_show(raw_prefixes)}")
         return None
+    if (
+        validated
+        and all(text.__class__ is str for text in raw_prefixes)
+        and prefix_digest(raw_prefixes) in validated  # validated before, canonical and sorted
+    ):
+        return _tag(name, fields, feature_set, tuple(raw_prefixes)) if ok else None
     keyed: list[tuple[int, bytes, int, str]] = []
     seen: set[str] = set()
     for text in raw_prefixes:
@@ -270,6 +295,15 @@ def _parse_tag(value: object, position: int, problem: Problem) -> ServiceTag | N
     if not ok:
         return None
     keyed.sort()
+    return _tag(name, fields, feature_set, tuple(k[3] for k in keyed))
+
+
+def _tag(
+    name: str,
+    fields: dict[str, object],
+    feature_set: frozenset[str] | None,
+    prefixes: tuple[str, ...],
+) -> ServiceTag:
     return ServiceTag(
         name=name,
         region=cast(str, fields["region"]),
@@ -277,7 +311,7 @@ def _parse_tag(value: object, position: int, problem: Problem) -> ServiceTag | N
         system_service=cast(str, fields["systemService"]),
         network_features=feature_set,
         change_number=cast(int, fields["changeNumber"]),
-        prefixes=tuple(k[3] for k in keyed),
+        prefixes=prefixes,
         platform=cast(str, fields["platform"]),
     )
 

@@ -45,10 +45,12 @@ def parse_prefix(text: str) -> tuple[int, bytes, int, str]:
     ):
         raise ValueError("not in address/length form (ASCII digits after the /)")
     length = int(length_text)
-    fam = family(addr)
-    bits = BITS[fam]
+    if ":" in addr:
+        fam, bits, af = 6, 128, AF_INET6
+    else:
+        fam, bits, af = 4, 32, AF_INET
     try:
-        packed = inet_pton(_AF[fam], addr)
+        packed = inet_pton(af, addr)
     except (OSError, ValueError):
         raise ValueError(f"{addr!r} is not an IPv{fam} address") from None
     if length > bits:
@@ -59,8 +61,11 @@ def parse_prefix(text: str) -> tuple[int, bytes, int, str]:
         raise ValueError(
             f"host bits are set (the network is {to_text(fam, value & ~host_bits, length)})"
         )
-    canonical = f"{inet_ntop(_AF[fam], packed)}/{length}"
-    return fam, packed, length, canonical
+    if fam == 4:
+        # inet_pton takes IPv4 only as four decimal numbers without leading zeros: the text it
+        # accepted is the canonical one already (tests/test_prefixes.py), no inet_ntop needed.
+        return fam, packed, length, text
+    return fam, packed, length, f"{inet_ntop(af, packed)}/{length}"
 
 
 def parse_network(text: str) -> tuple[int, int, int] | None:

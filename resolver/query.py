@@ -16,29 +16,47 @@ state of the database even while a writer commits; no transaction is held betwee
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
 
 from cache import history
 from cache.db import read_view
 from cache.store import load_current, load_snapshots
 from resolver.clouds import CLOUDS, Cloud, get_cloud
-from resolver.diff import DiffSummary, TagDiff, diff_tags
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_text
 from resolver.prefixes import family as prefix_family
-from resolver.profiles import ResolvedProfile, null_features_warning
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
+
+if TYPE_CHECKING:
+    from resolver.diff import DiffSummary, TagDiff
+    from resolver.profiles import ResolvedProfile
+
+
+# difflib, resolver.diff and resolver.profiles are imported on first use: a command that never
+# needs them (a single `lookup`, `cidrs TAG`) does not pay for them at start-up (25-30 ms).
+def _close_matches(
+    word: str, possibilities: Sequence[str], n: int = 3, cutoff: float = 0.6
+) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
+
+
+def null_features_warning(tag: TagInfo) -> str:
+    from resolver.profiles import null_features_warning as warning
+
+    return warning(tag)
+
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
 USABLE_AFTER = timedelta(days=7)
@@ -369,7 +387,7 @@ class TagStore:
 
     def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
         folded = {t.name.casefold(): t.name for t in summaries}
-        close = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
+        close = _close_matches(name.casefold(), list(folded))
         return UnknownTagError(
             f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
             name,
@@ -452,7 +470,7 @@ class TagStore:
             found = [t for t in found if wanted in _service_names(t)]
             if not found:
                 services = {n for t in self.summaries(snapshot) for n in _service_names(t)}
-                close = difflib.get_close_matches(wanted, sorted(services), n=3)
+                close = _close_matches(wanted, sorted(services))
                 raise NotFoundError(f"No tag of service {shown(service)}.", tuple(close))
         if region:
             code = self.regions(snapshot).resolve(region)
@@ -643,17 +661,17 @@ class TagStore:
         assert snapshot.seq is not None
         candidates: set[str] = set()
         ranges: list[tuple[int, bytes, bytes, int]] = []
-        lengths = {4: history.prefix_lengths(self.conn, 4), 6: history.prefix_lengths(self.conn, 6)}
         for query in queries:
             parsed = parse_network(query)
             if parsed is None:
                 continue
             family, value, length = parsed
             bits = BITS[family]
-            for candidate in lengths[family]:
-                if candidate <= length:
-                    network = value >> (bits - candidate) << (bits - candidate)
-                    candidates.add(to_text(family, network, candidate))
+            # Every prefix that may contain it, one per length (33 for IPv4): each a probe of
+            # the unique index on prefixes.prefix, cheaper than reading which lengths occur.
+            for candidate in range(length + 1):
+                network = value >> (bits - candidate) << (bits - candidate)
+                candidates.add(to_text(family, network, candidate))
             if length < bits:
                 last = value | ((1 << (bits - length)) - 1)
                 ranges.append(
@@ -788,17 +806,32 @@ class TagStore:
                 f"{after.change_number}); swap them."
             )
         scope = self._diff_scope(names, profile, region, (before, after), profile_dirs)
-        old = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, before.seq, scope)}
-        new = {t.name: t for t in history.load_tags(self.conn, self.cloud.name, after.seq, scope)}
-        tags, summary = diff_tags(old, new)
-        first_seen = history.first_seen(
-            self.conn, self.cloud.name, after.seq, {(d.name, p) for d in tags for p in d.added}
-        )
+        tags, summary, since = self._diff_changed(before.seq, after.seq, scope)
         snapshots = {s.seq: s for s in self.snapshots() if s.seq is not None}
         usable_by_prefix = {
-            pair: _usable(snapshots[seq]) for pair, seq in first_seen.items() if seq > before.seq
+            (d.name, p): _usable(snapshots[since[(d.name, p)]])
+            for d in tags
+            for p in d.added
+            if (d.name, p) in since  # arrived after before.seq
         }
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
+
+    def _diff_changed(
+        self, low: int, high: int, scope: list[str] | None
+    ) -> tuple[tuple[TagDiff, ...], DiffSummary, dict[tuple[str, str], int]]:
+        """diff_tags over the tags whose history has an interval starting or ending between the
+        two snapshots (every other tag is the same in both), read in one pass with their
+        prefixes' integer intervals: the cost follows the size of the change, not of the
+        snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
+        from resolver.diff import diff_tags
+
+        ids = history.changed_tag_ids(self.conn, self.cloud.name, low, high)
+        old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
+        wanted = None if scope is None else set(scope)
+        old = {t.name: t for t in old_tags if wanted is None or t.name in wanted}
+        new = {t.name: t for t in new_tags if wanted is None or t.name in wanted}
+        tags, summary = diff_tags(old, new, intervals)
+        return tags, summary, since
 
     def _diff_scope(
         self,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cache.db import transaction
-from cache.store import SaveOptions, load_snapshots, save_snapshot
+from cache.store import SaveOptions, known_prefix_digests, load_snapshots, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
@@ -106,7 +106,11 @@ def store_file(
     database is left as it was) and propagates to the caller.
     """
     snapshot = parse_snapshot(
-        raw.data, raw.source, cloud.name if cloud else None, allow_empty=options.allow_empty
+        raw.data,
+        raw.source,
+        cloud.name if cloud else None,
+        allow_empty=options.allow_empty,
+        validated=known_prefix_digests(conn),  # unchanged tags are not parsed again
     )
     with transaction(conn):  # parsed first: the write lock is held only while writing
         result = save_snapshot(conn, snapshot, raw, options, now)

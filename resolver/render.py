@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +166,10 @@ def _state(info: SnapshotInfo) -> str:
 
 def render_ingest_json(result: IngestResult) -> dict[str, Any]:
     """What storing one file did, as a document."""
-    doc = asdict(result)
-    del doc["changes"]  # per-tag detail is for the library (alerts); the document keeps counts
+    # per-tag detail is for the library (alerts); the document keeps counts. Left out before
+    # asdict, which would deep-copy every prefix of a first ingest (86k) only to drop them.
+    doc = asdict(replace(result, changes=()))
+    del doc["changes"]
     doc["snapshot"]["fetched_at"] = result.snapshot.fetched_at.isoformat()
     return doc
 
@@ -731,8 +733,9 @@ def render_diff_json(answer: DiffAnswer) -> dict[str, Any]:
             "tags_changed": s.tags_changed,
             "ipv4_addresses_added": s.ipv4_addresses_added,
             "ipv4_addresses_removed": s.ipv4_addresses_removed,
-            "ipv6_addresses_added": s.ipv6_addresses_added,
-            "ipv6_addresses_removed": s.ipv6_addresses_removed,
+            "ipv6_64s_added": s.ipv6_64s_added,
+            "ipv6_64s_removed": s.ipv6_64s_removed,
+            "counted": "per tag, summed over the changed tags; IPv6 in /64 networks",
         },
         "tags": [
             {
@@ -775,8 +778,8 @@ def render_diff_text(answer: DiffAnswer) -> str:
             lines.append(f"  - {p}")
     lines.append(
         f"\n{s.tags_added} tags added, {s.tags_removed} removed, {s.tags_changed} changed; "
-        f"IPv4 addresses +{s.ipv4_addresses_added} -{s.ipv4_addresses_removed}; "
-        f"IPv6 addresses +{s.ipv6_addresses_added} -{s.ipv6_addresses_removed}"
+        f"summed per tag: IPv4 addresses +{s.ipv4_addresses_added} "
+        f"-{s.ipv4_addresses_removed}; IPv6 /64s +{s.ipv6_64s_added} -{s.ipv6_64s_removed}"
     )
     return "\n".join(lines)
 

@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from tests.diffcount import summed_delta
 from tests.helpers import (
     CHINA_DAY,
     ROOT,
     WEEKLY_2023,
-    address_delta,
     as_date,
     azureml_tags,
     brute_cidrs,
@@ -32,7 +32,6 @@ from tests.helpers import (
     collapsed,
     expected_history,
     expected_tag_changes,
-    file_space,
     iso,
     parse_net,
     random_addresses,
@@ -517,9 +516,10 @@ def parse_diff_text(stdout: str) -> tuple[str, dict[str, dict], str]:
 
 def summary_line(tags_added, tags_removed, tags_changed, delta) -> str:
     return (
-        f"{tags_added} tags added, {tags_removed} removed, {tags_changed} changed; "
-        f"IPv4 addresses +{delta['ipv4_addresses_added']} -{delta['ipv4_addresses_removed']}; "
-        f"IPv6 addresses +{delta['ipv6_addresses_added']} -{delta['ipv6_addresses_removed']}"
+        f"{tags_added} tags added, {tags_removed} removed, {tags_changed} changed; summed per "
+        f"tag: IPv4 addresses +{delta['ipv4_addresses_added']} "
+        f"-{delta['ipv4_addresses_removed']}; "
+        f"IPv6 /64s +{delta['ipv6_64s_added']} -{delta['ipv6_64s_removed']}"
     )
 
 
@@ -541,8 +541,9 @@ def test_diff_weekly_pair_text_agrees_with_the_files(run):
         assert tags[name]["-"] == sort_prefixes(removed)
         assert tags[name]["status"] == "changed"
     assert sum(len(t["-"]) for t in tags.values()) == 537
-    delta = address_delta(file_space("Public", "20230320"), file_space("Public", "20230327"))
+    delta = summed_delta(old, new)  # per tag: the 537 removed pairs lose addresses
     assert summary == summary_line(0, 0, len(expected), delta)
+    assert delta["ipv4_addresses_removed"] > 0
 
 
 @pytest.mark.realdata
@@ -568,8 +569,9 @@ def test_diff_json_with_recuts_and_removed_addresses(run):
             assert collapsed(r["added"]) == collapsed(r["removed"])
     assert got == expected
     assert any(t["recut"] for t in doc["tags"])  # AzureCloud re-cuts 2603:1030:9:33c::/62
-    delta = address_delta(file_space("Public", "20230508"), file_space("Public", "20230515"))
+    delta = summed_delta(old, new)
     assert doc["summary"] == {
+        "counted": "per tag, summed over the changed tags; IPv6 in /64 networks",
         "tags_added": len(new.keys() - old.keys()),
         "tags_removed": len(old.keys() - new.keys()),
         "tags_changed": len(expected & old.keys() & new.keys()),
@@ -602,9 +604,7 @@ def test_diff_scoped_to_a_tag_and_to_a_profile(run):
     assert list(tags) == ["Storage.WestUS"]
     assert [line.split()[0] for line in tags["Storage.WestUS"]["+"]] == sort_prefixes(added)
     assert tags["Storage.WestUS"]["-"] == sort_prefixes(removed)
-    delta = address_delta(
-        set(old["Storage.WestUS"]["addressPrefixes"]), set(new["Storage.WestUS"]["addressPrefixes"])
-    )
+    delta = summed_delta(old, new, ["Storage.WestUS"])
     assert summary == summary_line(0, 0, 1, delta)
     same = run(
         "diff", "storage", "--region", "westus", "--from", "2023-03-06", "--to", "2023-06-19"
@@ -619,8 +619,9 @@ def test_diff_scoped_to_a_tag_and_to_a_profile(run):
     scope = azureml_tags("Public", "WestUS")
     expected = expected_tag_changes({n: old[n] for n in scope}, {n: new[n] for n in scope})
     assert {t["name"]: (set(t["added"]), set(t["removed"])) for t in doc["tags"]} == expected
-    delta = address_delta(union_of(old, scope), union_of(new, scope))
+    delta = summed_delta(old, new, scope)
     assert doc["summary"] == {
+        "counted": "per tag, summed over the changed tags; IPv6 in /64 networks",
         "tags_added": 0,
         "tags_removed": 0,
         "tags_changed": len(expected),
@@ -671,8 +672,8 @@ def test_diff_synthetic_recut_removal_addition_and_property_change(run, syntheti
         "*": ["network_features: null -> API,NSG"],
     }
     assert (
-        summary == "1 tags added, 1 removed, 3 changed; IPv4 addresses +256 -256; "
-        "IPv6 addresses +0 -1208925819614629174706176"
+        summary == "1 tags added, 1 removed, 3 changed; summed per tag: IPv4 addresses "
+        "+512 -256; IPv6 /64s +0 -65536"
     )
     recut = json.loads(run("diff", "Storage", "--json", store=synthetic_db).stdout)
     assert recut["tags"] == [

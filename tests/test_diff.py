@@ -51,20 +51,74 @@ def tag(name: str, prefixes: set[str]) -> ServiceTag:
     return ServiceTag(name, "", 0, "", None, 1, tuple(sorted(prefixes)))
 
 
-@settings(max_examples=200, deadline=None)
-@given(prefix_sets, prefix_sets)
-def test_address_counts_match_ipaddress(a, b):
-    _, summary = diff_tags({"T": tag("T", a)}, {"T": tag("T", b)})
-    for family, added, removed in (
-        (4, summary.ipv4_addresses_added, summary.ipv4_addresses_removed),
-        (6, summary.ipv6_addresses_added, summary.ipv6_addresses_removed),
-    ):
-        old = {ipaddress.ip_network(p) for p in a if ipaddress.ip_network(p).version == family}
-        new = {ipaddress.ip_network(p) for p in b if ipaddress.ip_network(p).version == family}
-        new_space = list(ipaddress.collapse_addresses(new))
-        old_space = list(ipaddress.collapse_addresses(old))
-        assert added == _size(new_space) - _overlap(new_space, old_space)
-        assert removed == _size(old_space) - _overlap(new_space, old_space)
+# IPv6 prefixes inside 2001:db8::/60 (16 /64s), some smaller than a /64, so that a change can
+# touch part of a /64.
+V6_SMALL = st.sampled_from(
+    [
+        "2001:db8::/60",
+        "2001:db8::/62",
+        "2001:db8:0:8::/61",
+        "2001:db8::/64",
+        "2001:db8:0:1::/64",
+        "2001:db8::/120",
+        "2001:db8::80/121",
+        "2001:db8:0:1::/126",
+        "2001:db8:0:2::4/126",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("ABC"), st.sets(st.one_of(v4, V6_SMALL), max_size=6)),
+    st.dictionaries(st.sampled_from("ABC"), st.sets(st.one_of(v4, V6_SMALL), max_size=6)),
+)
+def test_address_counts_are_summed_per_tag_and_match_ipaddress(a, b):
+    """IPv4: addresses each tag gained / lost; IPv6: /64s in which a tag gained / lost any."""
+    _, summary = diff_tags(
+        {n: tag(n, p) for n, p in a.items()}, {n: tag(n, p) for n, p in b.items()}
+    )
+    expected = [0, 0, 0, 0]
+    for name in a.keys() | b.keys():
+        old, new = a.get(name, set()), b.get(name, set())
+        old4 = list(
+            ipaddress.collapse_addresses(
+                n for n in map(ipaddress.ip_network, old) if n.version == 4
+            )
+        )
+        new4 = list(
+            ipaddress.collapse_addresses(
+                n for n in map(ipaddress.ip_network, new) if n.version == 4
+            )
+        )
+        expected[0] += _size(new4) - _overlap(new4, old4)
+        expected[1] += _size(old4) - _overlap(new4, old4)
+        for block in ipaddress.ip_network("2001:db8::/60").subnets(new_prefix=64):
+            was, now = _within(old, block), _within(new, block)
+            expected[2] += bool(now - was)
+            expected[3] += bool(was - now)
+    assert [
+        summary.ipv4_addresses_added,
+        summary.ipv4_addresses_removed,
+        summary.ipv6_64s_added,
+        summary.ipv6_64s_removed,
+    ] == expected
+
+
+def _within(prefixes, block) -> set[int]:
+    """The addresses (as offsets in the /64) of ``block`` that IPv6 prefixes cover, by class:
+    the whole /64 is one marker, else the addresses of the few small prefixes (at most 256)."""
+    out: set[int] = set()
+    for p in prefixes:
+        net = ipaddress.ip_network(p)
+        if net.version != 6 or not net.overlaps(block):
+            continue
+        if net.prefixlen <= 64:
+            out |= {-1} | set(range(1024))  # the whole block (every offset below is in it)
+        else:
+            first = int(net.network_address) - int(block.network_address)
+            out |= set(range(first, first + net.num_addresses))
+    return out if -1 not in out else {-1} | set(range(1024))
 
 
 def _size(nets) -> int:
