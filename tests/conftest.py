@@ -103,6 +103,7 @@ class Background:
         self._results: dict[str, subprocess.CompletedProcess] = {}
         self._process: subprocess.Popen | None = None
         self._stopping = False
+        self._lock = threading.Lock()  # between starting a process and stop()
         self._thread = threading.Thread(target=self._run, name="background", daemon=True)
 
     def add(
@@ -119,11 +120,12 @@ class Background:
     def _run(self) -> None:
         for name, argv, env in self._queue:
             try:
-                if self._stopping:
-                    raise RuntimeError("the session ended first")
-                self._process = subprocess.Popen(
-                    argv, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, text=True
-                )
+                with self._lock:
+                    if self._stopping:
+                        raise RuntimeError("the session ended first")
+                    self._process = subprocess.Popen(
+                        argv, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, text=True
+                    )
                 out, err = self._process.communicate()
                 self._results[name] = subprocess.CompletedProcess(
                     argv, self._process.returncode, out, err
@@ -141,9 +143,10 @@ class Background:
         return self._results[name]
 
     def stop(self) -> None:
-        self._stopping = True
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+        with self._lock:
+            self._stopping = True
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
 
@@ -181,6 +184,11 @@ WEEKLY_STORE_FIXTURES = {
 }
 
 
+def _cores() -> int:
+    """The cores this process may run on (taskset and container limits included)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _uses_weekly_store(item: pytest.Item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
     return bool(item.get_closest_marker("realdata")) and bool(names & WEEKLY_STORE_FIXTURES)
@@ -193,7 +201,7 @@ def _background(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Ba
     the files: the fixtures then do the work themselves, or skip.)"""
     background = Background()
     items = request.session.items
-    if (DATA / "MANIFEST.tsv").is_file() and (os.cpu_count() or 1) > 1:
+    if (DATA / "MANIFEST.tsv").is_file() and _cores() > 1:
         if any(_uses_weekly_store(item) for item in items):
             folder = tmp_path_factory.mktemp("weekly-public")
             db, results = folder / "aztags.db", folder / "results.pickle"
@@ -263,16 +271,15 @@ def db(request) -> Path:
 
 
 @pytest.fixture
-def every_file_import(request, _background: Background) -> subprocess.CompletedProcess:
+def every_file_import(tmp_path, _background: Background) -> subprocess.CompletedProcess:
     """``aztags import --json`` of every shared file into a new store, as a process: started in
     the background when the session started (the test using it runs last), or run here."""
     data = require_data()  # first: the realdata guard sees the test, files or no files
     done = _background.result("every-file")
     if done is None:
-        db = request.getfixturevalue("tmp_path") / "every.db"
         done = subprocess.run(
             every_file_import_argv(data),
-            env={**os.environ, "AZTAGS_DB": str(db)},
+            env={**os.environ, "AZTAGS_DB": str(tmp_path / "every.db")},
             capture_output=True,
             text=True,
         )
