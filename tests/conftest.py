@@ -185,7 +185,10 @@ WEEKLY_STORE_FIXTURES = {
 
 
 def _cores() -> int:
-    """The cores this process may run on (taskset and container limits included)."""
+    """The cores this process may use for Background: those it may run on (taskset and container
+    limits included), and none under pytest-xdist, whose workers use them already."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
