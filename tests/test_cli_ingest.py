@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.helpers import ROOT, real_path, require_data, simple_snapshot
+from tests.helpers import ROOT, real_path, simple_snapshot
 
 A = {"Storage": ["10.0.0.0/16", "10.1.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"]}
 
@@ -175,22 +175,9 @@ def test_real_subprocess_import_all_four_clouds(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.slow  # 71 files through a subprocess
-def test_real_import_of_every_shared_file(tmp_path):
-    data = require_data()
-    env = {**os.environ, "AZTAGS_DB": str(tmp_path / "every.db")}
-    aztags = [sys.executable, str(ROOT / "cli.py")]
-    done = subprocess.run(
-        [
-            *aztags,
-            "import",
-            "--json",
-            *(str(data / c) for c in ("Public", "AzureGovernment", "China", "AzureGermany")),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+@pytest.mark.slow  # 71 files through a subprocess (started when the session starts: conftest.py)
+def test_real_import_of_every_shared_file(every_file_import):
+    done = every_file_import  # aztags import --json Public AzureGovernment China AzureGermany
     assert done.returncode == 0, done.stderr
     outcomes = [d["outcome"] for d in json.loads(done.stdout)]
     assert len(outcomes) == 71 and set(outcomes) == {"current"}

@@ -358,6 +358,7 @@ def test_lookup_reports_bad_queries_per_query(store):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # 1,500 single-address lookups through SQL
 def test_many_ipv6_queries_fit_a_standard_sqlite_build(db):
     fresh = TagStore.open(db)
     fresh.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)  # SQLite's compiled default
