@@ -282,7 +282,11 @@ def _save_options(kw: dict[str, Any]) -> SaveOptions:
 def _open(db: Path | None, *, readonly: bool = False) -> sqlite3.Connection:
     from cache.db import default_db_path, open_db
 
-    return open_db(db or default_db_path(), readonly=readonly)
+    conn = open_db(db or default_db_path(), readonly=readonly)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # closed when the command ends, whichever way it ends
+        ctx.call_on_close(conn.close)
+    return conn
 
 
 def _clouds(name: str) -> tuple[Cloud, ...]:

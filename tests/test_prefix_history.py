@@ -7,6 +7,7 @@ test.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from pathlib import Path
@@ -57,20 +58,28 @@ def synthetic(tmp_path_factory) -> Path:
     return path
 
 
+@functools.cache
+def _bounds(cidr: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(cidr)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
 def expected_spans(query: str) -> list[tuple[str, str, str, int, int, int | None]]:
     """(tag, prefix, relation, first cn, last cn, removed-in cn) from the raw weekly files."""
-    asked = ipaddress.ip_network(query)
+    version, first, last = _bounds(
+        query if "/" in query else f"{query}/{32 if '.' in query else 128}"
+    )
     held: dict[tuple[str, str, str], list[int]] = {}
     for i, day in enumerate(WEEKLY_2023):
         for name, props in raw_tags("Public", day).items():
             for p in props["addressPrefixes"]:
-                net = ipaddress.ip_network(p)
-                if net.version != asked.version or not net.overlaps(asked):
+                v, lo, hi = _bounds(p)  # ipaddress, once per distinct prefix
+                if v != version or hi < first or lo > last:
                     continue
-                if net == asked and "/" in query:
+                if (lo, hi) == (first, last) and "/" in query:
                     relation = "equal"
                 else:
-                    relation = "contains" if asked.subnet_of(net) else "inside"
+                    relation = "contains" if lo <= first and last <= hi else "inside"
                 held.setdefault((name, p, relation), []).append(i)
     spans = []
     cns = [raw_cn("Public", d) for d in WEEKLY_2023]
