@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from cache.store import features_from_text, load_snapshots
@@ -50,19 +50,7 @@ def load_tags(
     prefixes: dict[int, list[str]] = {row[0]: [] for row in versions}
     for tag_id, prefix in _memberships(conn, params, name_filter):
         prefixes[tag_id].append(prefix)
-    return [
-        ServiceTag(
-            name=name,
-            region=region,
-            region_id=region_id,
-            system_service=service,
-            network_features=features_from_text(features),
-            change_number=cn,
-            prefixes=tuple(prefixes[tag_id]),
-            platform=platform,
-        )
-        for tag_id, name, cn, region, region_id, service, features, platform in versions
-    ]
+    return [_service_tag(row[1:], prefixes[row[0]]) for row in versions]
 
 
 def _memberships(
@@ -153,27 +141,25 @@ def load_tag_pair(
                 intervals[prefix] = (fam, (start, start + (1 << (_BITS[fam] - length)) - 1))
         for index, side in enumerate(versions):
             sides[index].extend(
-                ServiceTag(
-                    name=name,
-                    region=region,
-                    region_id=region_id,
-                    system_service=service,
-                    network_features=features_from_text(features),
-                    change_number=cn,
-                    prefixes=tuple(prefixes[index].get(tag_id, ())),
-                    platform=platform,
-                )
-                for tag_id, (
-                    name,
-                    cn,
-                    region,
-                    region_id,
-                    service,
-                    features,
-                    platform,
-                ) in side.items()
+                _service_tag(row, prefixes[index].get(tag_id, ())) for tag_id, row in side.items()
             )
     return sides[0], sides[1], intervals, since
+
+
+def _service_tag(row: Sequence[Any], prefixes: Iterable[str]) -> ServiceTag:
+    """A tag from its tag_versions row (name, change_number, region, region_id, system_service,
+    network_features, platform) and its prefixes, already in order."""
+    name, cn, region, region_id, service, features, platform = row
+    return ServiceTag(
+        name=name,
+        region=region,
+        region_id=region_id,
+        system_service=service,
+        network_features=features_from_text(features),
+        change_number=cn,
+        prefixes=tuple(prefixes),
+        platform=platform,
+    )
 
 
 _BITS = {4: 32, 6: 128}

@@ -201,6 +201,32 @@ def _open_table(
     return where, at
 
 
+def _traffic(
+    data: dict[str, Any],
+    where: str,
+    at: Callable[[str], int],
+    problems: _Problems,
+    *,
+    default_ports: str | None,
+) -> tuple[str, str]:
+    """A table's ``ports`` (required when there is no default) and ``protocol`` (default tcp)."""
+    ports = default_ports or ""
+    if "ports" in data:
+        checked, error = check_ports(data["ports"])
+        if error:
+            problems.add(at("ports"), f"{where}: key 'ports' {error}")
+        ports = checked or ""
+    elif default_ports is None:
+        problems.add(at("ports"), f"{where}: missing key 'ports'")  # the header's line
+    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
+    protocol = protocol.strip().lower()
+    if protocol not in PROTOCOLS:
+        problems.add(
+            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
+        )
+    return ports, protocol
+
+
 def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
     before = len(problems.items)
     opened = _open_table("rule", data, index, _RULE_KEYS, lines, problems)
@@ -217,21 +243,7 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
                 f"{where}: key 'direction' is {data['direction']!r}; use inbound or outbound",
             )
 
-    ports = ""
-    if "ports" not in data:
-        problems.add(at("ports"), f"{where}: missing key 'ports'")  # the header's line
-    else:
-        checked, error = check_ports(data["ports"])
-        if error:
-            problems.add(at("ports"), f"{where}: key 'ports' {error}")
-        ports = checked or ""
-
-    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
-    protocol = protocol.strip().lower()
-    if protocol not in PROTOCOLS:
-        problems.add(
-            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
-        )
+    ports, protocol = _traffic(data, where, at, problems, default_ports=None)
 
     tag = _string(data, "tag", where, at("tag"), problems, required=True).strip()
     if "tag" in data and isinstance(data["tag"], str):
@@ -309,18 +321,7 @@ def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
             " *.anaconda.org (no scheme, no path)",
         )
     purpose = _string(data, "purpose", where, at("purpose"), problems)
-    ports = "443"
-    if "ports" in data:
-        checked, error = check_ports(data["ports"])
-        if error:
-            problems.add(at("ports"), f"{where}: key 'ports' {error}")
-        ports = checked or ""
-    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
-    protocol = protocol.strip().lower()
-    if protocol not in PROTOCOLS:
-        problems.add(
-            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
-        )
+    ports, protocol = _traffic(data, where, at, problems, default_ports="443")
     if len(problems.items) > before:
         return None
     return FqdnRule(host, purpose, ports, protocol)
