@@ -1140,7 +1140,7 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
 
 
 @main.command()
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=_complete_tags)
 @click.option(
     "--from",
     "from_at",
@@ -1151,9 +1151,15 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
     "--to", "to_at", metavar="REF", help="Newer snapshot (date or cn:N). [default: current]"
 )
 @click.option(
-    "--profile", help="Only the tags of this requirement profile (needs --region if regional)."
+    "--profile",
+    shell_complete=_complete_profiles,
+    help="Only the tags of this requirement profile (needs --region if regional).",
 )
-@click.option("--region", help="Narrow NAMEs or the profile to this region.")
+@click.option(
+    "--region",
+    shell_complete=_complete_regions,
+    help="Narrow NAMEs or the profile to this region.",
+)
 @cloud_option()
 @profile_dirs_option
 @db_option
