@@ -1,7 +1,8 @@
 """aztags command line: parse flags, call one function, render the answer, map errors to exit codes.
 
 No SQL, no JSON documents and no text tables here: the work is in resolver/ and cache/, and what
-each command prints is built by resolver/render.py.
+each command prints is built by resolver/render.py. The flags several commands share, their
+validation, shell completion and the config file's defaults are in cli_options.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,28 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TextIO, TypeVar
 
 import click
 
-from resolver.clouds import CLOUD_KEYS, CLOUDS, Cloud, get_cloud
+from cli_options import (
+    FamilyFlag,
+    at_option,
+    cloud_option,
+    complete_profiles,
+    complete_regions,
+    complete_tags,
+    db_option,
+    families_wanted,
+    http_options,
+    http_settings,
+    json_option,
+    max_age_option,
+    profile_dirs_option,
+    profile_folders,
+    rule_filter_options,
+    save_options,
+    save_settings,
+    setting_types,
+    settings_default_map,
+)
+from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import (
     AztagsError,
     ConfigError,
@@ -35,10 +57,8 @@ from resolver.render import readable, render_json, render_warnings
 if TYPE_CHECKING:
     import sqlite3
 
-    from cache.store import SaveOptions
     from resolver.models import IngestResult
     from resolver.query import TagStore
-    from resolver.sources import HttpSettings
     from resolver.staleness import Freshness
 
 log = logging.getLogger("aztags")
@@ -112,173 +132,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 # -- shared options, defined once ------------------------------------------------------------------
 
 
-def db_option(func: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "--db",
-        "db",
-        envvar="AZTAGS_DB",
-        # readable=False: the store says itself, in a sentence, why it cannot read or write a file
-        type=click.Path(dir_okay=False, readable=False, path_type=Path),
-        help="SQLite store. [env AZTAGS_DB; default: aztags.db in the per-user data directory]",
-    )(func)
-
-
-def json_option(func: Callable[P, R]) -> Callable[P, R]:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
-
-
-def cloud_option(
-    *, allow_all: bool = False, default: str | None = "public"
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    choices = [*CLOUD_KEYS, "all"] if allow_all else list(CLOUD_KEYS)
-    return click.option(
-        "--cloud",
-        type=click.Choice(choices, case_sensitive=False),
-        default=default,
-        show_default=default is not None,
-        envvar="AZTAGS_CLOUD",
-        help="Azure cloud." + (" 'all' for every cloud." if allow_all else ""),
-    )
-
-
-def http_options(func: Callable[P, R]) -> Callable[P, R]:
-    def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-        # A float flag takes nan, inf, 0 and -1; none of them is a timeout. Here, not at the
-        # socket: a usage error (exit 2) that names the flag.
-        import math
-
-        if value is not None and not (math.isfinite(value) and 0 < value <= 86400):
-            raise click.BadParameter(
-                f"{value:g} is not a number of seconds: give one above 0, at most 86400 (a day)."
-            )
-        return value
-
-    options = [
-        click.option(
-            "--download-base",
-            envvar="AZTAGS_DOWNLOAD_BASE",
-            default="https://download.microsoft.com",
-            show_default=True,
-            help="Where the stable download folders live (a mirror or 127.0.0.1 in tests).",
-        ),
-        click.option(
-            "--details-base",
-            envvar="AZTAGS_DETAILS_BASE",
-            default="https://www.microsoft.com/en-us/download",
-            show_default=True,
-            help="Where the Download Center details and confirmation pages live.",
-        ),
-        click.option(
-            "--timeout",
-            type=float,
-            default=60.0,
-            show_default=True,
-            envvar="AZTAGS_TIMEOUT",
-            callback=seconds,
-            metavar="SECONDS",
-            help="Read timeout: the longest wait for the next bytes from a server.",
-        ),
-        click.option(
-            "--connect-timeout",
-            type=float,
-            default=10.0,
-            show_default=True,
-            envvar="AZTAGS_CONNECT_TIMEOUT",
-            callback=seconds,
-            metavar="SECONDS",
-            help="The longest wait for a server to accept a connection.",
-        ),
-        click.option(
-            "--deadline",
-            type=float,
-            default=180.0,
-            show_default=True,
-            envvar="AZTAGS_DEADLINE",
-            callback=seconds,
-            metavar="SECONDS",
-            help="Give up on a cloud (discovery and download, retries included) after this long.",
-        ),
-        click.option(
-            "--retries",
-            type=click.IntRange(0, 10),
-            default=3,
-            show_default=True,
-            envvar="AZTAGS_RETRIES",
-            help="Retries on timeouts and 5xx answers.",
-        ),
-        click.option(
-            "--max-size-mb",
-            type=click.IntRange(1, 4096),
-            default=64,
-            show_default=True,
-            help="Refuse a download larger than this.",
-        ),
-    ]
-    return _stack(options, func)
-
-
-def save_options(func: Callable[P, R]) -> Callable[P, R]:
-    options = [
-        click.option(
-            "--force",
-            is_flag=True,
-            help="Accept a file that would be quarantined (lost too many prefixes).",
-        ),
-        click.option(
-            "--quarantine-drop",
-            type=click.FloatRange(0.0, 1.0),
-            default=0.20,
-            show_default=True,
-            envvar="AZTAGS_QUARANTINE_DROP",
-            help="Quarantine a new latest file that loses more than this share of prefix entries.",
-        ),
-        click.option(
-            "--keep-raw/--no-keep-raw",
-            default=True,
-            show_default=True,
-            help="Keep each file, gzip-compressed, in the database so history can be rebuilt.",
-        ),
-        click.option(
-            "--allow-empty",
-            is_flag=True,
-            help="Store a file that lists no tags (refused otherwise, even with --force).",
-        ),
-    ]
-    return _stack(options, func)
-
-
-def _stack(options: list[Callable[[Any], Any]], func: Callable[P, R]) -> Callable[P, R]:
-    """Apply option decorators in the order listed (first listed shows first in --help)."""
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _http_settings(kw: dict[str, Any]) -> HttpSettings:
-    from resolver.sources import HttpSettings
-
-    return HttpSettings(
-        download_base=kw.pop("download_base"),
-        details_base=kw.pop("details_base"),
-        read_timeout=kw.pop("timeout"),
-        connect_timeout=kw.pop("connect_timeout"),
-        deadline=kw.pop("deadline"),
-        retries=kw.pop("retries"),
-        max_bytes=kw.pop("max_size_mb") * 1024 * 1024,
-    )
-
-
-def _save_options(kw: dict[str, Any]) -> SaveOptions:
-    from cache.store import SaveOptions
-
-    return SaveOptions(
-        keep_raw=kw.pop("keep_raw"),
-        quarantine_drop=kw.pop("quarantine_drop"),
-        force=kw.pop("force"),
-        allow_empty=kw.pop("allow_empty"),
-    )
-
-
 def _open(db: Path | None, *, readonly: bool = False) -> sqlite3.Connection:
     from cache.db import default_db_path, open_db
 
@@ -326,85 +179,6 @@ class _Progress:
 # -- the group -------------------------------------------------------------------------------------
 
 
-def _option_type(param: click.Option) -> Any:
-    """The config-file type of one option, from its click type (so the two never drift)."""
-    from resolver import config as c
-
-    if param.is_flag and not param.is_bool_flag:  # --ipv4/--ipv6 share one name: the value is 4/6
-        return c.OneOf((param.flag_value,))
-    kind = param.type
-    item: c.ValueType
-    if isinstance(kind, click.Choice):
-        item = c.OneOf(tuple(str(x) for x in kind.choices), case_sensitive=kind.case_sensitive)
-    elif isinstance(kind, click.IntRange):
-        low = None if kind.min is None else int(kind.min) + (1 if kind.min_open else 0)
-        high = None if kind.max is None else int(kind.max) - (1 if kind.max_open else 0)
-        item = c.Integer(low, high)
-    elif isinstance(kind, click.FloatRange):
-        item = c.Number(kind.min, kind.max, kind.min_open, kind.max_open)
-    elif isinstance(kind, click.types.IntParamType):
-        item = c.Integer()
-    elif isinstance(kind, click.types.FloatParamType):
-        item = c.Number()
-    elif isinstance(kind, click.types.BoolParamType):
-        item = c.Boolean()
-    elif isinstance(kind, click.Path | click.File):
-        item = c.Text("a path")
-    else:  # STRING, and the types click converts from text
-        item = c.Text()
-    return c.ListOf(item, single_ok=True) if param.multiple else item
-
-
-def _command_settings(command: click.Command) -> dict[str, Any]:
-    """The config-file type of each option of ``command`` (itself only), by option name."""
-    from resolver.config import either
-
-    types: dict[str, Any] = {}
-    for param in command.params:
-        if isinstance(param, click.Option) and param.name:
-            kind = _option_type(param)
-            types[param.name] = either(types[param.name], kind) if param.name in types else kind
-    return types
-
-
-def _setting_types(group: click.Group) -> dict[str, Any]:
-    """The top-level config keys: every option of every command under ``group``, subcommands of
-    groups included (not ``group``'s own, which are read before the file), each with the type
-    that accepts what any of its options takes."""
-    from resolver.config import either
-
-    types: dict[str, Any] = {}
-
-    def add(command: click.Command) -> None:
-        for name, kind in _command_settings(command).items():
-            types[name] = either(types[name], kind) if name in types else kind
-        if isinstance(command, click.Group):
-            for sub in command.commands.values():
-                add(sub)
-
-    for command in group.commands.values():
-        add(command)
-    return types
-
-
-def _default_map(command: click.Command, settings: dict[str, object]) -> dict[str, Any]:
-    """click's ``default_map`` for ``command``: the settings it has options for (a value one of
-    them cannot take, such as cloud = "all" for ``tags``, leaves that one at its default), and
-    for a group, one nested map per subcommand."""
-    from resolver.config import normalized
-
-    defaults: dict[str, Any] = {
-        name: normalized(kind, settings[name])
-        for name, kind in _command_settings(command).items()
-        if name in settings and kind.accepts(settings[name])
-    }
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            if sub_defaults := _default_map(sub, settings):
-                defaults[name] = sub_defaults
-    return defaults
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(None, "-V", "--version", package_name="aztags", prog_name="aztags")
 @click.option("-v", "--verbose", count=True, help="Log each step on stderr (-vv for HTTP detail).")
@@ -431,7 +205,7 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     from resolver.config import read_config
 
     try:
-        config = read_config(config_file, _setting_types(main))
+        config = read_config(config_file, setting_types(main))
     except AztagsError as e:
         fail(e)
     except Exception as e:  # the last resort here too: the group runs outside handle_errors
@@ -442,7 +216,7 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     ctx.default_map = {
         name: defaults
         for name, command in main.commands.items()
-        if (defaults := _default_map(command, config.settings))
+        if (defaults := settings_default_map(command, config.settings))
     }
 
 
@@ -495,7 +269,7 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
         render_unchanged_text,
     )
 
-    http, options = _http_settings(kw), _save_options(kw)
+    http, options = http_settings(kw), save_settings(kw)
     clouds: tuple[Cloud | None, ...]
     if source is not None:  # the file says which cloud; 'all' (a config default) too
         clouds = (None,) if cloud is None or cloud.lower() == "all" else (get_cloud(cloud),)
@@ -561,7 +335,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     from resolver.refresh import find_import_files, import_files
     from resolver.render import render_import_json, render_import_skipped, render_import_summary
 
-    http, options = _http_settings(kw), _save_options(kw)
+    http, options = http_settings(kw), save_settings(kw)
     found = find_import_files(paths)
     files = found.files
     for path in found.skipped:
@@ -664,99 +438,7 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
 # -- queries ---------------------------------------------------------------------------------------
 
 
-def at_option(func: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "--at",
-        metavar="REF",
-        help="Answer from history: a date YYYY-MM-DD (the snapshot in force that day) or cn:N.",
-    )(func)
-
-
-def profile_dirs_option(func: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "--profiles-dir",
-        "profiles_dir",
-        multiple=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="AZTAGS_PROFILES_DIR",
-        help="Folder of user profiles (*.toml). [default: ~/.config/aztags/profiles]",
-    )(func)
-
-
 # -- shell completion: candidates from the store and the profiles (resolver/complete.py) ---------
-
-
-def _completion_store(ctx: click.Context) -> tuple[Path | None, str]:
-    """The --db and --cloud typed so far (else $AZTAGS_DB or the default path, and public)."""
-    cloud = ctx.params.get("cloud") or "public"
-    return ctx.params.get("db"), "public" if cloud == "all" else str(cloud)
-
-
-def _complete_tags(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[click.shell_completion.CompletionItem]:
-    from resolver.complete import tag_names
-
-    db, cloud = _completion_store(ctx)
-    return [click.shell_completion.CompletionItem(n) for n in tag_names(db, cloud, incomplete)]
-
-
-def _complete_regions(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[click.shell_completion.CompletionItem]:
-    from resolver.complete import region_codes
-
-    db, cloud = _completion_store(ctx)
-    return [click.shell_completion.CompletionItem(c) for c in region_codes(db, cloud, incomplete)]
-
-
-def _complete_profiles(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[click.shell_completion.CompletionItem]:
-    from resolver.complete import profile_names
-
-    dirs = _profile_dirs(tuple(ctx.params.get("profiles_dir") or ()))
-    return [click.shell_completion.CompletionItem(n) for n in profile_names(dirs, incomplete)]
-
-
-def rule_filter_options(func: Callable[P, R]) -> Callable[P, R]:
-    """--direction, --protocol, --port (which rules of a profile) and --allow-missing."""
-    options = [
-        click.option(
-            "--direction",
-            type=click.Choice(["inbound", "outbound"], case_sensitive=False),
-            help="Only the profile's rules of this direction.",
-        ),
-        click.option(
-            "--protocol",
-            type=click.Choice(["tcp", "udp"], case_sensitive=False),
-            help="Only the profile's rules for this protocol (rules for 'any' match both).",
-        ),
-        click.option(
-            "--port",
-            type=click.IntRange(1, 65535),
-            help="Only the profile's rules covering this port ('*' covers every port).",
-        ),
-        click.option(
-            "--allow-missing",
-            is_flag=True,
-            help="A profile rule whose tag the file lacks is a warning (exit 0), not exit 3.",
-        ),
-    ]
-    return _stack(options, func)
-
-
-class _FamilyFlag(click.Option):
-    """--ipv4 and --ipv6 both collect into ``family``: both flags mean both families (never only
-    the last one); a config file's ``family = 4`` is one of them."""
-
-    def type_cast_value(self, ctx: click.Context, value: Any) -> Any:
-        return super().type_cast_value(ctx, (value,) if isinstance(value, int) else value)
-
-
-def _family(families: tuple[int, ...]) -> int | None:
-    """One family when only one was asked for; None (both) for none or both."""
-    return families[0] if len(set(families)) == 1 else None
 
 
 def _profile_exit(answer: Any, allow_missing: bool) -> None:
@@ -767,25 +449,6 @@ def _profile_exit(answer: Any, allow_missing: bool) -> None:
     _warn(render_profile_missing(answer, allow_missing))
     if answer.profile is not None and answer.profile.missing and not allow_missing:
         sys.exit(ExitCode.NOT_FOUND)
-
-
-def _profile_dirs(given: tuple[Path, ...]) -> tuple[Path, ...]:
-    from resolver.config import user_profile_dirs
-
-    return given or user_profile_dirs()
-
-
-def max_age_option(func: Callable[P, R]) -> Callable[P, R]:
-    """--max-age-days for a query: answers about now from an older current snapshot warn."""
-    return click.option(
-        "--max-age-days",
-        type=click.IntRange(0),
-        default=14,
-        show_default=True,
-        envvar="AZTAGS_MAX_AGE_DAYS",
-        help="Warn on stderr when the answer comes from a current snapshot older than this "
-        "(AzureGermany, frozen, excepted; not for --at).",
-    )(func)
 
 
 def _store(
@@ -818,7 +481,7 @@ def _say_freshness(*freshness: Freshness | None) -> None:
 @cloud_option()
 @click.option(
     "--region",
-    shell_complete=_complete_regions,
+    shell_complete=complete_regions,
     help="Only tags of this region (code, display name or tag suffix).",
 )
 @click.option("--service", help="Only tags of this service (base name or systemService).")
@@ -865,22 +528,22 @@ def tags(
 
 
 @main.command()
-@click.argument("names", nargs=-1, shell_complete=_complete_tags)
+@click.argument("names", nargs=-1, shell_complete=complete_tags)
 @cloud_option()
 @click.option(
     "--region",
-    shell_complete=_complete_regions,
+    shell_complete=complete_regions,
     help="Narrow base services to this region: westeurope, 'West Europe'...",
 )
 @click.option(
     "--profile",
-    shell_complete=_complete_profiles,
+    shell_complete=complete_profiles,
     help="Union of a requirement profile's tags (see 'aztags profile list').",
 )
 @click.option(
     "--ipv4",
     "family",
-    cls=_FamilyFlag,
+    cls=FamilyFlag,
     flag_value=4,
     multiple=True,
     help="IPv4 prefixes (only these, unless --ipv6 is given too).",
@@ -888,7 +551,7 @@ def tags(
 @click.option(
     "--ipv6",
     "family",
-    cls=_FamilyFlag,
+    cls=FamilyFlag,
     flag_value=6,
     multiple=True,
     help="IPv6 prefixes (only these, unless --ipv4 is given too).",
@@ -961,10 +624,10 @@ def cidrs(
         names,
         region=region,
         profile=profile,
-        family=_family(family),
+        family=families_wanted(family),
         aggregate=aggregate,
         at=at,
-        profile_dirs=_profile_dirs(profiles_dir),
+        profile_dirs=profile_folders(profiles_dir),
         direction=direction,
         protocol=protocol,
         port=port,
@@ -1140,7 +803,7 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
 
 
 @main.command()
-@click.argument("names", nargs=-1, shell_complete=_complete_tags)
+@click.argument("names", nargs=-1, shell_complete=complete_tags)
 @click.option(
     "--from",
     "from_at",
@@ -1152,12 +815,12 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
 )
 @click.option(
     "--profile",
-    shell_complete=_complete_profiles,
+    shell_complete=complete_profiles,
     help="Only the tags of this requirement profile (needs --region if regional).",
 )
 @click.option(
     "--region",
-    shell_complete=_complete_regions,
+    shell_complete=complete_regions,
     help="Narrow NAMEs or the profile to this region.",
 )
 @cloud_option()
@@ -1206,7 +869,7 @@ def diff(
         names,
         profile=profile,
         region=region,
-        profile_dirs=_profile_dirs(profiles_dir),
+        profile_dirs=profile_folders(profiles_dir),
     )
     click.echo(render_json(render_diff_json(answer)) if as_json else render_diff_text(answer))
     if exit_code and answer.tags:
@@ -1214,7 +877,7 @@ def diff(
 
 
 @main.command()
-@click.argument("name", shell_complete=_complete_tags)
+@click.argument("name", shell_complete=complete_tags)
 @cloud_option()
 @db_option
 @json_option
@@ -1283,7 +946,7 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
     from resolver.profiles import load_profiles
     from resolver.render import render_profiles_json, render_profiles_text
 
-    profiles = load_profiles(_profile_dirs(profiles_dir)).values()
+    profiles = load_profiles(profile_folders(profiles_dir)).values()
     if as_json:
         click.echo(render_json(render_profiles_json(profiles)))
     else:
@@ -1291,10 +954,10 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
 
 
 @profile.command("show")
-@click.argument("name", shell_complete=_complete_profiles)
+@click.argument("name", shell_complete=complete_profiles)
 @click.option(
     "--region",
-    shell_complete=_complete_regions,
+    shell_complete=complete_regions,
     help="The workload's region (needed by {region} rules).",
 )
 @cloud_option()
@@ -1343,7 +1006,7 @@ def profile_show(
         region=region,
         at=at,
         aggregate=aggregate,
-        profile_dirs=_profile_dirs(profiles_dir),
+        profile_dirs=profile_folders(profiles_dir),
         direction=direction,
         protocol=protocol,
         port=port,

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli import _default_map, _setting_types, main
+from cli import main, setting_types, settings_default_map
 from resolver.config import SECTIONS, Config, Integer, parse_config
 from resolver.errors import ConfigError
 from tests.helpers import ROOT, simple_snapshot
@@ -53,7 +53,7 @@ def listed(result) -> list[str]:
 
 
 def settings() -> dict:
-    return _setting_types(main)
+    return setting_types(main)
 
 
 def problem(text: str) -> str:
@@ -106,7 +106,7 @@ def test_precedence_flag_then_environment_then_config_then_default(home):
 
 
 def test_default_map_follows_the_command_tree():
-    defaults = _default_map(main, {"profiles_dir": "p", "max_age_days": 3, "db": "x.db"})
+    defaults = settings_default_map(main, {"profiles_dir": "p", "max_age_days": 3, "db": "x.db"})
     assert defaults["profile"] == {
         "list": {"profiles_dir": ["p"]},
         "show": {"max_age_days": 3, "profiles_dir": ["p"], "db": "x.db"},
@@ -123,7 +123,7 @@ def test_cloud_all_reaches_commands_that_take_it_and_leaves_the_others_at_their_
     tags = run("tags", "--json")  # tags answers for one cloud: public, its default
     assert tags.exit_code == 0, tags.output
     assert "Storage" in tags.stdout
-    defaults = _default_map(main, {"cloud": "all"})
+    defaults = settings_default_map(main, {"cloud": "all"})
     assert defaults["fetch"] == defaults["status"] == defaults["snapshots"] == {"cloud": "all"}
     assert "tags" not in defaults and "cidrs" not in defaults
     (home / "work" / "aztags.toml").write_text('cloud = "China"\n')  # any case, as the flag
