@@ -8,6 +8,7 @@ from typing import Any
 
 from cache.store import features_from_text, load_snapshots
 from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
+from resolver.prefixes import BITS
 
 # An interval [from_seq, to_seq) covers seq when:
 _COVERS = "{t}.from_seq <= :seq AND ({t}.to_seq IS NULL OR {t}.to_seq > :seq)"
@@ -138,7 +139,7 @@ def load_tag_pair(
                     since[(names[tag_id], prefix)] = first
             if prefix not in intervals:
                 start = int.from_bytes(network, "big")
-                intervals[prefix] = (fam, (start, start + (1 << (_BITS[fam] - length)) - 1))
+                intervals[prefix] = (fam, (start, start + (1 << (BITS[fam] - length)) - 1))
         for index, side in enumerate(versions):
             sides[index].extend(
                 _service_tag(row, prefixes[index].get(tag_id, ())) for tag_id, row in side.items()
@@ -162,7 +163,6 @@ def _service_tag(row: Sequence[Any], prefixes: Iterable[str]) -> ServiceTag:
     )
 
 
-_BITS = {4: 32, 6: 128}
 _OPEN = 2**62  # stands for to_seq NULL (still present) in comparisons
 Span = tuple[int, tuple[int, int]]  # (family, (first, last)) of a prefix
 
@@ -265,22 +265,34 @@ def load_pairs_for(
         "CROSS JOIN tags t ON t.id = m.tag_id "
         f"WHERE t.cloud = :cloud AND {_COVERS.format(t='m')} AND "
     )
-    params: dict[str, object] = {"cloud": cloud, "seq": seq}
-    pairs: list[tuple[str, str]] = []
+    return _rows_for(conn, select, {"cloud": cloud, "seq": seq}, prefixes, within)
+
+
+def _rows_for(
+    conn: sqlite3.Connection,
+    select: str,
+    params: dict[str, object],
+    prefixes: Iterable[str],
+    within: tuple[int, bytes, bytes, int] | None,
+) -> list[Any]:
+    """Rows of ``select`` (which ends in ``AND ``, with ``p`` the prefixes table) for exactly
+    these prefixes, and with ``within`` = (family, first, last, length) for every prefix longer
+    than ``length`` whose network lies in [first, last]."""
+    rows: list[Any] = []
     wanted = list(prefixes)
     for start in range(0, len(wanted), 500):  # SQLite may allow as few as 999 parameters
         chunk = {f"p{i}": p for i, p in enumerate(wanted[start : start + 500])}
-        pairs += conn.execute(
+        rows += conn.execute(
             select + f"p.prefix IN ({','.join(':' + k for k in chunk)})", {**params, **chunk}
         ).fetchall()
     if within is not None:
         bounds = dict(zip(("family", "first", "last", "length"), within, strict=True))
-        pairs += conn.execute(
+        rows += conn.execute(
             select + "p.family = :family AND p.network BETWEEN :first AND :last "
             "AND p.length > :length",
             {**params, **bounds},
         ).fetchall()
-    return pairs
+    return rows
 
 
 def first_seen(
@@ -316,19 +328,6 @@ def prefix_spans(
         "JOIN memberships m ON m.prefix_id = p.id JOIN tags t ON t.id = m.tag_id "
         "WHERE t.cloud = :cloud AND "
     )
-    rows: list[tuple[str, str, int, int | None, int]] = []
-    wanted = list(prefixes)
-    for start in range(0, len(wanted), 500):  # SQLite may allow as few as 999 parameters
-        chunk = {f"p{i}": p for i, p in enumerate(wanted[start : start + 500])}
-        rows += conn.execute(
-            select + f"p.prefix IN ({','.join(':' + k for k in chunk)})", {"cloud": cloud, **chunk}
-        ).fetchall()
-    if within is not None:
-        bounds = dict(zip(("family", "first", "last", "length"), within, strict=True))
-        rows += conn.execute(
-            select + "p.family = :family AND p.network BETWEEN :first AND :last "
-            "AND p.length > :length",
-            {"cloud": cloud, **bounds},
-        ).fetchall()
+    rows = _rows_for(conn, select, {"cloud": cloud}, prefixes, within)
     rows.sort(key=lambda r: (r[2], -r[4], r[0], r[1]))
     return [(tag, prefix, from_seq, to_seq) for tag, prefix, from_seq, to_seq, _ in rows]

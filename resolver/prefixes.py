@@ -88,6 +88,24 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
     return fam, value >> (bits - length) << (bits - length), length
 
 
+def supernets(fam: int, value: int, length: int) -> list[str]:
+    """Every prefix that contains the network ``value/length`` (itself included), one per length:
+    the candidates a reverse lookup probes for."""
+    bits = BITS[fam]
+    return [to_text(fam, value >> (bits - n) << (bits - n), n) for n in range(length + 1)]
+
+
+def inner_range(fam: int, value: int, length: int) -> tuple[int, bytes, bytes, int] | None:
+    """(family, first, last network bytes, length) bounding the prefixes inside ``value/length``
+    (the longer ones), as the store's ``prefixes.network`` column holds them; None for a host."""
+    bits = BITS[fam]
+    if length >= bits:
+        return None
+    last = value | ((1 << (bits - length)) - 1)
+    size = bits // 8
+    return fam, value.to_bytes(size, "big"), last.to_bytes(size, "big"), length
+
+
 def to_int(address: str) -> tuple[int, int]:
     """(family, integer) of an address (no length). Raises ValueError."""
     fam = family(address)

@@ -31,7 +31,14 @@ from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
-from resolver.prefixes import BITS, aggregate, parse_network, sort_prefixes, to_text
+from resolver.prefixes import (
+    aggregate,
+    inner_range,
+    parse_network,
+    sort_prefixes,
+    supernets,
+    to_text,
+)
 from resolver.prefixes import family as prefix_family
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise
@@ -593,29 +600,17 @@ class TagStore:
         if parsed is None:
             raise InvalidAddressError(query.strip())
         fam, value, length = parsed
-        bits = BITS[fam]
         is_address = "/" not in query
         canonical = to_text(fam, value) if is_address else to_text(fam, value, length)
         current = self.snapshot()
         timeline = history.timeline(self.conn, self.cloud.name)
         by_seq = {s.seq: s for s in timeline}
-        candidates = [
-            to_text(fam, value >> (bits - n) << (bits - n), n)
-            for n in sorted(set(history.prefix_lengths(self.conn, fam)))
-            if n <= length
-        ]
-        within = None
-        if length < bits:
-            last = value | ((1 << (bits - length)) - 1)
-            within = (
-                fam,
-                value.to_bytes(bits // 8, "big"),
-                last.to_bytes(bits // 8, "big"),
-                length,
-            )
         spans = []
         for tag, prefix, from_seq, to_seq in history.prefix_spans(
-            self.conn, self.cloud.name, candidates, within
+            self.conn,
+            self.cloud.name,
+            supernets(fam, value, length),
+            inner_range(fam, value, length),
         ):
             held = [
                 s
@@ -665,23 +660,11 @@ class TagStore:
             parsed = parse_network(query)
             if parsed is None:
                 continue
-            family, value, length = parsed
-            bits = BITS[family]
             # Every prefix that may contain it, one per length (33 for IPv4): each a probe of
             # the unique index on prefixes.prefix, cheaper than reading which lengths occur.
-            for candidate in range(length + 1):
-                network = value >> (bits - candidate) << (bits - candidate)
-                candidates.add(to_text(family, network, candidate))
-            if length < bits:
-                last = value | ((1 << (bits - length)) - 1)
-                ranges.append(
-                    (
-                        family,
-                        value.to_bytes(bits // 8, "big"),
-                        last.to_bytes(bits // 8, "big"),
-                        length,
-                    )
-                )
+            candidates.update(supernets(*parsed))
+            if (inside := inner_range(*parsed)) is not None:
+                ranges.append(inside)
         pairs = history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, candidates)
         for within in ranges:
             pairs += history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, within=within)
