@@ -294,7 +294,8 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
         finally:
             progress.close()
         name = outcome.cloud.name if isinstance(outcome, RefreshResult) else (c.name if c else "")
-        docs.append(render_fetch_json(name, outcome))
+        if as_json:  # the documents only when they are printed
+            docs.append(render_fetch_json(name, outcome))
         if isinstance(outcome, AztagsError):
             click.echo(render_fetch_failure(name, outcome, verbose=verbose), err=True)
             unreachable |= isinstance(outcome, FetchError)
@@ -350,7 +351,8 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     ) as bar:
         for path, result in import_files(conn, files, http, options):
             bar.update(1)
-            docs.append(render_import_json(path, result))
+            if as_json:  # the documents only when they are printed
+                docs.append(render_import_json(path, result))
             if isinstance(result, AztagsError):
                 if show_bar:
                     click.echo("", err=True)

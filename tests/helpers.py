@@ -504,3 +504,19 @@ def expected_history(name: str) -> list[tuple]:
             )
         previous = p
     return rows
+
+
+def cli_env(
+    db: Path | str, home: Path, *, max_age_days: str | None = "36500"
+) -> dict[str, str | None]:
+    """The variables a command reads, pinned for CliRunner: this store, no user config, no user
+    profiles, no cloud override. The test stores hold old files, so the stale-data warning is
+    off unless ``max_age_days`` is given (None: the default limit, 14 days)."""
+    return {
+        "AZTAGS_DB": str(db),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "AZTAGS_CONFIG": None,
+        "AZTAGS_CLOUD": None,
+        "AZTAGS_PROFILES_DIR": None,
+        "AZTAGS_MAX_AGE_DAYS": max_age_days,
+    }

@@ -29,6 +29,7 @@ from tests.helpers import (
     azureml_tags,
     brute_cidrs,
     brute_lookup,
+    cli_env,
     collapsed,
     expected_history,
     expected_tag_changes,
@@ -47,17 +48,7 @@ from tests.helpers import (
 LATEST = WEEKLY_2023[-1]
 
 
-def clean_env(db: Path | str, home: Path) -> dict[str, str | None]:
-    """The variables a query reads, pinned: no user config, no user profiles, no cloud override."""
-    return {
-        "AZTAGS_DB": str(db),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "AZTAGS_CONFIG": None,
-        "AZTAGS_CLOUD": None,
-        "AZTAGS_PROFILES_DIR": None,
-        # the stores hold 2023 files: the stale-data warning is tested on its own
-        "AZTAGS_MAX_AGE_DAYS": "36500",
-    }
+clean_env = cli_env
 
 
 @pytest.fixture

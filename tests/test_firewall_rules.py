@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from cli import main
 from resolver.profiles import FqdnRule, Profile, ResolvedProfile, ResolvedRule, Rule, RuleFilter
-from tests.helpers import real_path, require_data, simple_snapshot, sort_prefixes
+from tests.helpers import cli_env, real_path, require_data, simple_snapshot, sort_prefixes
 
 DAY = "20250113"
 WESTUS_OUTBOUND = [
@@ -32,15 +32,7 @@ WESTUS_OUTBOUND = [
 WESTUS_INBOUND = ["BatchNodeManagement", "AzureMachineLearning"]
 
 
-def env_for(db: Path, home: Path) -> dict[str, str | None]:
-    return {
-        "AZTAGS_DB": str(db),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "AZTAGS_CONFIG": None,
-        "AZTAGS_CLOUD": None,
-        "AZTAGS_PROFILES_DIR": None,
-        "AZTAGS_MAX_AGE_DAYS": "36500",  # old files: the stale warning is tested on its own
-    }
+env_for = cli_env
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ weekly Public files of 2023 and the China file of 2024-11-18, read-only), or a s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -17,20 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.helpers import ROOT, WEEKLY_2023
+from tests.helpers import ROOT, WEEKLY_2023, cli_env
 
 LATEST = WEEKLY_2023[-1]
 
 
-def clean_env(db: Path | str, home: Path) -> dict[str, str | None]:
-    return {
-        "AZTAGS_DB": str(db),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "AZTAGS_CONFIG": None,
-        "AZTAGS_CLOUD": None,
-        "AZTAGS_PROFILES_DIR": None,
-        "AZTAGS_MAX_AGE_DAYS": None,
-    }
+clean_env = functools.partial(cli_env, max_age_days=None)  # the warning is tested here
 
 
 @pytest.fixture

@@ -16,19 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.helpers import WEEKLY_2023, iso, raw_cn, raw_tags, synthetic_files
+from tests.helpers import WEEKLY_2023, cli_env, iso, raw_cn, raw_tags, synthetic_files
 
 LATEST = WEEKLY_2023[-1]
 
 
-def env_for(db: Path, home: Path) -> dict[str, str | None]:
-    return {
-        "AZTAGS_DB": str(db),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "AZTAGS_CONFIG": None,
-        "AZTAGS_CLOUD": None,
-        "AZTAGS_PROFILES_DIR": None,
-    }
+env_for = cli_env
 
 
 @pytest.fixture
