@@ -18,7 +18,7 @@ _EXPORTS = {
     "CidrAnswer": "resolver.query",
     "DiffAnswer": "resolver.query",
     "LookupAnswer": "resolver.query",
-    "aggregate_prefixes": "resolver.query",
+    "aggregate_prefixes": "resolver.prefixes",
     "LookupIndex": "resolver.lookup",
     "LookupMatch": "resolver.lookup",
     "parse_snapshot": "resolver.parse",

@@ -223,3 +223,6 @@ def count(prefixes: Iterable[str]) -> tuple[int, int]:
         else:
             v4 += 1
     return v4, v6
+
+
+aggregate_prefixes = aggregate  # the name ``from resolver import aggregate_prefixes`` gives

@@ -31,15 +31,15 @@ from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
+from resolver.prefixes import aggregate as merge_prefixes
+from resolver.prefixes import family as prefix_family
 from resolver.prefixes import (
-    aggregate,
     inner_range,
     parse_network,
     sort_prefixes,
     supernets,
     to_text,
 )
-from resolver.prefixes import family as prefix_family
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
@@ -57,12 +57,6 @@ def _close_matches(
     import difflib
 
     return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
-
-
-def null_features_warning(tag: TagInfo) -> str:
-    from resolver.profiles import null_features_warning as warning
-
-    return warning(tag)
 
 
 # Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
@@ -543,7 +537,10 @@ class TagStore:
                 )
             chosen += [r.tag for r in resolved_profile.rules if r.tag is not None]
             warnings += resolved_profile.warnings
-        warnings += [null_features_warning(t) for t in chosen if t.network_features is None]
+        if null := [t for t in chosen if t.network_features is None]:
+            from resolver.profiles import null_features_warning
+
+            warnings += [null_features_warning(t) for t in null]
         assert snapshot.seq is not None
         tags = history.load_tags(
             self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
@@ -551,7 +548,7 @@ class TagStore:
 
         def shaped(prefixes: Iterable[str]) -> tuple[str, ...]:
             kept = {p for p in prefixes if family is None or prefix_family(p) == family}
-            return aggregate_prefixes(kept) if aggregate else sort_prefixes(kept)
+            return merge_prefixes(kept) if aggregate else sort_prefixes(kept)
 
         result = shaped(p for t in tags for p in t.prefixes)
         rule_prefixes: tuple[tuple[str, ...], ...] = ()
@@ -860,11 +857,6 @@ def _service_names(tag: TagSummary) -> set[str]:
 
 def _usable(snapshot: SnapshotInfo) -> date | None:
     return snapshot.file_date + USABLE_AFTER if snapshot.file_date else None
-
-
-def aggregate_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
-    """Merge adjacent and contained prefixes, per family (resolver.prefixes.aggregate)."""
-    return aggregate(prefixes)
 
 
 def _answer_line(
