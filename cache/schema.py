@@ -102,10 +102,39 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute('CREATE INDEX "idx_memberships_prefix_id" ON "memberships" ("prefix_id")')
 
 
+# Version 3: the alerts outbox (resolver/alerts). Events are written in the transaction that
+# stores the snapshot they are about; a delivery row per (event, channel) waits until a delivery
+# round groups it into a message for its channel; a message keeps its id across attempts.
+_V3 = """\
+CREATE TABLE alert_events (id TEXT PRIMARY KEY, type TEXT NOT NULL, created_at TEXT NOT NULL, \
+cloud TEXT NOT NULL, watch TEXT NOT NULL, from_snapshot INTEGER, to_snapshot INTEGER, \
+summary TEXT NOT NULL, data TEXT NOT NULL, queued INTEGER NOT NULL);
+CREATE INDEX idx_alert_events_cloud_watch ON alert_events (cloud, watch, to_snapshot);
+CREATE TABLE alert_messages (id TEXT PRIMARY KEY, channel TEXT NOT NULL, \
+created_at TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, \
+next_attempt_at TEXT NOT NULL, last_error TEXT, finished_at TEXT);
+CREATE INDEX idx_alert_messages_state ON alert_messages (state, next_attempt_at);
+CREATE TABLE alert_deliveries (event_id TEXT NOT NULL REFERENCES alert_events(id), \
+channel TEXT NOT NULL, message_id TEXT REFERENCES alert_messages(id), \
+PRIMARY KEY (event_id, channel)) WITHOUT ROWID;
+CREATE INDEX idx_alert_deliveries_message_id ON alert_deliveries (message_id);
+CREATE TABLE alert_channels (name TEXT PRIMARY KEY, disabled_at TEXT NOT NULL, \
+reason TEXT NOT NULL);
+CREATE TABLE fetch_runs (cloud TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_error TEXT, \
+last_attempt_at TEXT, last_success_at TEXT, failing_alerted INTEGER NOT NULL, \
+stale_alerted_snapshot INTEGER)"""
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    for statement in _V3.split(";\n"):
+        conn.execute(statement.strip())
+
+
 APPLICATION_ID = 0x417A5447  # "AzTG"
 TABLES = frozenset({"snapshots", "raw_files", "tags", "tag_versions", "prefixes", "memberships"})
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
-# The oldest schema a reader answers from unchanged (later versions only add indexes).
+# The oldest schema a reader answers queries from unchanged (later versions add an index and
+# the alerts tables, which readers of older files treat as empty).
 READABLE_SINCE = 1

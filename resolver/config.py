@@ -10,7 +10,7 @@ Layout: top-level keys are the settings of the command-line options (``db``, ``c
 ``max_age_days``, ...; ``_`` or ``-``), checked against the types the caller derives from the
 options, so the list never drifts from the CLI. Tables are sections, each with a declared schema
 (``SECTIONS``): arrays of tables ``[[refresh]]``, ``[[channel]]``, ``[[watch]]`` (scheduler and
-alerts) and tables ``[serve]``, ``[auth]`` (the HTTP server)::
+alerts) and tables ``[alerts]`` (delivery retries), ``[serve]``, ``[auth]`` (the HTTP server)::
 
     db = "/var/lib/aztags/aztags.db"
     max_age_days = 10
@@ -155,6 +155,45 @@ class OneOf:
         return "one of " + ", ".join(json.dumps(c) for c in self.choices)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in a duration: ``45s``, ``30m``, ``6h``, ``1d`` (or a bare number of seconds).
+    ValueError when it is none of those, or not above zero."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        number = text[:-1] if unit else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            raise ValueError(f"not a duration: {value!r}") from None
+    if not seconds > 0 or math.isinf(seconds):
+        raise ValueError(f"not a positive duration: {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A length of time with its unit: ``"30m"``, ``"6h"``, ``"1d"``, ``"45s"`` (a bare number
+    is refused: 6 could mean seconds or hours)."""
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, str) or value.strip()[-1:].lower() not in _UNITS:
+            return False
+        try:
+            parse_duration(value)
+        except ValueError:
+            return False
+        return True
+
+    def describe(self) -> str:
+        return 'a duration with its unit ("45s", "30m", "6h", "1d")'
+
+
 @dataclass(frozen=True, slots=True)
 class ListOf:
     """A list of ``item``; with ``single_ok`` one bare item stands for a list of one."""
@@ -275,7 +314,7 @@ SECTIONS: Mapping[str, Section] = {
             True,
             {
                 "cloud": Key(CLOUD, required=True),
-                "every": Key(Text("an interval: 30m, 6h, 1d")),
+                "every": Key(Duration()),
                 "cron": Key(Text('a cron expression: "0 */6 * * *"')),
                 "source": Key(Text("a URL or a path")),
                 "fail_alert_after": Key(Integer(1)),
@@ -310,6 +349,16 @@ SECTIONS: Mapping[str, Section] = {
                 "timeout": Key(Number(0, low_open=True)),
             },
             "where alerts are sent",
+        ),
+        Section(
+            "alerts",
+            False,
+            {
+                "max_attempts": Key(Integer(1, 100)),
+                "retry_delays": Key(ListOf(Duration())),
+                "round_wait": Key(Number(0)),
+            },
+            "how undelivered alerts are retried",
         ),
         Section(
             "watch",
@@ -367,6 +416,7 @@ class Config:
     refresh: tuple[Entry, ...] = ()
     channel: tuple[Entry, ...] = ()
     watch: tuple[Entry, ...] = ()
+    alerts: Entry = field(default_factory=dict)
     serve: Entry = field(default_factory=dict)
     auth: Entry = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # what the loader skipped (an unreadable default location)

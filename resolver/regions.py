@@ -63,6 +63,15 @@ def normalise(text: str) -> str:
     return _SEPARATORS.sub("", text).lower()
 
 
+def service_names(tag: TagInfo) -> set[str]:
+    """What a user may call a tag's service (``--service``, a watch's ``service``), case-folded:
+    the systemService, the name without its region suffix, the name, and the family before the
+    first dot (AzureFrontDoor for AzureFrontDoor.Frontend)."""
+    base = tag.name.rpartition(".")[0] if tag.region and "." in tag.name else tag.name
+    names = {tag.system_service, base, tag.name, tag.name.partition(".")[0]}
+    return {n.casefold() for n in names if n}
+
+
 def _split_regional(tag: TagInfo) -> tuple[str, str] | None:
     """(base, suffix) of a regional tag, or None for a global tag or a name without a dot.
 

@@ -1,0 +1,118 @@
+"""The alert settings of a config file, checked, and what commands do with them.
+
+:class:`Alerts` is what ``fetch``, ``import``, ``run`` and ``alerts`` read from the config file:
+the watches, the channels by name and the delivery policy. It gives the ``after_save`` callback
+that records a stored file's events (:meth:`Alerts.recorder`) and runs delivery rounds
+(:meth:`Alerts.deliver`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resolver.alerts.deliver import Policy, Report, deliver, policy_from_config
+from resolver.alerts.events import Recorder
+from resolver.alerts.watches import Watch, watches_from_config
+from resolver.errors import AztagsError, ConfigError
+
+if TYPE_CHECKING:
+    from resolver.config import Config
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    watches: tuple[Watch, ...] = ()
+    channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    policy: Policy = Policy()
+    profile_dirs: tuple[Path, ...] = ()
+    now: Callable[[], datetime] = _utcnow
+
+    @property
+    def active(self) -> bool:
+        return bool(self.watches or self.channels)
+
+    def recorder(self) -> Recorder | None:
+        """The ``after_save`` callback recording events, or None without watches."""
+        if not self.watches:
+            return None
+        return Recorder(self.watches, _details, self._profile_tags, self.now)
+
+    def deliver(self, conn: sqlite3.Connection, **kwargs: Any) -> Report:
+        return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
+
+    def _profile_tags(self, watch: Watch, tags: Mapping[str, Any]) -> set[str]:
+        from resolver.profiles import get_profile, load_profiles, resolve_profile
+        from resolver.regions import RegionIndex
+
+        assert watch.profile is not None
+        profile = get_profile(watch.profile, load_profiles(self.profile_dirs))
+        resolved = resolve_profile(
+            profile,
+            cloud=watch.cloud,
+            region_text=watch.regions[0] if watch.regions else None,
+            tags=tags,
+            regions=RegionIndex.from_tags(tags.values()),
+        )
+        return {r.tag.name for r in resolved.rules if r.tag is not None}
+
+
+def _details(conn: sqlite3.Connection, snapshot: Any) -> Mapping[str, Any]:
+    """The tags of a snapshot by name, with region and service (no prefixes)."""
+    from resolver.clouds import get_cloud
+    from resolver.query import TagStore
+
+    store = TagStore(conn, get_cloud(snapshot.cloud))
+    return {t.name: t for t in store.summaries(snapshot)}
+
+
+def alerts_from_config(
+    config: Config, profile_dirs: Iterable[Path] = (), now: Callable[[], datetime] | None = None
+) -> Alerts:
+    """The checked alert settings of ``config``: watches that select tags in one way, channels
+    with what their type needs, profiles that exist. A ConfigError lists every problem."""
+    from resolver.alerts.channels import check_channel
+    from resolver.clouds import get_cloud
+    from resolver.profiles import get_profile, load_profiles
+
+    where = str(config.path or "the config file")
+    watches = watches_from_config(config.watch, where)
+    problems = [p for entry in config.channel for p in check_channel(entry)]
+    profiles = None
+    for watch in watches:
+        if not watch.profile:
+            continue
+        profiles = profiles if profiles is not None else load_profiles(profile_dirs)
+        try:
+            profile = get_profile(watch.profile, profiles)
+        except AztagsError as e:
+            problems.append(f'{where}, [[watch]] "{watch.name}": {e}')
+            continue
+        cloud_name = get_cloud(watch.cloud).name
+        regional = [r for r in profile.rules if r.is_regional and r.applies_to(cloud_name)]
+        if regional and not watch.regions:
+            problems.append(
+                f'{where}, [[watch]] "{watch.name}": profile {profile.name} has per-region rules '
+                f"({', '.join(dict.fromkeys(r.tag for r in regional))}); add region = NAME."
+            )
+    if problems:
+        raise ConfigError(
+            problems[0]
+            if len(problems) == 1
+            else f"{len(problems)} problems in {where}:\n  " + "\n  ".join(problems)
+        )
+    return Alerts(
+        watches=watches,
+        channels={str(c["name"]): c for c in config.channel},
+        policy=policy_from_config(config.alerts),
+        profile_dirs=tuple(profile_dirs),
+        now=now or _utcnow,
+    )
