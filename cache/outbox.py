@@ -147,7 +147,7 @@ def mergeable_event(
     row = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM alert_events e WHERE e.cloud = ? AND e.watch = ? "
         "AND e.type = ? AND e.to_snapshot = ? AND NOT EXISTS (SELECT 1 FROM alert_deliveries d "
-        "WHERE d.event_id = e.id AND d.message_id IS NOT NULL) ORDER BY e.created_at DESC LIMIT 1",
+        "WHERE d.event_id = e.id AND d.message_id IS NOT NULL) ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1",
         (cloud, watch, str(type_), to_snapshot),
     ).fetchone()
     return None if row is None else _event(row)
@@ -160,14 +160,16 @@ def load_events(conn: sqlite3.Connection) -> list[tuple[StoredEvent, list[str]]]
         "SELECT event_id, channel FROM alert_deliveries ORDER BY channel"
     ):
         channels.setdefault(str(event_id), []).append(str(channel))
-    rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM alert_events e ORDER BY e.created_at, e.id")
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM alert_events e ORDER BY e.created_at, e.rowid"
+    )
     return [(s, channels.get(s.event.id, [])) for s in map(_event, rows)]
 
 
 def events_of_message(conn: sqlite3.Connection, message_id: str) -> list[Event]:
     rows = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM alert_events e JOIN alert_deliveries d "
-        "ON d.event_id = e.id WHERE d.message_id = ? ORDER BY e.created_at, e.id",
+        "ON d.event_id = e.id WHERE d.message_id = ? ORDER BY e.created_at, e.rowid",
         (message_id,),
     )
     return [_event(r).event for r in rows]
@@ -187,7 +189,7 @@ def unassigned_channels(conn: sqlite3.Connection) -> list[str]:
 def unassigned_events(conn: sqlite3.Connection, channel: str) -> list[str]:
     rows = conn.execute(
         "SELECT d.event_id FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id "
-        "WHERE d.channel = ? AND d.message_id IS NULL ORDER BY e.created_at, e.id",
+        "WHERE d.channel = ? AND d.message_id IS NULL ORDER BY e.created_at, e.rowid",
         (channel,),
     )
     return [str(e) for (e,) in rows]
@@ -258,7 +260,7 @@ def due_messages(conn: sqlite3.Connection, now: datetime) -> list[MessageRow]:
     """Pending messages whose next attempt is due, oldest first."""
     rows = conn.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM alert_messages WHERE state = 'pending' "
-        "AND next_attempt_at <= ? ORDER BY created_at, id",
+        "AND next_attempt_at <= ? ORDER BY created_at, rowid",
         (_t(now),),
     )
     return [_message(r) for r in rows]
@@ -383,7 +385,7 @@ def list_deliveries(conn: sqlite3.Connection, state: str | None, limit: int) -> 
         f"SELECT {_EVENT_COLUMNS}, d.channel, {m_cols} FROM alert_events e "
         "LEFT JOIN alert_deliveries d ON d.event_id = e.id "
         f"LEFT JOIN alert_messages m ON m.id = d.message_id {where} "
-        "ORDER BY e.created_at DESC, e.id DESC, d.channel LIMIT ?",
+        "ORDER BY e.created_at DESC, e.rowid DESC, d.channel LIMIT ?",
         (limit,),
     )
     found = []
