@@ -147,7 +147,8 @@ def mergeable_event(
     row = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM alert_events e WHERE e.cloud = ? AND e.watch = ? "
         "AND e.type = ? AND e.to_snapshot = ? AND NOT EXISTS (SELECT 1 FROM alert_deliveries d "
-        "WHERE d.event_id = e.id AND d.message_id IS NOT NULL) ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1",
+        "WHERE d.event_id = e.id AND d.message_id IS NOT NULL) "
+        "ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1",
         (cloud, watch, str(type_), to_snapshot),
     ).fetchone()
     return None if row is None else _event(row)
