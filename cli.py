@@ -57,6 +57,7 @@ from resolver.render import readable, render_json, render_warnings
 if TYPE_CHECKING:
     import sqlite3
 
+    from resolver.alerts.setup import Alerts
     from resolver.models import IngestResult
     from resolver.query import TagStore
     from resolver.staleness import Freshness
@@ -223,6 +224,33 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
 # -- fetch / import --------------------------------------------------------------------------------
 
 
+def deliver_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--no-deliver and --profiles-dir (for [[watch]] profile = ...) of the ingesting commands."""
+    func = click.option(
+        "--no-deliver",
+        is_flag=True,
+        help="Record change alerts, but do not send pending ones now.",
+    )(func)
+    return profile_dirs_option(func)
+
+
+def _alerts(kw: dict[str, Any]) -> Alerts:
+    """The config file's watches, channels and delivery policy, checked."""
+    from resolver.alerts.setup import alerts_from_config
+
+    config = click.get_current_context().find_root().obj
+    return alerts_from_config(config, profile_folders(kw.get("profiles_dir", ())))
+
+
+def _deliver(conn: sqlite3.Connection, alerts: Alerts, kw: dict[str, Any]) -> None:
+    """Send pending alerts when channels are configured, unless --no-deliver."""
+    if not alerts.channels or kw.get("no_deliver"):
+        return
+    from resolver.render import render_delivery_lines
+
+    _warn(render_delivery_lines(alerts.deliver(conn)))
+
+
 def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
     """The line for one stored file (unless --json) and the exit code its outcome calls for."""
     from resolver.render import render_ingest_notes, render_ingest_text
@@ -241,6 +269,7 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
 )
 @http_options
 @save_options
+@deliver_options
 @db_option
 @json_option
 @handle_errors
@@ -259,6 +288,9 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
       aztags fetch --source ServiceTags_China_20241118.json.gz   # air-gapped, any cloud
       curl -s "$URL" | aztags fetch --source -
 
+    With [[watch]] entries in the config file, a new file raises change alerts (stored with
+    it), and pending alerts are sent to the [[channel]]s unless --no-deliver.
+
     Exit codes: 0 stored or unchanged, 1 failed, 5 quarantined.
     """
     from resolver.refresh import RefreshResult, refresh_cloud
@@ -270,6 +302,7 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
     )
 
     http, options = http_settings(kw), save_settings(kw)
+    alerts = _alerts(kw)
     clouds: tuple[Cloud | None, ...]
     if source is not None:  # the file says which cloud; 'all' (a config default) too
         clouds = (None,) if cloud is None or cloud.lower() == "all" else (get_cloud(cloud),)
@@ -285,7 +318,14 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
         outcome: RefreshResult | AztagsError
         try:
             outcome = refresh_cloud(
-                conn, c, http, options, source=source, stdin=sys.stdin.buffer, progress=progress
+                conn,
+                c,
+                http,
+                options,
+                source=source,
+                stdin=sys.stdin.buffer,
+                progress=progress,
+                after_save=alerts.recorder(),
             )
         except AztagsError as e:
             if len(clouds) == 1:
@@ -307,6 +347,7 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
             worst = max(worst, _report(name, outcome.ingest, as_json))
     if unreachable:
         click.echo(render_fetch_hint(), err=True)
+    _deliver(conn, alerts, kw)
     if as_json:
         _print_json(docs if len(clouds) > 1 else docs[0])
     sys.exit(worst)
@@ -316,6 +357,7 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
 @click.argument("paths", nargs=-1, required=True)
 @http_options
 @save_options
+@deliver_options
 @db_option
 @json_option
 @handle_errors
@@ -331,12 +373,16 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
       aztags import archive/ServiceTags_Public_*.json.gz
       aztags import 'archive/**/*.json.gz' ../mirror/
 
+    Newer files raise change alerts as fetch does: one event per watch for the whole import
+    (older files, backfilled, raise none).
+
     Exit codes: 0 all stored, 1 some file failed, 5 some file quarantined.
     """
     from resolver.refresh import find_import_files, import_files
     from resolver.render import render_import_json, render_import_skipped, render_import_summary
 
     http, options = http_settings(kw), save_settings(kw)
+    alerts = _alerts(kw)
     found = find_import_files(paths)
     files = found.files
     for path in found.skipped:
@@ -349,7 +395,8 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     with click.progressbar(
         length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
     ) as bar:
-        for path, result in import_files(conn, files, http, options):
+        imported = import_files(conn, files, http, options, after_save=alerts.recorder())
+        for path, result in imported:
             bar.update(1)
             if as_json:  # the documents only when they are printed
                 docs.append(render_import_json(path, result))
@@ -362,6 +409,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
             else:
                 worst = max(worst, _report(path.name, result, as_json))
                 outcomes.append(str(result.outcome))
+    _deliver(conn, alerts, kw)
     if as_json:
         _print_json(docs + [render_import_skipped(p) for p in found.skipped])
     elif len(files) > 1 or found.skipped:
@@ -1023,6 +1071,177 @@ def profile_show(
         click.echo(render_profile_text(answer))
         _warn(render_warnings(answer.profile.warnings if answer.profile else ()))
     _profile_exit(answer, allow_missing)
+
+
+# -- run / alerts ----------------------------------------------------------------------------------
+
+
+def _service_logging() -> None:
+    """`run` logs one line per event on stderr, with a UTC timestamp, at INFO (-v: DEBUG)."""
+    import time
+
+    verbose = click.get_current_context().find_root().params.get("verbose") or 0
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s aztags: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("aztags")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One round (refresh every configured cloud, check for failing and stale sources, "
+    "send pending alerts), then exit: for cron and systemd timers.",
+)
+@http_options
+@save_options
+@profile_dirs_option
+@db_option
+@handle_errors
+def run(once: bool, db: Path | None, profiles_dir: tuple[Path, ...], **kw: Any) -> None:
+    """Run as a service: refresh clouds on a schedule and send change alerts.
+
+    Refreshes each [[refresh]] cloud of the config file (none: public, every 6 hours) once at
+    start, then on its schedule (every = "6h" with up to 10% jitter, or cron = "0 */6 * * *"),
+    never two runs at once. Raises the alerts of the [[watch]] entries and sends them to their
+    [[channel]]s, retrying until delivered. Logs one line per event on stderr. SIGTERM or
+    SIGINT: the run in progress finishes, then exit 0.
+
+    \b
+    Examples:
+      aztags --config /etc/aztags/aztags.toml run
+      aztags run --once                 # from cron or a systemd timer
+
+    Exit codes (--once): 0 every cloud refreshed, 1 some refresh failed, 5 some file
+    quarantined. An alert still pending after this round's attempts does not fail it
+    ('aztags alerts list --pending' shows it).
+    """
+    from cache.db import default_db_path
+    from resolver.alerts.setup import alerts_from_config
+    from resolver.scheduler import jobs_from_config, run_forever, run_once
+
+    config = click.get_current_context().find_root().obj
+    alerts = alerts_from_config(config, profile_folders(profiles_dir))
+    jobs = jobs_from_config(config.refresh, str(config.path or "the config file"))
+    http, options = http_settings(kw), save_settings(kw)
+    path = db or default_db_path()
+    _open(path).close()  # a database that cannot be opened fails here, with its sentence
+    _service_logging()
+    if not once:
+        run_forever(path, jobs, alerts, http, options)
+        sys.exit(ExitCode.OK)
+    worst = ExitCode.OK
+    for cloud_round in run_once(path, jobs, alerts, http, options):
+        if cloud_round.error is not None:
+            worst = max(worst, _exit_code(cloud_round.error))
+        elif cloud_round.quarantined:
+            worst = max(worst, ExitCode.QUARANTINED)
+    sys.exit(worst)
+
+
+@main.group()
+def alerts() -> None:
+    """Change alerts: list what was raised and sent, retry dead letters, test a channel.
+
+    \b
+    Examples:
+      aztags alerts list --pending
+      aztags alerts retry
+      aztags alerts test netops
+    """
+
+
+@alerts.command("list")
+@click.option("--pending", "state", flag_value="pending", help="Only alerts not delivered yet.")
+@click.option("--dead", "state", flag_value="dead", help="Only dead letters (given up).")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@db_option
+@json_option
+@handle_errors
+def alerts_list(state: str | None, limit: int, db: Path | None, as_json: bool) -> None:
+    """List alert events and their delivery per channel, newest first.
+
+    \b
+    Examples:
+      aztags alerts list
+      aztags alerts list --dead --json
+    """
+    from cache.outbox import has_outbox, list_deliveries
+    from resolver.render import render_alerts_json, render_alerts_text
+
+    conn = _open(db, readonly=True)
+    rows = list_deliveries(conn, state, limit) if has_outbox(conn) else []
+    if as_json:
+        _print_json(render_alerts_json(rows))
+    else:
+        click.echo(render_alerts_text(rows))
+
+
+@alerts.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--no-deliver", is_flag=True, help="Queue them again without sending now.")
+@db_option
+@handle_errors
+def alerts_retry(ids: tuple[str, ...], no_deliver: bool, db: Path | None) -> None:
+    """Queue dead letters again (those named by event or message id, else all) and send them.
+
+    Channels disabled by their receiver (410 Gone) are enabled again.
+
+    \b
+    Examples:
+      aztags alerts retry
+      aztags alerts retry evt_01KBX8Y5D3M2V1Q9R7T6W4Z0AB
+
+    Exit codes: 0 queued (and sent, or still pending), 2 bad config, 3 unknown id.
+    """
+    from resolver.alerts.deliver import retry
+
+    settings = _alerts({})
+    conn = _open(db)
+    found = retry(conn, list(ids) or None, settings.now())
+    click.echo(f"{len(found)} dead letter(s) queued again.")
+    _deliver(conn, settings, {"no_deliver": no_deliver})
+
+
+@alerts.command("test")
+@click.argument("channel")
+@handle_errors
+def alerts_test(channel: str) -> None:
+    """Send a sample event to one [[channel]] of the config file, now, and say what happened.
+
+    \b
+    Example:
+      aztags alerts test netops
+
+    Exit codes: 0 delivered, 1 not delivered, 2 no such channel in the config file.
+    """
+    from resolver.alerts.channels import send
+    from resolver.alerts.model import sample_message
+
+    settings = _alerts({})
+    if channel not in settings.channels:
+        import difflib
+
+        close = difflib.get_close_matches(channel, list(settings.channels), n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        known = ", ".join(settings.channels) or "none"
+        raise UsageError(
+            f"No [[channel]] named {channel!r} in the config file (defined: {known}).{hint}"
+        )
+    config = settings.channels[channel]
+    result = send(
+        config,
+        sample_message(channel, settings.now()),
+        timeout=float(config.get("timeout", settings.policy.timeout)),
+    )
+    click.echo(f"{channel}: {result.status}: {readable(result.detail, 300)}")
+    sys.exit(ExitCode.OK if result.status == "sent" else ExitCode.ERROR)
 
 
 if __name__ == "__main__":

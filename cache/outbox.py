@@ -467,3 +467,7 @@ def save_fetch_runs(conn: sqlite3.Connection, runs: FetchRuns) -> None:
             runs.stale_alerted_snapshot,
         ),
     )
+
+
+def count_events(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM alert_events").fetchone()[0])

@@ -21,6 +21,10 @@ from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
 
 if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run time
+    from datetime import datetime
+
+    from cache.outbox import DeliveryRow
+    from resolver.alerts.deliver import Report as DeliveryReport
     from resolver.clouds import Cloud
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
     from resolver.query import (
@@ -1040,4 +1044,90 @@ def render_profile_missing(answer: CidrAnswer, allowed: bool) -> list[str]:
     if resolved.missing_optional:
         names = "; ".join(_rule_name(r) for r in resolved.missing_optional)
         lines.append(f"aztags: warning: optional rule(s) with no tag in {where}: {names}.")
+    return lines
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _delivery_state(row: DeliveryRow) -> str:
+    if row.channel is None:
+        return "recorded (not sent)"
+    message = row.message
+    if message is None:
+        return "pending (not tried yet)"
+    if message.state == "pending":
+        if not message.attempts:
+            return "pending (not tried yet)"
+        return (
+            f"pending: {message.attempts} attempt(s), next {_when(message.next_attempt)}: "
+            f"{message.last_error or ''}"
+        )
+    if message.state == "dead":
+        return f"dead: {message.last_error or ''}"
+    return f"sent {_when(message.finished)}"
+
+
+def render_alerts_text(rows: Sequence[DeliveryRow]) -> str:
+    """``aztags alerts list``: one line per event and channel, newest first."""
+    if not rows:
+        return "No alert events."
+    table = [
+        (
+            _when(r.event.created),
+            r.event.id,
+            r.event.type.split(".")[-1] if r.event.type != "aztags.test" else "test",
+            r.channel or "-",
+            readable(_delivery_state(r), 80),
+            readable(r.event.summary, 100),
+        )
+        for r in rows
+    ]
+    return render_table(("created (UTC)", "event", "type", "channel", "state", "what"), table)
+
+
+def render_alerts_json(rows: Sequence[DeliveryRow]) -> list[dict[str, Any]]:
+    """``aztags alerts list --json``: each event once, with its deliveries per channel."""
+    docs: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        doc = docs.setdefault(r.event.id, {**r.event.as_json(), "deliveries": []})
+        if r.channel is None:
+            continue
+        m = r.message
+        doc["deliveries"].append(
+            {
+                "channel": r.channel,
+                "state": "pending" if m is None else m.state,
+                "message": None if m is None else m.id,
+                "attempts": 0 if m is None else m.attempts,
+                "next_attempt": None
+                if m is None or m.state != "pending"
+                else m.next_attempt.isoformat().replace("+00:00", "Z"),
+                "last_error": None if m is None else m.last_error,
+                "finished": None
+                if m is None or m.finished is None
+                else m.finished.isoformat().replace("+00:00", "Z"),
+            }
+        )
+    return list(docs.values())
+
+
+def render_delivery_lines(report: DeliveryReport) -> list[str]:
+    """stderr lines after a command delivered alerts: what failed and what waits."""
+    lines = []
+    for a in report.attempts:
+        if a.outcome != "sent":
+            lines.append(
+                f"aztags: warning: alert to {a.channel} ({a.events} event(s), attempt "
+                f"{a.attempt}): {a.outcome}: {readable(a.detail, 200)}"
+            )
+    for channel in report.waiting:
+        lines.append(
+            f"aztags: warning: alerts for channel {channel} wait: the config file has no "
+            "[[channel]] of that name."
+        )
     return lines

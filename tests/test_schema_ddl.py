@@ -140,7 +140,10 @@ def _store(folder: Path) -> Path:
 
 def _make_v1(path: Path) -> None:
     raw = sqlite3.connect(path)
-    raw.execute("DROP INDEX idx_memberships_prefix_id")
+    for table in ("alert_deliveries", "alert_messages", "alert_events", "alert_channels"):
+        raw.execute(f"DROP TABLE {table}")  # version 3
+    raw.execute("DROP TABLE fetch_runs")
+    raw.execute("DROP INDEX idx_memberships_prefix_id")  # version 2
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
@@ -171,7 +174,7 @@ def test_a_version_1_database_is_read_as_is_and_upgraded_by_the_next_writer(tmp_
 
     open_db(path).close()  # the writer upgrades
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert ("idx_memberships_prefix_id",) in raw.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'"
     ).fetchall()

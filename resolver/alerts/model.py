@@ -133,3 +133,17 @@ class SendResult:
     status: SendStatus
     detail: str
     retry_after: float | None = None
+
+
+def sample_message(channel: str, now: datetime) -> Message:
+    """What ``aztags alerts test CHANNEL`` sends: one event of type ``aztags.test``."""
+    event = Event(
+        new_id("evt"),
+        EventType.TEST,
+        now,
+        "public",
+        "",
+        "aztags test alert: this channel works",
+        {"note": "sent by 'aztags alerts test'; no prefix changed"},
+    )
+    return Message(new_id("msg"), channel, (event,), now)

@@ -79,13 +79,18 @@ def alerts_from_config(
 ) -> Alerts:
     """The checked alert settings of ``config``: watches that select tags in one way, channels
     with what their type needs, profiles that exist. A ConfigError lists every problem."""
-    from resolver.alerts.channels import check_channel
+    if not (config.watch or config.channel):
+        return Alerts(now=now or _utcnow)
     from resolver.clouds import get_cloud
     from resolver.profiles import get_profile, load_profiles
 
     where = str(config.path or "the config file")
     watches = watches_from_config(config.watch, where)
-    problems = [p for entry in config.channel for p in check_channel(entry)]
+    problems = []
+    if config.channel:
+        from resolver.alerts.channels import check_channel
+
+        problems += [p for entry in config.channel for p in check_channel(entry)]
     profiles = None
     for watch in watches:
         if not watch.profile:
