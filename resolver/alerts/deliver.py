@@ -197,7 +197,7 @@ def _attempt(
     started = now()
     with transaction(conn):
         number = outbox.claim_message(
-            conn, row.id, started, started + timedelta(seconds=2 * timeout + 5)
+            conn, row.id, started, started + timedelta(seconds=2 * timeout + 1)
         )
     if number is None:  # another process took it
         return
