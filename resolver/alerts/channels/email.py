@@ -127,11 +127,17 @@ def send(channel: base.Channel, message: Message, timeout: float) -> SendResult:
             f"{where} presented a certificate that does not verify ({e.verify_message}); set "
             "ca_file to the CA that signed it or fix the server's certificate.",
         )
-    except smtplib.SMTPNotSupportedError:
+    except _NoStartTls:
         return SendResult(
             SendStatus.PERMANENT,
             f'{where} does not offer STARTTLS; set tls = "implicit" (port 465) if it speaks '
             "TLS from the start, or use a server that offers TLS.",
+        )
+    except smtplib.SMTPNotSupportedError:
+        return SendResult(
+            SendStatus.PERMANENT,
+            f"{where} does not offer AUTH (login); remove username and password from the "
+            "channel if it takes mail without a login, or check host and port.",
         )
     except smtplib.SMTPRecipientsRefused as e:
         codes = {code for code, _ in e.recipients.values()}
@@ -182,6 +188,10 @@ def send(channel: base.Channel, message: Message, timeout: float) -> SendResult:
     return SendResult(SendStatus.SENT, f"{where} took the mail.")
 
 
+class _NoStartTls(Exception):
+    """The server does not offer STARTTLS (sending without TLS is never an option)."""
+
+
 def _session(
     channel: base.Channel,
     mail: EmailMessage,
@@ -200,6 +210,8 @@ def _session(
     with smtp:
         if tls != "implicit":
             smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise _NoStartTls
             smtp.starttls(context=context)
             smtp.ehlo()
         username = channel.get("username")
