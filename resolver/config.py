@@ -344,6 +344,17 @@ SECTIONS: Mapping[str, Section] = {
                 "from": Key(Text("an email address")),
                 "to": Key(ListOf(Text("an email address"), single_ok=True)),
                 "ca_file": Key(Text("a path")),
+                # syslog (with host and port); facility: the RFC 5424 names
+                "protocol": Key(OneOf(("udp", "tcp"))),
+                "facility": Key(
+                    OneOf(
+                        (
+                            *("kern", "user", "mail", "daemon", "auth", "syslog", "lpr"),
+                            *("news", "uucp", "cron", "authpriv", "ftp", "ntp", "security"),
+                            *("console", "solaris-cron", *(f"local{n}" for n in range(8))),
+                        )
+                    )
+                ),
                 # command
                 "argv": Key(NAMES),
                 "timeout": Key(Number(0, low_open=True)),
