@@ -25,9 +25,7 @@ V1 = {"Sql": ["20.0.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"], "AzureCloud": [
 V2 = {**V1, "Sql": ["20.0.0.0/16", "20.1.0.0/16"]}
 
 
-def _config(
-    folder: Path, source: str, hook: str, *, every: str = "1s", extra: str = ""
-) -> Path:
+def _config(folder: Path, source: str, hook: str, *, every: str = "1s", extra: str = "") -> Path:
     path = folder / "aztags.toml"
     path.write_text(
         f"""
@@ -215,9 +213,7 @@ def test_sigkill_at_any_point_of_a_round_loses_no_event(tmp_path):
     with LocalServer() as srv, WebhookReceiver(SECRET) as hook:
         srv.route(PATH, before)
         config = _config(tmp_path, srv.url + PATH, hook.url, extra="")
-        config.write_text(
-            config.read_text().replace('tags = ["Sql"]', "all = true")
-        )
+        config.write_text(config.read_text().replace('tags = ["Sql"]', "all = true"))
         assert _cmd(config, tmp_path, "run", "--once").returncode == 0
         srv.route(PATH, after)
         hook.script(Reply(200, delay=0.3))
@@ -241,7 +237,10 @@ def test_sigkill_at_any_point_of_a_round_loses_no_event(tmp_path):
     old = {v["name"]: set(v["properties"]["addressPrefixes"]) for v in json.loads(before)["values"]}
     new = {v["name"]: set(v["properties"]["addressPrefixes"]) for v in json.loads(after)["values"]}
     expected = {
-        name: (new.get(name, set()) - old.get(name, set()), old.get(name, set()) - new.get(name, set()))
+        name: (
+            new.get(name, set()) - old.get(name, set()),
+            old.get(name, set()) - new.get(name, set()),
+        )
         for name in old.keys() | new.keys()
         if new.get(name, set()) != old.get(name, set())
     }
