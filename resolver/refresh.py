@@ -20,7 +20,7 @@ from cache.db import transaction
 from cache.store import SaveOptions, known_prefix_digests, load_snapshots, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
-from resolver.models import IngestResult, Outcome, RawFile, SnapshotInfo
+from resolver.models import IngestResult, Outcome, RawFile, Snapshot, SnapshotInfo
 from resolver.parse import parse_snapshot
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aztags")
 Progress = Callable[[int, int | None], None]
 # Runs inside the file's write transaction, after the snapshot is saved: see store_file.
-AfterSave = Callable[[sqlite3.Connection, IngestResult], None]
+AfterSave = Callable[[sqlite3.Connection, IngestResult, Snapshot], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,9 @@ def store_file(
     """Parse and validate one file, then save it in one write transaction opened here.
     ``cloud``: the cloud it must belong to.
 
-    ``after_save(conn, result)`` runs inside that transaction once the snapshot is saved, for
-    every outcome (``duplicate`` and ``quarantined`` too: check ``result.outcome``). What it
+    ``after_save(conn, result, snapshot)`` runs inside that transaction once the snapshot is
+    saved, for every outcome (``duplicate`` and ``quarantined`` too: check ``result.outcome``);
+    ``snapshot`` is the parsed file (its tags' properties, without reading them back). What it
     writes commits with the snapshot; an exception it raises rolls the whole file back (the
     database is left as it was) and propagates to the caller.
     """
@@ -115,7 +116,7 @@ def store_file(
     with transaction(conn):  # parsed first: the write lock is held only while writing
         result = save_snapshot(conn, snapshot, raw, options, now)
         if after_save is not None:
-            after_save(conn, result)
+            after_save(conn, result, snapshot)
     return result
 
 

@@ -226,8 +226,8 @@ def test_the_event_is_in_the_snapshot_transaction(conn):
     _store(conn, alerts, _file(1, BASE))
     recorder = alerts.recorder()
 
-    def failing(c, result):
-        recorder(c, result)
+    def failing(c, result, snapshot):
+        recorder(c, result, snapshot)
         raise RuntimeError("disk gone")
 
     with pytest.raises(RuntimeError):

@@ -284,7 +284,7 @@ def test_store_file_commits_what_after_save_writes_with_the_snapshot(tmp_path):
     conn = open_db(tmp_path / "s.db")
     seen = []
 
-    def after_save(c, result):
+    def after_save(c, result, snapshot):
         seen.append((c.in_transaction, result.outcome, result.changes))
         c.execute(
             "UPDATE snapshots SET source = 'tagged by after_save' WHERE id = ?",
@@ -312,7 +312,7 @@ def test_an_error_in_after_save_rolls_the_whole_ingest_back(tmp_path):
     class Boom(Exception):
         pass
 
-    def after_save(c, result):
+    def after_save(c, result, snapshot):
         c.execute("UPDATE snapshots SET source = 'half-written'")
         raise Boom("the alerts outbox could not be written")
 

@@ -28,10 +28,18 @@ from typing import Any
 from cache import outbox
 from cache.history import timeline
 from resolver.alerts.model import Event, EventType, new_id
-from resolver.alerts.watches import Watch, watched_names
+from resolver.alerts.watches import SnapshotView, Watch, watched_names
 from resolver.clouds import get_cloud
 from resolver.errors import AztagsError
-from resolver.models import ChangeKind, IngestResult, Outcome, SnapshotInfo, TagChange, TagInfo
+from resolver.models import (
+    ChangeKind,
+    IngestResult,
+    Outcome,
+    Snapshot,
+    SnapshotInfo,
+    TagChange,
+    TagInfo,
+)
 from resolver.prefixes import sort_prefixes
 
 log = logging.getLogger("aztags")
@@ -41,10 +49,10 @@ log = logging.getLogger("aztags")
 # earliest day Azure may use an added prefix.
 USABLE_AFTER = timedelta(days=7)
 
-# The tags of one snapshot by name (region, service), for profile and service watches.
+# The tags of one stored snapshot by name (region, service), for profile and service watches.
 Details = Callable[[sqlite3.Connection, SnapshotInfo], Mapping[str, TagInfo]]
-# The tag names a profile watch's rules resolve to in one snapshot's tags.
-ProfileTags = Callable[[Watch, Mapping[str, TagInfo]], set[str]]
+# The tag names a profile watch's rules resolve to in one snapshot.
+ProfileTags = Callable[[Watch, SnapshotView], set[str]]
 
 
 def snapshot_doc(snapshot: SnapshotInfo) -> dict[str, Any]:
@@ -71,7 +79,7 @@ class Recorder:
     profile_tags: ProfileTags
     now: Callable[[], datetime]
 
-    def __call__(self, conn: sqlite3.Connection, result: IngestResult) -> None:
+    def __call__(self, conn: sqlite3.Connection, result: IngestResult, parsed: Snapshot) -> None:
         if result.outcome in (Outcome.BACKFILL, Outcome.DUPLICATE):
             return
         cloud = get_cloud(result.snapshot.cloud).key
@@ -97,7 +105,11 @@ class Recorder:
         if len(accepted) < 2:
             return  # the cloud's first snapshot: a baseline
         before, after = accepted[-2], accepted[-1]
-        record_step(conn, watches, before, after, result.changes, self, self.now())
+        views = (
+            SnapshotView(lambda: self.details(conn, before), self.profile_tags),
+            SnapshotView(lambda: {t.name: t for t in parsed.tags}, self.profile_tags),
+        )
+        record_step(conn, watches, before, after, result.changes, views, self.now())
 
 
 def record_step(
@@ -106,28 +118,20 @@ def record_step(
     before: SnapshotInfo,
     after: SnapshotInfo,
     changes: Sequence[TagChange],
-    recorder: Recorder,
+    views: tuple[SnapshotView, SnapshotView],
     now: datetime,
 ) -> None:
     """The CHANGED and GAP events of one step from ``before`` to ``after`` (adjacent in the
-    timeline), each merged into its watch's pending event of the previous step if there is one."""
+    timeline; ``views`` of their tags), each merged into its watch's pending event of the
+    previous step if there is one. A removed tag is looked up in ``before``, others in
+    ``after``."""
     names_after = [c.name for c in changes if c.kind != ChangeKind.REMOVED]
     names_before = [c.name for c in changes if c.kind == ChangeKind.REMOVED]
-    cache: dict[int, Mapping[str, TagInfo]] = {}
-
-    def details(snapshot: SnapshotInfo) -> Callable[[], Mapping[str, TagInfo]]:
-        def load() -> Mapping[str, TagInfo]:
-            if snapshot.id not in cache:
-                cache[snapshot.id] = recorder.details(conn, snapshot)
-            return cache[snapshot.id]
-
-        return load
-
     for watch in watches:
         try:
-            chosen = watched_names(
-                watch, names_after, details(after), recorder.profile_tags
-            ) | watched_names(watch, names_before, details(before), recorder.profile_tags)
+            chosen = watched_names(watch, names_after, views[1]) | watched_names(
+                watch, names_before, views[0]
+            )
         except AztagsError as e:  # a region the file lacks...: that watch only, said once
             log.warning("watch %s: %s; no change event for it this time.", watch.name, e)
             continue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from resolver.alerts.deliver import Policy, Report, deliver, policy_from_config
 from resolver.alerts.events import Recorder
-from resolver.alerts.watches import Watch, watches_from_config
+from resolver.alerts.watches import SnapshotView, Watch, watches_from_config
 from resolver.errors import AztagsError, ConfigError
 
 if TYPE_CHECKING:
@@ -49,9 +49,8 @@ class Alerts:
     def deliver(self, conn: sqlite3.Connection, **kwargs: Any) -> Report:
         return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
 
-    def _profile_tags(self, watch: Watch, tags: Mapping[str, Any]) -> set[str]:
+    def _profile_tags(self, watch: Watch, view: SnapshotView) -> set[str]:
         from resolver.profiles import get_profile, load_profiles, resolve_profile
-        from resolver.regions import RegionIndex
 
         assert watch.profile is not None
         profile = get_profile(watch.profile, load_profiles(self.profile_dirs))
@@ -59,8 +58,8 @@ class Alerts:
             profile,
             cloud=watch.cloud,
             region_text=watch.regions[0] if watch.regions else None,
-            tags=tags,
-            regions=RegionIndex.from_tags(tags.values()),
+            tags=view.tags,
+            regions=view.regions,
         )
         return {r.tag.name for r in resolved.rules if r.tag is not None}
 

@@ -99,32 +99,59 @@ def _text(value: object) -> str | None:
 
 # -- selecting -------------------------------------------------------------------------------------
 
-# The tags of one snapshot, by name, with their region and service (loaded only when needed).
-TagDetails = Callable[[], Mapping[str, TagInfo]]
+
+class SnapshotView:
+    """One snapshot's tags by name (region, service), with its region index and the tags each
+    (profile, region) resolves to, each computed once however many watches ask."""
+
+    def __init__(
+        self,
+        load: Callable[[], Mapping[str, TagInfo]],
+        resolve_profile_tags: Callable[[Watch, SnapshotView], set[str]],
+    ):
+        self._load = load
+        self._resolve = resolve_profile_tags
+        self._tags: Mapping[str, TagInfo] | None = None
+        self._regions: RegionIndex | None = None
+        self._profiles: dict[tuple[str, str | None], set[str]] = {}
+
+    @property
+    def tags(self) -> Mapping[str, TagInfo]:
+        if self._tags is None:
+            self._tags = self._load()
+        return self._tags
+
+    @property
+    def regions(self) -> RegionIndex:
+        if self._regions is None:
+            self._regions = RegionIndex.from_tags(self.tags.values())
+        return self._regions
+
+    def profile_tags(self, watch: Watch) -> set[str]:
+        assert watch.profile is not None
+        key = (watch.profile.casefold(), watch.regions[0] if watch.regions else None)
+        if key not in self._profiles:
+            self._profiles[key] = self._resolve(watch, self)
+        return self._profiles[key]
 
 
-def watched_names(
-    watch: Watch,
-    names: Iterable[str],
-    details: TagDetails,
-    resolve_profile_tags: Callable[[Watch, Mapping[str, TagInfo]], set[str]],
-) -> set[str]:
-    """Which of ``names`` (tag names of one snapshot) the watch follows.
-
-    ``details()`` gives that snapshot's tags (called only for profile and service watches);
-    ``resolve_profile_tags`` maps a profile watch to the tag names its rules resolve to there.
-    """
+def watched_names(watch: Watch, names: Iterable[str], view: SnapshotView) -> set[str]:
+    """Which of ``names`` (tag names of one snapshot, ``view``) the watch follows. The view's
+    tags are only read for profile and service watches."""
     if watch.all:
         return set(names)
     if watch.tags:
         wanted = {t.casefold() for t in watch.tags}
         return {n for n in names if n.casefold() in wanted}
-    tags = details()
+    names = list(names)
+    if not names:
+        return set()
     if watch.profile:
-        return resolve_profile_tags(watch, tags) & set(names)
+        return view.profile_tags(watch) & set(names)
     assert watch.service is not None  # watches_from_config: exactly one selector
     service = watch.service.casefold()
-    codes = _region_codes(watch.regions, tags)
+    codes = _region_codes(watch.regions, view)
+    tags = view.tags
     return {
         n
         for n in names
@@ -134,16 +161,13 @@ def watched_names(
     }
 
 
-def _region_codes(regions: Sequence[str], tags: Mapping[str, TagInfo]) -> set[str]:
+def _region_codes(regions: Sequence[str], view: SnapshotView) -> set[str]:
     """ARM codes for regions as written ("West Europe", WestEurope, westeurope); a region the
     snapshot does not know matches no tag (a ConfigError would stop every other watch)."""
-    if not regions:
-        return set()
-    index = RegionIndex.from_tags(tags.values())
     codes = set()
     for text in regions:
         try:
-            codes.add(index.resolve(text))
+            codes.add(view.regions.resolve(text))
         except LookupError:
             codes.add(normalise(text))
     return codes
