@@ -248,3 +248,21 @@ def test_sigkill_at_any_point_of_a_round_loses_no_event(tmp_path):
     assert got == expected
     listed = json.loads(_cmd(config, tmp_path, "alerts", "list", "--json").stdout)
     assert [d["state"] for e in listed for d in e["deliveries"]] == ["sent"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_refresh_lets_it_finish_and_store_the_file(tmp_path):
+    with LocalServer() as srv, WebhookReceiver(SECRET) as hook:
+        srv.route(PATH, simple_snapshot(1, V1), delay=2.0)  # a slow download
+        config = _config(tmp_path, srv.url + PATH, hook.url, every="1h")
+        proc = subprocess.Popen(
+            _aztags(config, "run"), env=_env(tmp_path), stderr=subprocess.PIPE, text=True
+        )
+        _wait_until(lambda: srv.requests_to(PATH), 15, "the first fetch to start")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "received SIGTERM" in stderr and "refresh public: current changeNumber 1" in stderr
+    assert stderr.index("received SIGTERM") < stderr.index("refresh public: current")
+    snapshots = json.loads(_cmd(config, tmp_path, "snapshots", "--json").stdout)
+    assert [s["change_number"] for s in snapshots] == [1]
