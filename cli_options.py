@@ -377,3 +377,26 @@ def max_age_option(func: Callable[P, R]) -> Callable[P, R]:
         help="Warn on stderr when the answer comes from a current snapshot older than this "
         "(AzureGermany, frozen, excepted; not for --at).",
     )(func)
+
+
+def family_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--ipv4 and --ipv6, collected into ``family`` (see FamilyFlag)."""
+    options = [
+        click.option(
+            "--ipv4",
+            "family",
+            cls=FamilyFlag,
+            flag_value=4,
+            multiple=True,
+            help="IPv4 prefixes (only these, unless --ipv6 is given too).",
+        ),
+        click.option(
+            "--ipv6",
+            "family",
+            cls=FamilyFlag,
+            flag_value=6,
+            multiple=True,
+            help="IPv6 prefixes (only these, unless --ipv4 is given too).",
+        ),
+    ]
+    return _stack(options, func)
