@@ -1366,8 +1366,7 @@ def export(
     Exit codes: 0 written, 2 bad flags, 3 unknown tag/region/profile, nothing to export, or a
     profile rule whose tag the file lacks (--allow-missing: exit 0).
     """
-    from importlib.metadata import PackageNotFoundError, version
-
+    from resolver import __version__
     from resolver.exports import ExportRequest
     from resolver.exports import export as run_export
     from resolver.exports.files import read_state, write_atomic, write_state
@@ -1384,10 +1383,6 @@ def export(
                 f"{cidr!r} is not an address or a CIDR prefix.", param_hint="--local"
             )
     state = read_state(state_file, format_name.lower()) if state_file else None
-    try:
-        release = version("aztags")
-    except PackageNotFoundError:  # running from a checkout
-        release = ""
     request = ExportRequest(
         format=format_name,
         names=names,
@@ -1405,7 +1400,7 @@ def export(
         options=ExportOptions(object_name, rules, local, chain, zone, interface, priority_base),
         profile_dirs=profile_folders(profiles_dir),
         allow_missing=allow_missing,
-        version=release,
+        version=__version__,
     )
     store = _store(db, cloud, at, max_age_days=max_age_days)
     result = run_export(store, request)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The release, read by pyproject.toml (dynamic version) and by `aztags export` headers without
+# importing importlib.metadata (50 ms).
+__version__ = "0.1.0"
+
 _EXPORTS = {
     "TagStore": "resolver.query",
     "CidrAnswer": "resolver.query",

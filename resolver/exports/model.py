@@ -131,6 +131,9 @@ class ExportInput:
 
     @property
     def all_prefixes(self) -> tuple[str, ...]:
+        """Every object's prefixes, once each, IPv4 first, sorted."""
+        if len(self.objects) == 1:
+            return self.objects[0].prefixes  # already sorted
         from resolver.prefixes import sort_prefixes
 
         return sort_prefixes({p for o in self.objects for p in o.prefixes})
