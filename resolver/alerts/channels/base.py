@@ -309,8 +309,8 @@ class Hider:
             if sep:
                 authority, slash, tail = rest.partition("/")
                 if slash:
-                    found.add("/" + tail)
-                    found.add("/" + tail.split("?", 1)[0])
+                    path = tail.split("?", 1)[0]
+                    found.update({tail, "/" + tail, path, "/" + path})
                     found.add(tail.split("?", 1)[-1] if "?" in tail else "")
                 if "@" in authority:
                     found.add(authority.rpartition("@")[0])
