@@ -47,6 +47,7 @@ import socketserver
 import ssl
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -380,6 +381,7 @@ class SmtpReceiver(_Running):
             "auth_require_tls": self.tls != "implicit",
         }
         logging.getLogger("mail.log").setLevel(logging.ERROR)  # deprecation chatter
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         if self.tls == "implicit":
             options["ssl_context"] = server_context
         else:
