@@ -33,6 +33,9 @@ API:
   as bytes: one per datagram, or one per octet-counted TCP frame; a TCP stream that is not
   octet-counted is recorded in ``errors``), ``wait_for(n, timeout)``. ``parse_syslog(raw)``
   parses one RFC 5424 message strictly (AssertionError when it does not follow the grammar).
+- ``sample_event(n, added=3, removed=1, kind=..., watch=..., tag=..., data=None)`` and
+  ``sample_message(*events, channel="netops", attempt=1)``: events and messages like the ingest
+  raises, with distinct prefixes per ``n``, for tests of channels and delivery.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ __all__ = [
     "SyslogReceiver",
     "WebhookReceiver",
     "parse_syslog",
+    "sample_event",
+    "sample_message",
 ]
 
 

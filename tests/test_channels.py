@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -581,3 +582,11 @@ facility = "local4"
     assert "protocol must be one of" in str(caught.value)
     with pytest.raises(ConfigError):
         parse_config(text.replace('"local4"', '"local9"'), "aztags.toml", {})
+
+
+def test_debug_logs_of_the_http_client_do_not_show_the_slack_url(slack_hook, caplog):
+    with caplog.at_level(logging.DEBUG):
+        assert channels.send(SLACK, sample_message()).status is SendStatus.SENT
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "POST" in logged  # urllib3 logged the request line...
+    assert "sEcReT" not in logged and "/services/T1" not in logged  # ...without the secret
