@@ -585,6 +585,7 @@ facility = "local4"
 
 
 def test_debug_logs_of_the_http_client_do_not_show_the_slack_url(slack_hook, caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # cli.py quiets it in earlier tests
     with caplog.at_level(logging.DEBUG):
         assert channels.send(SLACK, sample_message()).status is SendStatus.SENT
     logged = "\n".join(r.getMessage() for r in caplog.records)

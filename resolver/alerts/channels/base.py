@@ -321,7 +321,14 @@ class _ScrubLogs(logging.Filter):
 
 
 _LOG_SCRUBBER = _ScrubLogs()
-for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests"):
+for _name in (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "requests",
+):
     logging.getLogger(_name).addFilter(_LOG_SCRUBBER)
 
 
