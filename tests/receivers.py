@@ -33,6 +33,9 @@ API:
   as bytes: one per datagram, or one per octet-counted TCP frame; a TCP stream that is not
   octet-counted is recorded in ``errors``), ``wait_for(n, timeout)``. ``parse_syslog(raw)``
   parses one RFC 5424 message strictly (AssertionError when it does not follow the grammar).
+- ``sample_event(n, added=3, removed=1, kind=..., watch=..., tag=..., data=None)`` and
+  ``sample_message(*events, channel="netops", attempt=1)``: events and messages like the ingest
+  raises, with distinct prefixes per ``n``, for tests of channels and delivery.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import socketserver
 import ssl
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +69,8 @@ __all__ = [
     "SyslogReceiver",
     "WebhookReceiver",
     "parse_syslog",
+    "sample_event",
+    "sample_message",
 ]
 
 
@@ -192,7 +198,9 @@ class WebhookReceiver(_Running):
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -378,6 +386,7 @@ class SmtpReceiver(_Running):
             "auth_require_tls": self.tls != "implicit",
         }
         logging.getLogger("mail.log").setLevel(logging.ERROR)  # deprecation chatter
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         if self.tls == "implicit":
             options["ssl_context"] = server_context
         else:
@@ -464,7 +473,7 @@ class SyslogReceiver(_Running):
         server.daemon_threads = True  # type: ignore[attr-defined]
         self._server = server
         self.port = server.server_address[1]  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -567,4 +576,59 @@ def parse_syslog(raw: bytes) -> SyslogMessage:
         sd=sd,
         msg=msg.decode("utf-8"),
         bom=bom,
+    )
+
+
+# -- sample messages -------------------------------------------------------------------------
+
+
+def sample_event(
+    n: int = 1,
+    *,
+    added: int = 3,
+    removed: int = 1,
+    kind: str = "servicetag.prefixes.changed",
+    watch: str = "azureml-westus",
+    tag: str = "Storage.WestEurope",
+    data: Mapping[str, Any] | None = None,
+) -> Any:
+    """An ``Event`` like the ingest raises: ``added`` IPv4 and ``removed`` IPv6 prefixes of one
+    tag (distinct per ``n``), or the given ``data`` for other types."""
+    from datetime import UTC, datetime
+
+    from resolver.alerts.model import Event, EventType
+
+    if data is None and kind == EventType.CHANGED:
+        plus = [f"10.{n % 256}.{i // 256 % 256}.{i % 256}/32" for i in range(added)]
+        minus = [f"2603:1020:{n:x}:{i:x}::/64" for i in range(removed)]
+        data = {
+            "from": {"change_number": 376, "file_date": "2025-11-03", "snapshot": 12},
+            "to": {"change_number": 377, "file_date": "2025-11-10", "snapshot": 13},
+            "azure_may_use_added_from": "2025-11-17",
+            "counts": {"tags": 1, "added": added, "removed": removed},
+            "tags": [{"name": tag, "change": "changed", "added": plus, "removed": minus}],
+        }
+    return Event(
+        id=f"evt_{n:026d}",
+        type=EventType(kind),
+        created=datetime(2025, 11, 10, 6, 0, 0, 123456, tzinfo=UTC),
+        cloud="public",
+        watch=watch,
+        summary=f"{tag}: +{added} -{removed} prefixes",
+        data=data or {},
+    )
+
+
+def sample_message(*events: Any, channel: str = "netops", attempt: int = 1) -> Any:
+    """A ``Message`` of ``events`` (one sample event when none are given)."""
+    from datetime import UTC, datetime
+
+    from resolver.alerts.model import Message
+
+    return Message(
+        id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4",
+        channel=channel,
+        events=tuple(events) or (sample_event(),),
+        created=datetime(2025, 11, 10, 6, 0, 5, tzinfo=UTC),
+        attempt=attempt,
     )

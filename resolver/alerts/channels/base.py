@@ -19,6 +19,7 @@ tags are cut (in order: events, then tags, added before removed), each cut list'
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
@@ -296,6 +297,41 @@ def origin(address: str) -> str:
     return f"{scheme}://{authority}"
 
 
+class _ScrubLogs(logging.Filter):
+    """Keeps the secrets of channels out of the debug logs of urllib3 and requests (urllib3
+    logs every request line, and a Slack or Teams URL's path and query are its secret)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is the logging module's business
+            return True
+        scrubbed = text
+        for value in sorted(self.secrets, key=len, reverse=True):
+            scrubbed = scrubbed.replace(value, HIDDEN)
+        if scrubbed != text:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+_LOG_SCRUBBER = _ScrubLogs()
+for _name in (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "requests",
+):
+    logging.getLogger(_name).addFilter(_LOG_SCRUBBER)
+
+
 class Hider:
     """Replaces every secret (and its parts: a URL's path, query, user info) by ``***``."""
 
@@ -309,13 +345,14 @@ class Hider:
             if sep:
                 authority, slash, tail = rest.partition("/")
                 if slash:
-                    found.add("/" + tail)
-                    found.add("/" + tail.split("?", 1)[0])
+                    path = tail.split("?", 1)[0]
+                    found.update({tail, "/" + tail, path, "/" + path})
                     found.add(tail.split("?", 1)[-1] if "?" in tail else "")
                 if "@" in authority:
                     found.add(authority.rpartition("@")[0])
-        keep = {s for s in found if len(s) >= 4 and s not in ("/",)}
+        keep = {s for s in found if len(s) >= 4}
         self._secrets = sorted(keep, key=len, reverse=True)
+        _LOG_SCRUBBER.secrets.update(keep)
 
     def __call__(self, text: str) -> str:
         for value in self._secrets:
