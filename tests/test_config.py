@@ -263,7 +263,11 @@ def test_readme_examples_are_valid_configs():
     )
     assert everyday.settings["profiles_dir"] == ["/etc/aztags/profiles", "/srv/network/profiles"]
     assert everyday.settings["timeout"] == 30 and not everyday.channel
-    assert [c["name"] for c in sections.channel] == ["netops", "mail", "ticket"]
+    assert [c["name"] for c in sections.channel] == ["netops", "mail", "siem", "chat", "ticket"]
+    from resolver.alerts.channels import check_channel
+
+    assert [p for c in sections.channel for p in check_channel(c)] == []  # usable as written
+    assert sections.alerts["max_attempts"] == 10
     assert [w["channels"] for w in sections.watch] == [["netops", "mail"]]
     assert sections.refresh[0]["cloud"] == "public" and sections.serve["port"] == 8080
     assert sections.auth["tokens"] == ["env:AZTAGS_API_TOKEN"]
