@@ -68,9 +68,14 @@ def main() -> int:
             XDG_CONFIG_HOME=str(tmp / "xdg"),
             PYTHONPYCACHEPREFIX=str(tmp / "pycache"),
         )
-        subprocess.run([*_aztags(), "import", str(newest)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [*_aztags(), "import", str(newest)], env=env, check=True, capture_output=True
+        )
         listing = subprocess.run(
-            [*_aztags(), "export", "--list-formats"], env=env, check=True, capture_output=True,
+            [*_aztags(), "export", "--list-formats"],
+            env=env,
+            check=True,
+            capture_output=True,
             text=True,
         ).stdout.splitlines()[1:]
         formats = [line.split()[0] for line in listing]

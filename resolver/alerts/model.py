@@ -34,7 +34,7 @@ def new_id(prefix: str) -> str:
 class EventType(StrEnum):
     """The ``type`` of an event (Standard Webhooks style: dotted, stable, documented)."""
 
-    CHANGED = "servicetag.prefixes.changed"  # watched tags: prefixes added/removed, tags added/removed
+    CHANGED = "servicetag.prefixes.changed"  # watched tags: prefixes and tags added/removed
     QUARANTINED = "snapshot.quarantined"  # a newer file was refused (kept for inspection)
     GAP = "snapshot.gap"  # changeNumbers skipped: a publication was never seen
     FETCH_FAILING = "source.fetch_failing"  # fail_alert_after failed runs in a row
