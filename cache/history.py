@@ -182,14 +182,41 @@ def load_pairs(conn: sqlite3.Connection, cloud: str, seq: int) -> list[tuple[str
     ).fetchall()
 
 
-def load_tag_summaries(conn: sqlite3.Connection, cloud: str, seq: int) -> list[TagSummary]:
-    """Every tag at ``seq`` with its counts: read from tag_versions alone, no prefix rows."""
+def load_tag_summaries(
+    conn: sqlite3.Connection, cloud: str, seq: int, names: Iterable[str] | None = None
+) -> list[TagSummary]:
+    """Every tag at ``seq`` (or only ``names``) with its counts, by name: read from tag_versions
+    alone, no prefix rows."""
+    params: dict[str, object] = {"cloud": cloud, "seq": seq}
+    name_filter = ""
+    if names is not None:
+        wanted = sorted(set(names))
+        if len(wanted) > 500:  # SQLite may allow as few as 999 parameters
+            chosen = set(wanted)
+            return [t for t in load_tag_summaries(conn, cloud, seq) if t.name in chosen]
+        if not wanted:
+            return []
+        params.update({f"n{i}": n for i, n in enumerate(wanted)})
+        name_filter = f"AND t.name IN ({','.join(f':n{i}' for i in range(len(wanted)))})"
     return [
         TagSummary(name, region, region_id, service, features_from_text(features), cn, v4, v6)
         for name, region, region_id, service, features, cn, v4, v6 in conn.execute(
             "SELECT t.name, v.region, v.region_id, v.system_service, v.network_features, "
             "v.change_number, v.ipv4_count, v.ipv6_count FROM tags t "
             "JOIN tag_versions v ON v.tag_id = t.id "
+            f"WHERE t.cloud = :cloud AND {_COVERS.format(t='v')} {name_filter} ORDER BY t.name",
+            params,
+        )
+    ]
+
+
+def tag_names_at(conn: sqlite3.Connection, cloud: str, seq: int) -> list[str]:
+    """The names of the tags at ``seq``, sorted: what a name lookup needs, without building a
+    summary per tag."""
+    return [
+        name
+        for (name,) in conn.execute(
+            "SELECT t.name FROM tags t JOIN tag_versions v ON v.tag_id = t.id "
             f"WHERE t.cloud = :cloud AND {_COVERS.format(t='v')} ORDER BY t.name",
             {"cloud": cloud, "seq": seq},
         )

@@ -319,17 +319,22 @@ def _splice_history(
         if t not in before or t not in new or before[t][2][_DIGEST] != new[t][_DIGEST]
     ]
     by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
-    wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
-    prefix_ids = _ensure_prefixes(conn, wanted)
     old_pairs: dict[Row, tuple[int, int | None]] = {}
+    prefix_ids: dict[str, int] = {}  # the ids of the changed tags' prefixes, old and new
     for t in changed:
         if t in before:
-            for prefix_id, from_seq, to_seq in conn.execute(
-                "SELECT prefix_id, from_seq, to_seq FROM memberships WHERE tag_id = ? "
-                "AND from_seq < ? AND (to_seq IS NULL OR to_seq > ?)",
+            for prefix_id, prefix, from_seq, to_seq in conn.execute(
+                "SELECT m.prefix_id, p.prefix, m.from_seq, m.to_seq FROM memberships m "
+                "JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id = ? "
+                "AND m.from_seq < ? AND (m.to_seq IS NULL OR m.to_seq > ?)",
                 (t, s, s),
             ):
                 old_pairs[(t, prefix_id)] = (from_seq, to_seq)
+                prefix_ids[prefix] = prefix_id
+    # Most new prefixes of a changed tag were its old ones (ids read just above): only the others
+    # are looked up or inserted, rather than reading every stored prefix.
+    wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
+    prefix_ids.update(_ensure_prefixes(conn, wanted - prefix_ids.keys()))
     new_pairs = {(t, prefix_ids[p]) for t in changed if t in by_id for p in by_id[t].prefixes}
     added, removed = _splice(
         conn,

@@ -22,14 +22,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeAlias, TypeVar, cast
 
 from cache import history
 from cache.db import read_view
 from cache.store import load_current, load_snapshots
 from resolver.clouds import CLOUDS, Cloud, get_cloud
-from resolver.errors import EmptyStoreError, NotFoundError, UsageError
-from resolver.lookup import InvalidAddressError, LookupIndex, LookupMatch, QueryResult
+from resolver.errors import EmptyStoreError, InvalidAddressError, NotFoundError, UsageError
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
 from resolver.prefixes import aggregate as merge_prefixes
 from resolver.prefixes import family as prefix_family
@@ -46,11 +45,13 @@ from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 
 if TYPE_CHECKING:
     from resolver.diff import DiffSummary, TagDiff
+    from resolver.lookup import LookupIndex, LookupMatch, QueryResult
     from resolver.profiles import ResolvedProfile
 
 
-# difflib, resolver.diff and resolver.profiles are imported on first use: a command that never
-# needs them (a single `lookup`, `cidrs TAG`) does not pay for them at start-up (25-30 ms).
+# difflib, resolver.diff, resolver.lookup and resolver.profiles are imported on first use: a
+# command that never needs them (a single `lookup`, `cidrs TAG`) does not pay for them at
+# start-up.
 def _close_matches(
     word: str, possibilities: Sequence[str], n: int = 3, cutoff: float = 0.6
 ) -> list[str]:
@@ -120,7 +121,7 @@ class LookupReport:
 
     snapshot: SnapshotInfo
     answers: tuple[LookupAnswer, ...]
-    details: Mapping[str, TagSummary]  # tag name -> region, systemService...
+    details: Mapping[str, TagSummary]  # the tags in the answers: name -> region, systemService...
     freshness: Freshness | None = None  # what to say about the snapshot (stale, --at past it)
 
 
@@ -181,7 +182,9 @@ class CommentLine:
 
 # One line of a batch lookup: the index's shared tuple for an address, a QueryResult for a CIDR,
 # the error for a line that is neither, None for a blank line, a CommentLine for a '#' line.
-BatchAnswer = tuple[LookupMatch, ...] | QueryResult | InvalidAddressError | CommentLine | None
+BatchAnswer: TypeAlias = (
+    "tuple[LookupMatch, ...] | QueryResult | InvalidAddressError | CommentLine | None"
+)
 
 
 class LookupBatch:
@@ -354,18 +357,15 @@ class TagStore:
         """Tags for user-typed names: exact tag names in any case, or a base service that
         ``region`` narrows through the tag's region field (``Storage`` + ``West Europe`` ->
         ``Storage.WestEurope``). Unknown names raise NotFoundError with close matches."""
+        if not region:
+            return self._exact_tags(names, snapshot)
         summaries = self.summaries(snapshot)
         by_fold = {t.name.casefold(): t for t in summaries}
-        regions = self.regions(snapshot) if region else None
-        code = regions.resolve(region) if regions and region else None
+        regions = self.regions(snapshot)
+        code = regions.resolve(region)
         found: list[TagInfo] = []
         for name in names:
             exact = by_fold.get(name.strip().casefold())
-            if code is None:
-                if exact is None:
-                    raise self._unknown_tag(name, summaries)
-                found.append(exact)
-                continue
             if exact is not None and exact.region:
                 if exact.region != code:
                     raise NotFoundError(
@@ -374,11 +374,10 @@ class TagStore:
                     )
                 found.append(exact)
                 continue
-            assert regions is not None
             regional = regions.regional_tag(name.strip(), code, as_written=region)
             if regional is None:
                 if exact is None:
-                    raise self._unknown_tag(name, summaries)
+                    raise self._unknown_tag(name, [t.name for t in summaries])
                 raise NotFoundError(
                     f"{exact.name} has no tag for region {code} in the {self.cloud.name} file. "
                     f"Drop --region to use the global {exact.name}."
@@ -386,8 +385,28 @@ class TagStore:
             found.append(regional)
         return list(dict.fromkeys(found))
 
-    def _unknown_tag(self, name: str, summaries: list[TagSummary]) -> NotFoundError:
-        folded = {t.name.casefold(): t.name for t in summaries}
+    def _exact_tags(self, names: Sequence[str], snapshot: SnapshotInfo) -> list[TagInfo]:
+        """:meth:`resolve_names` without a region: tag names in any case. Reads the names, then
+        the summaries of the tags found only (not one per tag of the snapshot), unless every
+        summary is cached already."""
+        cached = self._summaries.get(snapshot.id)
+        known = (
+            [t.name for t in cached]
+            if cached is not None
+            else history.tag_names_at(self.conn, self.cloud.name, self._seq(snapshot))
+        )
+        by_fold = {name.casefold(): name for name in known}
+        found: list[str] = []
+        for name in names:
+            exact = by_fold.get(name.strip().casefold())
+            if exact is None:
+                raise self._unknown_tag(name, known)
+            found.append(exact)
+        details = self.tag_details(snapshot, found)
+        return [details[name] for name in dict.fromkeys(found)]
+
+    def _unknown_tag(self, name: str, known: Sequence[str]) -> NotFoundError:
+        folded = {n.casefold(): n for n in known}
         close = _close_matches(name.casefold(), list(folded))
         return UnknownTagError(
             f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
@@ -505,12 +524,7 @@ class TagStore:
         profile's rules that such traffic falls under (ports ``*`` match any port, a range the
         ports inside it, protocol ``any`` both). A rule whose tag the file lacks is in
         ``answer.profile.missing`` (not an error here: the caller decides)."""
-        from resolver.profiles import RuleFilter
-
-        selection = RuleFilter(
-            direction.lower() if direction else None, protocol.lower() if protocol else None, port
-        )
-        if selection and not profile:
+        if not profile and (direction or protocol or port is not None):
             raise UsageError(
                 "--direction, --protocol and --port select rules of a requirement profile; "
                 "add --profile P (for example --profile azureml --region westus)."
@@ -520,8 +534,14 @@ class TagStore:
         chosen = self.resolve_names(names, region, snapshot) if names else []
         warnings: list[str] = []
         if profile:
-            from resolver.profiles import get_profile, load_profiles, resolve_profile
+            # here, not at the top: `cidrs TAG` does not pay for importing profiles (~10 ms)
+            from resolver.profiles import RuleFilter, get_profile, load_profiles, resolve_profile
 
+            selection = RuleFilter(
+                direction.lower() if direction else None,
+                protocol.lower() if protocol else None,
+                port,
+            )
             full = resolve_profile(
                 get_profile(profile, load_profiles(profile_dirs)),
                 cloud=self.cloud.name,
@@ -546,11 +566,15 @@ class TagStore:
             self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
         )
 
-        def shaped(prefixes: Iterable[str]) -> tuple[str, ...]:
-            kept = {p for p in prefixes if family is None or prefix_family(p) == family}
-            return merge_prefixes(kept) if aggregate else sort_prefixes(kept)
+        def shaped(*lists: tuple[str, ...]) -> tuple[str, ...]:
+            kept = [p for ps in lists for p in ps if family is None or prefix_family(p) == family]
+            if aggregate:
+                return merge_prefixes(kept)
+            if len(lists) == 1:  # one tag's prefixes come sorted and distinct (load_tags)
+                return tuple(kept)
+            return sort_prefixes(set(kept))
 
-        result = shaped(p for t in tags for p in t.prefixes)
+        result = shaped(*(t.prefixes for t in tags))
         rule_prefixes: tuple[tuple[str, ...], ...] = ()
         if resolved_profile is not None:
             by_name = {t.name: t for t in tags}
@@ -577,7 +601,7 @@ class TagStore:
             gone = {n.casefold(): n for n in history.tag_names(self.conn, self.cloud.name)}
             real = gone.get(name.strip().casefold())
             if real is None:
-                raise self._unknown_tag(name, summaries)
+                raise self._unknown_tag(name, [t.name for t in summaries])
         return history.load_tag_history(self.conn, self.cloud.name, real)
 
     @_one_view
@@ -665,6 +689,8 @@ class TagStore:
         pairs = history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, candidates)
         for within in ranges:
             pairs += history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, within=within)
+        from resolver.lookup import LookupIndex
+
         index = LookupIndex.build(pairs)
         answers = []
         for query in queries:
@@ -680,13 +706,24 @@ class TagStore:
         calls could see two snapshots if a file is stored in between)."""
         snapshot = self.snapshot(at)
         answers = self.lookup(queries, at=at)  # the same snapshot: the same view
+        named = {
+            m.tag
+            for a in answers
+            if a.result is not None
+            for m in (*a.result.containing, *a.result.overlapping)
+        }
         return LookupReport(
-            snapshot, tuple(answers), self.tag_details(snapshot), self.freshness(snapshot, at)
+            snapshot,
+            tuple(answers),
+            self.tag_details(snapshot, named),
+            self.freshness(snapshot, at),
         )
 
     @_one_view
     def lookup_index(self, at: At = None) -> LookupIndex:
         """The whole snapshot's reverse-lookup index, for batches (about 0.2 s to build)."""
+        from resolver.lookup import LookupIndex
+
         pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(self.snapshot(at)))
         return LookupIndex.build(pairs)
 
@@ -694,6 +731,8 @@ class TagStore:
     def lookup_batch(self, at: At = None) -> LookupBatch:
         """The snapshot, its tag details and its whole reverse-lookup index, read in one view:
         the one batch-lookup path (``aztags lookup --file``, and any caller with many lines)."""
+        from resolver.lookup import LookupIndex
+
         snapshot = self.snapshot(at)
         pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
         details, freshness = self.tag_details(snapshot), self.freshness(snapshot, at)
@@ -748,8 +787,17 @@ class TagStore:
         return found
 
     @_one_view
-    def tag_details(self, snapshot: SnapshotInfo) -> dict[str, TagSummary]:
-        return {t.name: t for t in self.summaries(snapshot)}
+    def tag_details(
+        self, snapshot: SnapshotInfo, names: Iterable[str] | None = None
+    ) -> dict[str, TagSummary]:
+        """Tag name -> summary, for every tag of ``snapshot`` or only for ``names`` (those that
+        ``snapshot`` has): a few tags are read without building a summary for each of them."""
+        cached = self._summaries.get(snapshot.id)
+        if names is None or cached is not None:
+            every = {t.name: t for t in (cached or self.summaries(snapshot))}
+            return every if names is None else {n: every[n] for n in names if n in every}
+        found = history.load_tag_summaries(self.conn, self.cloud.name, self._seq(snapshot), names)
+        return {t.name: t for t in found}
 
     # -- diff --------------------------------------------------------------------------------------
 

@@ -14,9 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resolver.errors import AztagsError
-from resolver.lookup import InvalidAddressError, LookupMatch, QueryResult
-from resolver.models import IngestResult, SnapshotInfo, TagSummary, TagVersion
+from resolver.errors import AztagsError, InvalidAddressError
 from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
 
@@ -26,6 +24,8 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
     from cache.outbox import DeliveryRow
     from resolver.alerts.deliver import Report as DeliveryReport
     from resolver.clouds import Cloud
+    from resolver.lookup import LookupMatch, QueryResult
+    from resolver.models import IngestResult, SnapshotInfo, TagSummary, TagVersion
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
     from resolver.query import (
         BatchAnswer,
@@ -40,9 +40,7 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
     from resolver.refresh import RefreshResult
     from resolver.staleness import CloudStatus, Freshness
 
-Details = Mapping[
-    str, TagSummary
-]  # tag name -> its region, systemService... (TagStore.tag_details)
+Details = Mapping[str, "TagSummary"]  # tag name -> its region, systemService... (tag_details)
 
 # -- shared pieces ---------------------------------------------------------------------------------
 
@@ -582,7 +580,7 @@ def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) ->
 
 # -- lookup --cloud all: every stored cloud, each match naming its cloud ---------------------------
 
-CloudPart = tuple[str, QueryResult, Details]  # (cloud name, its answer, its tag details)
+CloudPart = tuple[str, "QueryResult", Details]  # (cloud name, its answer, its tag details)
 
 
 def _cloud_line(query: str, parts: Sequence[CloudPart]) -> str:
@@ -670,6 +668,7 @@ def render_lookup_all_stream(
 ) -> Iterator[str]:
     """:func:`render_lookup_stream` for ``CloudsBatch.answers``: the layout of
     :func:`render_lookup_all_text` (or JSON lines), blank and comment lines as there."""
+    from resolver.lookup import QueryResult  # loaded already, as the next one
     from resolver.query import CommentLine
 
     clouds = [(b.snapshot.cloud, b.details) for b in batch.batches]
@@ -705,6 +704,7 @@ def render_lookup_all_stream(
 def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
     """A batch line off the fast path: blank, a comment, a CIDR's answer, or a bad line's
     error. A comment passes through as written in text, and is left out of JSON lines."""
+    from resolver.lookup import QueryResult  # loaded already, as the next one
     from resolver.query import CommentLine  # loaded already: only the batch path gets here
 
     if result is None:

@@ -358,6 +358,28 @@ def test_lookup_reports_bad_queries_per_query(store):
 
 
 @pytest.mark.realdata
+def test_lookup_report_details_are_the_answered_tags_as_in_the_file(store):
+    # The details a renderer prints (region, systemService) for exactly the tags answered, read
+    # without loading every tag's summary; a wide CIDR with more than 500 tags inside too.
+    day = WEEKLY_2023[-1]
+    raw = raw_tags("Public", day)
+    for queries in (["20.38.96.1", "2603:1030::1", "1.1.1.1"], ["20.0.0.0/8"], ["0.0.0.0/0"]):
+        report = store.lookup_report(queries)
+        named = {
+            m.tag for a in report.answers for m in (*a.result.containing, *a.result.overlapping)
+        }
+        assert named and set(report.details) == named, queries
+        for name, summary in report.details.items():
+            props = raw[name]
+            assert (summary.region, summary.system_service, summary.change_number) == (
+                props["region"],
+                props["systemService"],
+                props["changeNumber"],
+            ), name
+    assert len(store.lookup_report(["0.0.0.0/0"]).details) > 500
+
+
+@pytest.mark.realdata
 @pytest.mark.slow  # 1,500 single-address lookups through SQL
 def test_many_ipv6_queries_fit_a_standard_sqlite_build(db):
     fresh = TagStore.open(db)

@@ -1,0 +1,85 @@
+"""What a single query process imports: a command does not load the modules it never uses.
+
+Every `aztags` call is a new process, and issue 9 measures single queries against `python -c
+pass`: a `cidrs TAG` that imported the profile machinery, the diff or the HTTP stack would pay
+for them at every call. Each case runs the real command in a fresh interpreter (so nothing an
+earlier test imported hides a regression), checks its answer, and lists the modules it loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cache.db import open_db
+from cache.store import SaveOptions
+from resolver.models import RawFile
+from resolver.refresh import store_file
+from tests.helpers import ROOT, cli_env, simple_snapshot
+
+CHILD = """
+import json, sys
+from cli import main
+try:
+    main(sys.argv[1:], prog_name="aztags")
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+# Needed by no single query below: profiles (only --profile), the diff, difflib (suggestions),
+# HTTP, the parser and the writer's digests.
+NEVER = ("resolver.profiles", "resolver.diff", "requests", "resolver.parse", "hashlib", "gzip")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("startup") / "aztags.db"
+    conn = open_db(path)
+    data = simple_snapshot(1, {"AzureCloud": ["20.0.0.0/8"], "Storage.WestEurope": ["20.1.0.0/16"]})
+    store_file(conn, RawFile(data, "test.json"), SaveOptions())
+    conn.close()
+    return path
+
+
+def run(db: Path, home: Path, *args: str) -> tuple[int, str, set[str]]:
+    env = {k: v for k, v in cli_env(db, home).items() if v is not None}
+    env["PATH"] = ""
+    env["HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    *out, last = done.stdout.rstrip("\n").split("\n")
+    result = json.loads(last)
+    return result["code"], "\n".join(out), set(result["modules"])
+
+
+@pytest.mark.parametrize(
+    ("args", "printed", "also_never"),
+    [
+        (("cidrs", "storage.westeurope"), "20.1.0.0/16", ("resolver.lookup",)),
+        (("cidrs", "AzureCloud", "--ipv4", "--aggregate"), "20.0.0.0/8", ("resolver.lookup",)),
+        (("lookup", "20.1.2.3"), "20.1.2.3\tStorage.WestEurope,20.1.0.0/16", ()),
+    ],
+)
+def test_a_single_query_imports_only_what_it_uses(db, tmp_path, args, printed, also_never):
+    code, out, modules = run(db, tmp_path, *args)
+    assert (code, out.split("\n")[0][: len(printed)]) in {(0, printed), (None, printed)}
+    loaded = sorted(m for m in (*NEVER, *also_never) if m in modules)
+    assert loaded == [], f"aztags {' '.join(args)} imported {loaded}"
+
+
+def test_rule_filters_without_a_profile_are_refused_without_loading_profiles(db, tmp_path):
+    # the check moved ahead of the lazy import: the same usage error (exit 2) as before
+    code, _, modules = run(db, tmp_path, "cidrs", "AzureCloud", "--direction", "outbound")
+    assert code == 2 and "resolver.profiles" not in modules
