@@ -40,7 +40,7 @@ from resolver.prefixes import (
     to_text,
 )
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
-from resolver.regions import RegionIndex, UnknownRegionError, normalise
+from resolver.regions import RegionIndex, UnknownRegionError, normalise, service_names
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 
 if TYPE_CHECKING:
@@ -487,9 +487,9 @@ class TagStore:
         found = self.summaries(snapshot)
         if service:
             wanted = service.casefold()
-            found = [t for t in found if wanted in _service_names(t)]
+            found = [t for t in found if wanted in service_names(t)]
             if not found:
-                services = {n for t in self.summaries(snapshot) for n in _service_names(t)}
+                services = {n for t in self.summaries(snapshot) for n in service_names(t)}
                 close = _close_matches(wanted, sorted(services))
                 raise NotFoundError(f"No tag of service {shown(service)}.", tuple(close))
         if region:
@@ -893,14 +893,6 @@ class TagStore:
                 )
                 scope += [t.name for t in answer.tags]
         return list(dict.fromkeys(scope))
-
-
-def _service_names(tag: TagSummary) -> set[str]:
-    """What ``--service`` matches, case-folded: the systemService, the name without its region
-    suffix, and the family before the first dot (AzureFrontDoor for AzureFrontDoor.Frontend)."""
-    base = tag.name.rpartition(".")[0] if tag.region and "." in tag.name else tag.name
-    names = {tag.system_service, base, tag.name, tag.name.partition(".")[0]}
-    return {n.casefold() for n in names if n}
 
 
 def _usable(snapshot: SnapshotInfo) -> date | None:
