@@ -114,6 +114,21 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
+@contextmanager
+def snapshot_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The write transaction that stores one snapshot: :func:`transaction` without SQLite
+    checking foreign keys row by row (about 100 ms of a 0.7 s first ingest). The store writes
+    parents before children in one transaction, and the tests check ``PRAGMA
+    foreign_key_check`` after real ingests; the pragma cannot change inside a transaction, so
+    it is switched off before BEGIN and back on after COMMIT or ROLLBACK."""
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with transaction(conn):
+            yield conn
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+
+
 # -- opening ---------------------------------------------------------------------------------------
 
 

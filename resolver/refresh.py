@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from cache.db import transaction
+from cache.db import snapshot_transaction
 from cache.store import SaveOptions, known_prefix_digests, load_snapshots, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
@@ -113,7 +113,7 @@ def store_file(
         allow_empty=options.allow_empty,
         validated=known_prefix_digests(conn),  # unchanged tags are not parsed again
     )
-    with transaction(conn):  # parsed first: the write lock is held only while writing
+    with snapshot_transaction(conn):  # parsed first: the write lock is held only while writing
         result = save_snapshot(conn, snapshot, raw, options, now)
         if after_save is not None:
             after_save(conn, result, snapshot)

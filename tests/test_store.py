@@ -559,3 +559,39 @@ def test_killing_an_ingest_leaves_the_previous_state_intact(tmp_path):
             break
         conn.close()
     assert killed >= 1, "no ingest was killed mid-way; the test proved nothing"
+
+
+# -- referential integrity: foreign keys are not checked row by row during an ingest ---------------
+
+
+def _dangling(path) -> list:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute("PRAGMA foreign_key_check").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.realdata
+def test_a_real_history_has_no_dangling_reference(weekly_public):
+    assert _dangling(weekly_public.path) == []
+
+
+def test_backfills_quarantines_and_forced_files_leave_no_dangling_reference(tmp_path):
+    path = tmp_path / "s.db"
+    conn = open_db(path)
+    big = {f"T{i}": [f"10.{i}.0.0/16"] for i in range(10)}
+    files = [
+        (3, big),
+        (1, {**big, "Old": ["30.0.0.0/24"]}),  # a backfill
+        (4, {"T0": ["10.0.0.0/16"]}),  # loses 90%: quarantined
+        (2, {**big, "T1": ["10.1.0.0/17"]}),  # another backfill, spliced in
+    ]
+    for cn, tags in files:
+        store_file(conn, RawFile(simple_snapshot(cn, tags), f"f{cn}"), SaveOptions())
+    store_file(
+        conn, RawFile(simple_snapshot(4, {"T0": ["10.0.0.0/16"]}), "f4"), SaveOptions(force=True)
+    )
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched on again
+    conn.close()
+    assert _dangling(path) == []
