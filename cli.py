@@ -1414,5 +1414,133 @@ def export(
         write_state(state_file, result.input, result.format.name)
 
 
+# -- serve / backup --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the scheduler of 'aztags run' in this process (one process for everything).",
+)
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False, exists=True), help="PEM certificate (HTTPS)."
+)
+@click.option(
+    "--tls-key", type=click.Path(dir_okay=False, exists=True), help="PEM private key (HTTPS)."
+)
+@max_age_option
+@profile_dirs_option
+@db_option
+@handle_errors
+def serve(
+    host: str,
+    port: int,
+    with_scheduler: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    max_age_days: int,
+    profiles_dir: tuple[Path, ...],
+    db: Path | None,
+) -> None:
+    """Serve feeds for firewalls, a JSON API and a web page over HTTP.
+
+    Reads the database read-only and sees what 'aztags run' stores meanwhile. Settings also
+    come from the config file's [serve] table; [auth] turns on basic auth / bearer tokens.
+
+    \b
+    Examples:
+      aztags serve --port 8080
+      curl http://127.0.0.1:8080/feeds/Storage.WestEurope.txt
+      curl 'http://127.0.0.1:8080/feeds/profile/azureml.txt?region=westus'
+      aztags serve --with-scheduler --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem
+    """
+    import threading
+
+    import uvicorn
+
+    from cache.db import default_db_path
+    from resolver import __version__
+    from resolver.server.app import Settings, auth_from_config, create_app
+
+    ctx = click.get_current_context()
+    config = ctx.find_root().obj
+    section = config.serve
+
+    def given(name: str) -> bool:  # a flag on the command line beats the [serve] table
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    host = host if given("host") else str(section.get("host", host))
+    port = port if given("port") else int(section.get("port", port))
+    with_scheduler = with_scheduler or bool(section.get("with_scheduler", False))
+    tls_cert = tls_cert or section.get("tls_cert")
+    tls_key = tls_key or section.get("tls_key")
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("HTTPS needs both --tls-cert and --tls-key (or tls_cert/tls_key).")
+    path = db or default_db_path()
+    starts, stops = [], []
+    if with_scheduler:
+        from resolver.alerts.setup import alerts_from_config
+        from resolver.scheduler import jobs_from_config, run_forever
+
+        alerts = alerts_from_config(config, profile_folders(profiles_dir))
+        jobs = jobs_from_config(config.refresh, str(config.path or "the config file"))
+        _open(path).close()  # creates the database, so the server can open it read-only
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=run_forever,
+            args=(path, jobs, alerts, http_settings({}), save_settings({})),
+            kwargs={"stop": stop, "install_signals": False},
+            name="aztags-scheduler",
+            daemon=True,
+        )
+        starts.append(thread.start)
+        stops += [stop.set, lambda: thread.join(timeout=300)]
+    settings = Settings(
+        db=path,
+        auth=auth_from_config(config.auth),
+        max_age_days=max_age_days,
+        profile_dirs=profile_folders(profiles_dir),
+        version=__version__,
+        on_startup=tuple(starts),
+        on_shutdown=tuple(stops),
+    )
+    _service_logging()
+    log.info("serving %s on %s://%s:%d", path, "https" if tls_cert else "http", host, port)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@main.command()
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@handle_errors
+def backup(dest: Path, db: Path | None) -> None:
+    """Copy the database consistently while a writer runs (SQLite's online backup API).
+
+    The copy is written beside DEST and renamed into place, so a server reading DEST switches
+    to the new copy whole. Feed a read-only replica with it (cron, rsync, Litestream).
+
+    \b
+    Example:
+      aztags backup /srv/replica/aztags.db
+    """
+    from cache.backup import backup_to
+    from cache.db import default_db_path
+
+    info = backup_to(db or default_db_path(), dest)
+    click.echo(f"{dest}: {info}")
+
+
 if __name__ == "__main__":
     main()

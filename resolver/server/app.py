@@ -1,0 +1,258 @@
+"""The HTTP application: ``create_app(settings)`` builds it; routes live in ``feeds.py`` (firewall
+feeds), ``api.py`` (the JSON API under /v1), ``ops.py`` (/healthz, /metrics, /changes.atom) and
+``web.py`` (the page at /).
+
+Shared here: settings, authentication (the config's ``[auth]``: HTTP basic and bearer tokens),
+errors as RFC 9457 problem details (never a stack trace), conditional responses (ETag from the
+snapshot's content and the query, Last-Modified, 304), request size limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from resolver.errors import (
+    AztagsError,
+    ConfigError,
+    EmptyStoreError,
+    NotFoundError,
+    StoreError,
+    UsageError,
+)
+from resolver.models import SnapshotInfo
+from resolver.server.database import Database
+
+log = logging.getLogger("aztags")
+MAX_BODY = 1 << 20  # bytes: a POST of 10,000 addresses is about 200 KB
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who may use the server: one basic-auth user and/or bearer tokens (secrets resolved)."""
+
+    username: str | None = None
+    password: str | None = None
+    tokens: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.username or self.tokens)
+
+    def allows(self, header: str | None) -> bool:
+        if not self.enabled:
+            return True
+        scheme, _, value = (header or "").partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer" and self.tokens:
+            return any(hmac.compare_digest(value.encode(), t.encode()) for t in self.tokens)
+        if scheme == "basic" and self.username and self.password is not None:
+            try:
+                user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return hmac.compare_digest(user.encode(), self.username.encode()) & hmac.compare_digest(
+                password.encode(), self.password.encode()
+            )
+        return False
+
+
+def auth_from_config(section: Mapping[str, Any]) -> Auth:
+    """The ``[auth]`` table with its secrets read (``env:``/``file:``)."""
+    from resolver.alerts.secrets import resolve_secret
+
+    username = section.get("username")
+    password = section.get("password")
+    if bool(username) != bool(password):
+        raise ConfigError("[auth] needs both username and password for basic auth, or neither.")
+    return Auth(
+        username=str(username) if username else None,
+        password=resolve_secret(str(password), where="[auth] password") if password else None,
+        tokens=tuple(
+            resolve_secret(str(t), where=f"[auth] tokens #{n}")
+            for n, t in enumerate(section.get("tokens") or [], 1)
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: Path
+    auth: Auth = Auth()
+    max_age_days: int = 14
+    profile_dirs: tuple[Path, ...] = ()
+    version: str = ""
+    # called on startup/shutdown of the app (aztags serve --with-scheduler starts the scheduler)
+    on_startup: Sequence[Callable[[], None]] = field(default=())
+    on_shutdown: Sequence[Callable[[], None]] = field(default=())
+
+
+class Document(JSONResponse):
+    """A JSON document built by resolver/render.py (dates and all), as the CLI prints it."""
+
+    def render(self, content: Any) -> bytes:
+        from resolver.render import render_json
+
+        return render_json(content).encode("utf-8")
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def _status_of(error: AztagsError) -> tuple[int, str]:
+    if isinstance(error, EmptyStoreError):
+        return 503, "No snapshot"
+    if isinstance(error, NotFoundError):
+        return 404, "Not found"
+    if isinstance(error, UsageError):
+        return 400, "Bad request"
+    if isinstance(error, StoreError):
+        return 503, "Database unavailable"
+    return 500, "Error"
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(AztagsError)
+    async def domain_error(request: Request, error: AztagsError) -> JSONResponse:
+        status, title = _status_of(error)
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, error)
+        return problem(status, title, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_input(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in error.errors()
+        )
+        return problem(400, "Bad request", details or "The request is not valid.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        title = "Not found" if error.status_code == 404 else "Error"
+        return problem(error.status_code, title, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error(
+            "%s %s: unexpected %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+            error,
+        )
+        return problem(500, "Internal error", "The server could not answer; see its log.")
+
+
+# -- conditional responses -------------------------------------------------------------------------
+
+
+def etag_for(snapshot: SnapshotInfo, *parts: object) -> str:
+    """A strong ETag from the snapshot's content (its file's sha256, the same in every copy of
+    the database) and what was asked (route, parameters)."""
+    text = "\x1f".join([snapshot.sha256, *map(str, parts)])
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def last_modified(snapshot: SnapshotInfo) -> str:
+    from email.utils import format_datetime
+
+    return format_datetime(snapshot.fetched_at, usegmt=True)
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match")
+    if not wanted:
+        return False
+    return wanted.strip() == "*" or etag in [t.strip() for t in wanted.split(",")]
+
+
+def cached(request: Request, snapshot: SnapshotInfo, *parts: object) -> tuple[str, Response | None]:
+    """The ETag for this answer, and a 304 response when the client has it already."""
+    etag = etag_for(snapshot, request.url.path, *parts)
+    if not_modified(request, etag):
+        return etag, Response(status_code=304, headers=_validators(snapshot, etag))
+    return etag, None
+
+
+def _validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
+    return {"ETag": etag, "Last-Modified": last_modified(snapshot), "Cache-Control": "no-cache"}
+
+
+def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Response:
+    response.headers.update(_validators(snapshot, etag))
+    return response
+
+
+# -- the app ---------------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings) -> FastAPI:
+    from contextlib import asynccontextmanager
+
+    from resolver.server import api, feeds, ops, web
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        for start in settings.on_startup:
+            start()
+        yield
+        for stop in settings.on_shutdown:
+            stop()
+
+    app = FastAPI(
+        title="aztags",
+        version=settings.version or "0",
+        description="Azure service tags for on-premises firewalls: feeds, lookups, changes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.db, max_age_days=settings.max_age_days)
+    _install_errors(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return problem(413, "Request too large", f"Bodies are limited to {MAX_BODY} bytes.")
+        if request.url.path != "/healthz" and not settings.auth.allows(
+            request.headers.get("authorization")
+        ):
+            return JSONResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Unauthorized",
+                    "status": 401,
+                    "detail": "This server needs HTTP basic auth or a bearer token.",
+                },
+                status_code=401,
+                media_type="application/problem+json",
+                headers={"WWW-Authenticate": 'Basic realm="aztags", charset="UTF-8"'},
+            )
+        response: Response = await call_next(request)
+        return response
+
+    for module in (feeds, api, ops, web):
+        module.install(app)
+    return app

@@ -1,0 +1,114 @@
+"""Feeds that firewalls poll: ``/feeds/{tag}.{format}`` and ``/feeds/profile/{name}.{format}``.
+
+The format is what follows the LAST dot (tag names contain dots: ``AzureFrontDoor.Frontend.txt``);
+``txt`` is the ``plain`` export format (EDL-compatible), every ``aztags export`` format works.
+A feed never answers 200 with an empty or partial list when something is wrong: an unknown tag
+or profile is 404, no snapshot 503, a profile rule whose tag the file lacks 404 (firewalls keep
+their last list on an error status but apply an empty 200). A list longer than a device's
+documented limit says so in the ``X-Aztags-Warning`` header and in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import FastAPI, Query, Request, Response
+
+from resolver.errors import NotFoundError
+from resolver.exports import ExportRequest, export, get_format
+from resolver.server.app import cached, with_validators
+
+log = logging.getLogger("aztags")
+
+ALIASES = {"txt": "plain"}
+MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+# Entries a device takes from one feed (formats.md): PAN-OS 7.1 capacity, FortiGate threat
+# feeds before 7.4.4. Longer feeds are still served, with a warning.
+LIMITS = {
+    "paloalto-edl": (50_000, "PAN-OS EDL capacity on many models (50,000 entries)"),
+    "plain": (131_072, "FortiGate threat feed limit before 7.4.4 (131,072 lines)"),
+}
+
+
+def _split(name: str) -> tuple[str, str]:
+    base, dot, ext = name.rpartition(".")
+    if not dot or not base:
+        raise NotFoundError(
+            f"Feed {name!r} names no format: add one after a dot, e.g. /feeds/{name}.txt "
+            "(plain, EDL-compatible) or /feeds/{name}.nftables."
+        )
+    fmt = ALIASES.get(ext.lower(), ext.lower())
+    try:
+        get_format(fmt)
+    except Exception:  # noqa: BLE001 - an unknown format in a URL is a 404, not a 400
+        raise NotFoundError(
+            f"Unknown feed format {ext!r} in {name!r}: use .txt or an export format "
+            "('aztags export --list-formats')."
+        ) from None
+    return base, fmt
+
+
+def _respond(
+    request: Request,
+    export_request: ExportRequest,
+    cloud: str,
+    key: tuple[object, ...],
+) -> Response:
+    db = request.app.state.db
+    with db.view() as conn:
+        store = db.store(conn, cloud)
+        snapshot = store.snapshot()
+        etag, unchanged = cached(request, snapshot, *key)
+        if unchanged is not None:
+            return unchanged
+        result = export(store, export_request)
+    headers = {}
+    limit = LIMITS.get(result.format.name)
+    if limit is not None:
+        entries = sum(1 for line in result.text.splitlines() if line and line[0] != "#")
+        if entries > limit[0]:
+            note = f"{entries} entries: more than the {limit[1]}"
+            headers["X-Aztags-Warning"] = note
+            log.warning("feed %s: %s", request.url.path, note)
+    if result.warnings:
+        headers["X-Aztags-Notes"] = " | ".join(result.warnings)[:1000]
+    media = MEDIA.get(result.format.name, "text/plain; charset=utf-8")
+    response = Response(result.text, media_type=media, headers=headers)
+    return with_validators(response, snapshot, etag)
+
+
+def install(app: FastAPI) -> None:
+    @app.get("/feeds/profile/{name}", tags=["feeds"], summary="A profile's prefixes as a feed")
+    def profile_feed(
+        request: Request,
+        name: str,
+        region: str | None = Query(None, max_length=64),
+        cloud: str = Query("public", max_length=16),
+        family: Literal[4, 6] | None = None,
+        aggregate: bool = False,
+        direction: Literal["inbound", "outbound"] | None = None,
+    ) -> Response:
+        profile, fmt = _split(name)
+        req = ExportRequest(
+            format=fmt,
+            profile=profile,
+            region=region,
+            direction=direction,
+            family=family,
+            aggregate=aggregate,
+            profile_dirs=request.app.state.settings.profile_dirs,
+        )
+        return _respond(request, req, cloud, (fmt, profile, region, family, aggregate, direction))
+
+    @app.get("/feeds/{name}", tags=["feeds"], summary="A tag's prefixes as a feed")
+    def tag_feed(
+        request: Request,
+        name: str,
+        cloud: str = Query("public", max_length=16),
+        family: Literal[4, 6] | None = None,
+        aggregate: bool = False,
+    ) -> Response:
+        tag, fmt = _split(name)
+        req = ExportRequest(format=fmt, names=(tag,), family=family, aggregate=aggregate)
+        return _respond(request, req, cloud, (fmt, tag, family, aggregate))
