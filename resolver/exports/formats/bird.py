@@ -38,8 +38,8 @@ def bird(inp: ExportInput) -> Output:
             body = ",\n".join(f"\t{p}" for p in prefixes)
             out.append(f"define {name} = [\n{body}\n];\n")
     usage = (
-        "# Include from bird.conf and use in a filter, e.g. "
-        f"if net ~ {defined[0]} then accept;\n# Reload with: birdc configure\n"
+        "# Include from bird.conf and use in a filter, e.g.\n"
+        f"#   if net ~ {defined[0]} then accept;\n# Reload with: birdc configure\n"
         if defined
         else ""
     )

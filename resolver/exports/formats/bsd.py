@@ -46,8 +46,8 @@ def pf(inp: ExportInput) -> Output:
             "(OpenBSD has no such limit)."
         )
     usage = (
-        f"# Load with: pfctl -t {name} -T replace -f THIS_FILE (replaces the table's content\n"
-        f"# in one call). In pf.conf: table <{name}> persist\n"
+        f"# Load with: pfctl -t {name} -T replace -f THIS_FILE\n"
+        f"# (replaces the table's content in one call). In pf.conf: table <{name}> persist\n"
     )
     return Output(
         inp.header.comment() + usage + "".join(f"{p}\n" for p in prefixes), tuple(warnings)

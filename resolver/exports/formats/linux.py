@@ -269,8 +269,8 @@ def nftables(inp: ExportInput) -> Output:
     sets = _nft_sets(inp.objects)
     usage = (
         f"# Load with: nft -f THIS_FILE (one transaction: the sets are flushed and refilled\n"
-        f"# together). Use them from rules of table {NFT_TABLE}, e.g. "
-        f"ip daddr @{sets[0][0]} accept\n"
+        f"# together). Use them from rules of table {NFT_TABLE}, e.g.\n"
+        f"#   ip daddr @{sets[0][0]} accept\n"
         if sets
         else ""
     )
@@ -498,22 +498,20 @@ def iptables_rules(inp: ExportInput) -> Output:
 FORMATS = (
     Format(
         "ipset",
-        "ipset restore file: hash:net sets per family, refreshed by swap; delta: add/del",
+        "ipset restore file: hash:net sets per family, each filled aside and swapped in",
         ipset,
         delta=ipset_delta,
     ),
     Format(
         "nftables",
-        "nft -f file: interval sets per family in table inet filter, flushed and refilled in "
-        "one transaction; delta: add/delete element; --rules: sets and accept chains",
+        "nft -f file: interval sets per family (table inet filter), replaced in one transaction",
         nftables,
         delta=nftables_delta,
         rules=nftables_rules,
     ),
     Format(
         "iptables",
-        "iptables-restore file (ip6tables-restore with --ipv6): a chain accepting the "
-        "prefixes; --rules: a script loading ipsets and -m set rules",
+        "iptables-restore file (ip6tables-restore with --ipv6); --rules: ipsets + -m set script",
         iptables,
         rules=iptables_rules,
     ),
