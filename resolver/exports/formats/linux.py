@@ -70,7 +70,7 @@ IPSET_FAMILY = {4: "inet", 6: "inet6"}
 NFT_TYPE = {4: "ipv4_addr", 6: "ipv6_addr"}
 NFT_IP = {4: "ip", 6: "ip6"}
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
-SIDES = {"inbound": ("src", "in"), "outbound": ("dst", "out")}
+REMOTE = {"inbound": "src", "outbound": "dst"}  # where the Azure prefixes are
 
 _CHAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.@+-]{1,15}")
@@ -340,18 +340,17 @@ def nftables_rules(inp: ExportInput) -> Output:
     for base, obj in zip(bases, objects, strict=True):
         rule = obj.rule
         assert rule is not None  # filtered above
-        remote_side, _ = SIDES[rule.direction]
-        local_side = "daddr" if remote_side == "src" else "saddr"
-        remote_key = "saddr" if remote_side == "src" else "daddr"
+        inbound = REMOTE[rule.direction] == "src"
+        remote_key, local_key = ("saddr", "daddr") if inbound else ("daddr", "saddr")
         for fam, prefixes, addresses in _rule_families(obj, local, skipped):
             name = f"{base}-v{fam}"
             sets.append((name, fam, _nft_elements(prefixes)[fam]))
             ip = NFT_IP[fam]
             parts = [f"{ip} {remote_key} @{name}"]
             if addresses is not None:
-                parts.append(f"{ip} {local_side} {{ {', '.join(addresses)} }}")
+                parts.append(f"{ip} {local_key} {{ {', '.join(addresses)} }}")
             if interface is not None:
-                parts.append(f'{"iifname" if remote_side == "src" else "oifname"} "{interface}"')
+                parts.append(f'{"iifname" if inbound else "oifname"} "{interface}"')
             parts += _nft_ports(rule)
             parts += ["accept", f'comment "{_rule_comment(rule)}"']
             rules.append(f"add rule {NFT_TABLE} {chains[rule.direction]} {' '.join(parts)}\n")
@@ -452,7 +451,7 @@ def iptables_rules(inp: ExportInput) -> Output:
     for base, obj in zip(bases, objects, strict=True):
         rule = obj.rule
         assert rule is not None  # filtered above
-        remote_side, _ = SIDES[rule.direction]
+        remote_side = REMOTE[rule.direction]
         local_flag = "-d" if remote_side == "src" else "-s"
         iface = ""
         if interface is not None:
