@@ -100,7 +100,7 @@ class Header:
             f"{self.file_date.isoformat() if self.file_date else 'unknown'}",
         ]
         if self.since:
-            lines.append(f"delta from {self.since}: adds first, then removes")
+            lines.append(f"delta from {self.since}: for a device that holds that list")
         return lines
 
     def comment(self, marker: str = "#", end: str = "") -> str:
