@@ -91,27 +91,35 @@ from resolver.profiles.load import (
 )
 from resolver.profiles.model import (
     DIRECTIONS,
+    LOAD_BALANCER_ADDRESS,
     PROTOCOLS,
     REGION_PLACEHOLDER,
+    SPECIAL_NAMES,
     FqdnRule,
     Profile,
     ResolvedProfile,
     ResolvedRule,
     Rule,
     RuleFilter,
+    SourceRef,
+    Special,
 )
 from resolver.profiles.resolve import null_features_warning, resolve_profile
 
 __all__ = [
     "DIRECTIONS",
+    "LOAD_BALANCER_ADDRESS",
     "PROTOCOLS",
     "REGION_PLACEHOLDER",
+    "SPECIAL_NAMES",
     "FqdnRule",
     "Profile",
     "ResolvedProfile",
     "ResolvedRule",
     "Rule",
     "RuleFilter",
+    "SourceRef",
+    "Special",
     "builtin_profiles",
     "check_ports",
     "get_profile",
