@@ -1073,7 +1073,7 @@ def render_profile_text(answer: CidrAnswer) -> str:
             )
         )
     ref = resolved.profile.source_ref
-    if source := ref.short() or resolved.profile.source:
+    if source := ref.short():  # a [source] table; a plain source sentence is in profile list
         parts.append(
             "\nSource: "
             + source

@@ -461,8 +461,8 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
     source, source_ref = _source(data, lines, problems)
     profile_clouds: tuple[str, ...] = ()
     if "clouds" in data:
-        found = _clouds(data, "clouds", "profile", lambda _key: lines.key("clouds"), problems)
-        profile_clouds = tuple(c.name for c in CLOUDS if c.name in found)
+        named = _clouds(data, "clouds", "profile", lambda _key: lines.key("clouds"), problems)
+        profile_clouds = tuple(c.name for c in CLOUDS if c.name in named)
 
     raw_rules = _array(data, "rule", lines, problems)
     raw_fqdns = _array(data, "fqdn", lines, problems)
