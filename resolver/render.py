@@ -1106,6 +1106,10 @@ def render_profile_check_json(check: ProfileCheck) -> dict[str, Any]:
     }
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def render_profile_check_text(check: ProfileCheck) -> str:
     """A summary line, then one line per finding (``error: where: what; did you mean ...?``)."""
     snap = check.snapshot
@@ -1116,8 +1120,8 @@ def render_profile_check_text(check: ProfileCheck) -> str:
     n_err = len(check.errors)
     verdict = "no problem found" if not n_err else f"{n_err} error{'s' if n_err != 1 else ''}"
     lines = [
-        f"{check.profile.origin}: profile {check.profile.name}, {len(check.profile.rules)} rules, "
-        f"{len(check.profile.fqdns)} host names"
+        f"{check.profile.origin}: profile {check.profile.name}, "
+        f"{_n(len(check.profile.rules), 'rule')}, {_n(len(check.profile.fqdns), 'host name')}"
         + (f", region {check.region}" if check.region else "")
         + f": checked against {against}: {verdict}"
     ]
