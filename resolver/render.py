@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
     from resolver.clouds import Cloud
     from resolver.lookup import LookupMatch, QueryResult
     from resolver.models import IngestResult, SnapshotInfo, TagSummary, TagVersion
-    from resolver.profiles import Profile, ResolvedProfile, ResolvedRule
+    from resolver.profiles import Profile, ResolvedProfile, ResolvedRule, SourceRef
+    from resolver.profiles.check import ProfileCheck
     from resolver.query import (
         BatchAnswer,
         CidrAnswer,
@@ -897,6 +898,20 @@ def render_history_text(versions: Sequence[TagVersion]) -> str:
 # -- profiles --------------------------------------------------------------------------------------
 
 
+def _source_json(profile: Profile) -> dict[str, Any]:
+    ref: SourceRef = profile.source_ref
+    return {
+        "text": profile.source,
+        "url": ref.url or None,
+        "repo": ref.repo or None,
+        "path": ref.path or None,
+        "commit": ref.commit or None,
+        "section": ref.section or None,
+        "page_date": ref.page_date or None,
+        "note": ref.note or None,
+    }
+
+
 def render_profiles_json(profiles: Iterable[Profile]) -> list[dict[str, Any]]:
     return [
         {
@@ -905,15 +920,29 @@ def render_profiles_json(profiles: Iterable[Profile]) -> list[dict[str, Any]]:
             "origin": p.origin,
             "rules": len(p.rules),
             "fqdns": len(p.fqdns),
+            "clouds": list(p.clouds),
+            "source": _source_json(p),
         }
-        for p in profiles
+        for p in sorted(profiles, key=lambda p: p.name)
     ]
 
 
 def render_profiles_text(profiles: Iterable[Profile]) -> str:
+    """One row per profile: counts, the page's date and where it was read (repository:path@commit,
+    or the URL or sentence of a user's profile); ``--json`` adds the section and the note."""
     return render_table(
-        ["name", "rules", "fqdns", "description"],
-        [[p.name, len(p.rules), len(p.fqdns), p.description] for p in profiles],
+        ["name", "rules", "fqdns", "page date", "source", "description"],
+        [
+            [
+                p.name,
+                len(p.rules),
+                len(p.fqdns),
+                p.source_ref.page_date or "-",
+                p.source_ref.short() or p.source or "-",
+                p.description,
+            ]
+            for p in sorted(profiles, key=lambda p: p.name)
+        ],
     )
 
 
@@ -925,6 +954,18 @@ def _filter_json(resolved: ResolvedProfile) -> dict[str, Any]:
 def _rule_name(r: ResolvedRule) -> str:
     """A rule as a user recognises it: ``outbound tcp 443 AzureFrontDoor.Frontend``."""
     return f"{r.rule.direction} {r.rule.protocol} {r.rule.ports} {r.rule.tag}"
+
+
+def _special_json(r: ResolvedRule) -> dict[str, Any] | None:
+    """A rule naming VirtualNetwork, AzureLoadBalancer or Internet: which, where its addresses
+    come from (``local``: --local, ``constant``, ``any``) and the addresses."""
+    if r.special is None:
+        return None
+    return {
+        "name": r.special.name,
+        "origin": r.special.origin,
+        "addresses": list(r.special.addresses),
+    }
 
 
 def render_profile_json(answer: CidrAnswer, aggregated: bool = False) -> dict[str, Any]:
@@ -939,6 +980,7 @@ def render_profile_json(answer: CidrAnswer, aggregated: bool = False) -> dict[st
         "profile": resolved.profile.name,
         "cloud": resolved.cloud,
         "region": resolved.region,
+        "source": _source_json(resolved.profile),
         "snapshot": render_snapshot_json(answer.snapshot),
         "filter": _filter_json(resolved),
         "aggregated": aggregated,
@@ -951,8 +993,10 @@ def render_profile_json(answer: CidrAnswer, aggregated: bool = False) -> dict[st
                 "source_name": r.rule.source_name,
                 "purpose": r.rule.purpose,
                 "tag": r.tag.name if r.tag else None,
+                "special": _special_json(r),
                 "optional": r.rule.optional,
                 "missing": r.missing,
+                "missing_reason": r.rule.missing_reason,
                 "ipv4": r.tag.ipv4_count if r.tag else 0,
                 "ipv6": r.tag.ipv6_count if r.tag else 0,
                 "skipped": r.skipped_reason,
@@ -962,7 +1006,14 @@ def render_profile_json(answer: CidrAnswer, aggregated: bool = False) -> dict[st
             for r, prefixes in zip(resolved.rules, per_rule, strict=True)
         ],
         "fqdns": [
-            {"host": f.host, "ports": f.ports, "protocol": f.protocol, "purpose": f.purpose}
+            {
+                "host": f.host,
+                "template": f.template or f.host,
+                "ports": f.ports,
+                "protocol": f.protocol,
+                "optional": f.optional,
+                "purpose": f.purpose,
+            }
             for f in resolved.fqdns
         ],
         "warnings": list(resolved.warnings),
@@ -989,6 +1040,10 @@ def render_profile_text(answer: CidrAnswer) -> str:
             tag = r.tag.name
         elif r.skipped_reason:
             tag = "skipped: " + r.skipped_reason
+        elif r.special is not None:
+            tag = r.special.describe()
+        elif r.rule.missing_reason:
+            tag = "(missing, explained)"
         else:
             tag = "(missing, optional)" if r.rule.optional else "(missing)"
         rows.append(
@@ -1011,10 +1066,69 @@ def render_profile_text(answer: CidrAnswer) -> str:
         parts.append(
             render_table(
                 ["host", "proto", "ports", "purpose"],
-                [[f.host, f.protocol, f.ports, f.purpose] for f in resolved.fqdns],
+                [
+                    [f.host, f.protocol, f.ports, ("(optional) " if f.optional else "") + f.purpose]
+                    for f in resolved.fqdns
+                ],
             )
         )
+    ref = resolved.profile.source_ref
+    if source := ref.short():  # a [source] table; a plain source sentence is in profile list
+        parts.append(
+            "\nSource: "
+            + source
+            + (f", {ref.section}" if ref.section else "")
+            + (f" (page of {ref.page_date})" if ref.page_date else "")
+        )
     return "\n".join(parts)
+
+
+def render_profile_check_json(check: ProfileCheck) -> dict[str, Any]:
+    """``profile check --json``: the profile, the snapshot checked against and every finding."""
+    return {
+        "file": check.profile.origin,
+        "profile": check.profile.name,
+        "cloud": check.cloud,
+        "region": check.region or None,
+        "snapshot": render_snapshot_json(check.snapshot) if check.snapshot else None,
+        "rules": len(check.profile.rules),
+        "fqdns": len(check.profile.fqdns),
+        "ok": not check.errors,
+        "findings": [
+            {
+                "level": f.level,
+                "where": f.where,
+                "message": f.message,
+                "suggestions": list(f.suggestions),
+            }
+            for f in check.findings
+        ],
+    }
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def render_profile_check_text(check: ProfileCheck) -> str:
+    """A summary line, then one line per finding (``error: where: what; did you mean ...?``)."""
+    snap = check.snapshot
+    against = f"the {check.cloud} file"
+    if snap is not None:
+        against += f" (changeNumber {snap.change_number}"
+        against += f", {snap.file_date.isoformat()})" if snap.file_date else ")"
+    n_err = len(check.errors)
+    verdict = "no problem found" if not n_err else f"{n_err} error{'s' if n_err != 1 else ''}"
+    lines = [
+        f"{check.profile.origin}: profile {check.profile.name}, "
+        f"{_n(len(check.profile.rules), 'rule')}, {_n(len(check.profile.fqdns), 'host name')}"
+        + (f", region {check.region}" if check.region else "")
+        + f": checked against {against}: {verdict}"
+    ]
+    for f in check.findings:
+        hint = f"; did you mean {', '.join(f.suggestions)}?" if f.suggestions else ""
+        lines.append(f"{f.level}: {f.where}: {f.message}{hint}")
+    return "\n".join(lines)
 
 
 def render_profile_missing(answer: CidrAnswer, allowed: bool) -> list[str]:
@@ -1041,9 +1155,16 @@ def render_profile_missing(answer: CidrAnswer, allowed: bool) -> list[str]:
                 "incomplete. Pass --allow-missing if that is expected, or mark the rule "
                 "optional = true in the profile."
             )
-    if resolved.missing_optional:
-        names = "; ".join(_rule_name(r) for r in resolved.missing_optional)
+    optional = [r for r in resolved.missing_optional if not r.rule.missing_reason]
+    if optional:
+        names = "; ".join(_rule_name(r) for r in optional)
         lines.append(f"aztags: warning: optional rule(s) with no tag in {where}: {names}.")
+    explained = [r for r in resolved.missing_optional if r.rule.missing_reason]
+    if explained:
+        names = "; ".join(f"{_rule_name(r)} ({r.rule.missing_reason})" for r in explained)
+        lines.append(
+            f"aztags: warning: rule(s) with no tag in {where}, as the profile says: {names}."
+        )
     return lines
 
 

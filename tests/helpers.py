@@ -46,10 +46,11 @@ WEEKLY_2023 = [
 ]
 CHINA_DAY = "20241118"
 AZUREML_GLOBAL = [
-    "BatchNodeManagement",
     "AzureMachineLearning",
     "AzureActiveDirectory",
     "AzureResourceManager",
+    "MicrosoftContainerRegistry",
+    "AzureMonitor",
 ]
 
 
@@ -256,13 +257,12 @@ def sort_prefixes(prefixes) -> list[str]:
 
 
 def azureml_tags(cloud: str, suffix: str) -> list[str]:
-    """The real tag names behind the Azure ML doc's table for one region."""
-    regional = [
-        f"{base}.{suffix}"
-        for base in ("Storage", "AzureContainerRegistry", "MicrosoftContainerRegistry")
-    ]
+    """The real tag names behind the built-in azureml profile (the Azure ML page) for one region:
+    Front Door's Frontend is not needed in China, FirstParty is in the Public file only."""
+    regional = [f"{base}.{suffix}" for base in ("BatchNodeManagement", "Storage", "AzureKeyVault")]
     front_door = [] if cloud == "China" else ["AzureFrontDoor.Frontend"]
-    return AZUREML_GLOBAL + regional + front_door
+    first_party = ["AzureFrontDoor.FirstParty"] if cloud == "Public" else []
+    return AZUREML_GLOBAL + regional + front_door + first_party
 
 
 def union_of(tags: dict[str, dict], names) -> set[str]:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from cli import main
 from resolver.complete import matching, profile_names, region_codes, tag_names
+from resolver.profiles import builtin_profiles
 from tests.helpers import ROOT, simple_snapshot
 
 
@@ -88,10 +89,11 @@ def test_profile_names_builtin_user_and_a_broken_folder(tmp_path):
     (folder / "backup.toml").write_text(
         '[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Storage"\n'
     )
-    assert profile_names([folder]) == ["azureml", "backup"]
-    assert profile_names([folder], "b") == ["backup"]
+    builtins = sorted(builtin_profiles())
+    assert profile_names([folder]) == sorted([*builtins, "backup"])
+    assert profile_names([folder], "ba") == ["backup", "batch"]
     (folder / "broken.toml").write_text("this is not toml = = =")
-    assert profile_names([folder]) == ["azureml"]  # the built-ins, no error
+    assert profile_names([folder]) == builtins  # the built-ins, no error
 
 
 def complete(args: list[str], incomplete: str, env: dict[str, str]) -> list[str]:
@@ -114,13 +116,13 @@ def complete(args: list[str], incomplete: str, env: dict[str, str]) -> list[str]
         (["cidrs"], "Storage.", ["Storage.WestEurope", "Storage.WestUS"]),
         (["cidrs", "Storage", "--region"], "west", ["westeurope", "westus"]),
         (["cidrs", "--cloud", "china"], "s", ["Storage.ChinaNorth2"]),
-        (["cidrs", "--profile"], "az", ["azureml"]),
+        (["cidrs", "--profile"], "az", ["azureml", "azureml-china"]),
         (["history"], "sq", ["Sql.WestUS"]),
         (["diff"], "Storage.WestE", ["Storage.WestEurope"]),
-        (["diff", "--profile"], "az", ["azureml"]),
+        (["diff", "--profile"], "azureml-", ["azureml-china"]),
         (["diff", "--region"], "westu", ["westus"]),
         (["tags", "--region"], "westu", ["westus"]),
-        (["profile", "show"], "", ["azureml"]),
+        (["profile", "show"], "", sorted(builtin_profiles())),
         (["profile", "show", "azureml", "--cloud", "china", "--region"], "", ["chinanorth2"]),
     ],
 )

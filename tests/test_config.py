@@ -48,8 +48,13 @@ def profiles_folder(parent: pathlib.Path, name: str) -> pathlib.Path:
 
 
 def listed(result) -> list[str]:
+    """The profiles listed: the user's, and of the built-in ones azureml (enough to see them)."""
     assert result.exit_code == 0, result.output
-    return sorted(p["name"] for p in json.loads(result.stdout))
+    return sorted(
+        p["name"]
+        for p in json.loads(result.stdout)
+        if not p["origin"].startswith("<builtin>/") or p["name"] == "azureml"
+    )
 
 
 def settings() -> dict:
@@ -110,6 +115,7 @@ def test_default_map_follows_the_command_tree():
     assert defaults["profile"] == {
         "list": {"profiles_dir": ["p"]},
         "show": {"max_age_days": 3, "profiles_dir": ["p"], "db": "x.db"},
+        "check": {"db": "x.db"},
     }
     assert defaults["status"] == {"max_age_days": 3, "db": "x.db"}
     assert "fetch" in defaults and "max_age_days" not in defaults["fetch"]  # only its own options

@@ -30,6 +30,8 @@ WESTUS_OUTBOUND = [
     "MicrosoftContainerRegistry.WestUS",
 ]
 WESTUS_INBOUND = ["BatchNodeManagement", "AzureMachineLearning"]
+# The azureml profile these numbers come from: a fixed copy (the built-in one follows the page).
+FIXED_PROFILES = Path(__file__).parent / "profiles"
 
 
 env_for = cli_env
@@ -60,9 +62,8 @@ def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     def invoke(*args: str, store: Path):
-        return CliRunner().invoke(
-            main, list(args), env=env_for(store, tmp_path), catch_exceptions=False
-        )
+        env = env_for(store, tmp_path) | {"AZTAGS_PROFILES_DIR": str(FIXED_PROFILES)}
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
     return invoke
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,15 @@ from resolver.profiles import (
 )
 from resolver.regions import RegionIndex
 from tests.helpers import load_real_tags, require_data
+
+FIXED_AZUREML = Path(__file__).parent / "profiles" / "azureml.toml"
+
+
+def fixed_azureml() -> Profile:
+    """The azureml profile as it was built in before issue 13 (a fixed copy): the resolution
+    tests below check mechanics on it, whatever the built-in profile says today."""
+    return parse_profile(FIXED_AZUREML.read_text(encoding="utf-8"), str(FIXED_AZUREML))
+
 
 USER_PROFILE = textwrap.dedent(
     """\
@@ -274,7 +284,7 @@ def test_load_profiles_merges_builtins_and_user_folders(tmp_path):
     (tmp_path / "backup.toml").write_text(USER_PROFILE, encoding="utf-8")
     (tmp_path / "notes.txt").write_text("ignored", encoding="utf-8")
     found = load_profiles([tmp_path, tmp_path / "missing"])
-    assert set(found) == {"azureml", "backup"}
+    assert set(found) == {*builtin_profiles(), "backup"}
     assert found["backup"] == parse_profile(USER_PROFILE, str(tmp_path / "backup.toml"))
     assert found["azureml"] == builtin_profiles()["azureml"]
 
@@ -315,68 +325,55 @@ def test_get_profile_any_case_and_suggestions():
     assert get_profile("AzureML", found).name == "azureml"
     with pytest.raises(NotFoundError) as caught:
         get_profile("azurml", found)
-    assert caught.value.suggestions == ("azureml",)
-    assert (
-        str(caught.value) == "Unknown profile 'azurml' (profiles: azureml). Did you mean: azureml?"
+    assert caught.value.suggestions == ("azureml", "azureml-china")
+    assert str(caught.value) == (
+        f"Unknown profile 'azurml' (profiles: {', '.join(sorted(found))}). "
+        "Did you mean: azureml, azureml-china?"
     )
 
 
 # --- the built-in azureml profile ------------------------------------------------------------
 
 
-def test_builtin_azureml_encodes_the_source_table():
+def test_builtin_azureml_encodes_the_current_page():
+    """The Basic configuration tables of the 2026-03 page, and its scenarios (optional)."""
     azureml = builtin_profiles()["azureml"]
     table = [
-        (r.direction, r.ports, r.protocol, r.source_name, r.tag, tuple(sorted(r.skip_clouds)))
+        (r.direction, r.ports, r.protocol, r.tag, tuple(sorted(r.skip_clouds)), r.optional)
         for r in azureml.rules
     ]
     assert table == [
-        ("inbound", "29876-29877", "tcp", "BatchNodeManagement", "BatchNodeManagement", ()),
-        ("inbound", "44224", "tcp", "AzureMachineLearning", "AzureMachineLearning", ()),
-        ("outbound", "*", "tcp", "AzureActiveDirectory", "AzureActiveDirectory", ()),
-        ("outbound", "443", "tcp", "AzureMachineLearning", "AzureMachineLearning", ()),
-        ("outbound", "443", "tcp", "AzureResourceManager", "AzureResourceManager", ()),
-        ("outbound", "443", "tcp", "Storage.region", "Storage.{region}", ()),
-        (
-            "outbound",
-            "443",
-            "tcp",
-            "AzureFrontDoor.FrontEnd",
-            "AzureFrontDoor.Frontend",
-            ("China",),
-        ),
-        (
-            "outbound",
-            "443",
-            "tcp",
-            "ContainerRegistry.region",
-            "AzureContainerRegistry.{region}",
-            (),
-        ),
-        (
-            "outbound",
-            "443",
-            "tcp",
-            "MicrosoftContainerRegistry.region",
-            "MicrosoftContainerRegistry.{region}",
-            (),
-        ),
+        ("inbound", "44224", "tcp", "AzureMachineLearning", (), True),
+        ("outbound", "80,443", "tcp", "AzureActiveDirectory", (), False),
+        ("outbound", "443,8787,18881", "tcp", "AzureMachineLearning", (), False),
+        ("outbound", "5831", "udp", "AzureMachineLearning", (), False),
+        ("outbound", "443", "tcp", "BatchNodeManagement.{region}", (), False),
+        ("outbound", "443", "tcp", "AzureResourceManager", (), False),
+        ("outbound", "443", "tcp", "Storage.{region}", (), False),
+        ("outbound", "443", "tcp", "AzureFrontDoor.Frontend", ("China",), False),
+        ("outbound", "443", "tcp", "MicrosoftContainerRegistry", (), False),
+        ("outbound", "443", "tcp", "AzureFrontDoor.FirstParty", (), False),
+        ("outbound", "443", "tcp", "AzureMonitor", (), True),
+        ("outbound", "443", "tcp", "VirtualNetwork", (), False),
+        ("outbound", "445", "tcp", "Storage.{region}", (), True),
+        ("outbound", "443", "tcp", "AzureKeyVault.{region}", (), True),
     ]
-    assert all(r.purpose for r in azureml.rules)
-    assert "regional" in azureml.rules[0].purpose and "regional" in azureml.rules[1].purpose
-    hosts = [f.host for f in azureml.fqdns]
-    assert hosts[:4] == ["anaconda.com", "*.anaconda.com", "*.anaconda.org", "pypi.org"]
-    assert {
-        "*.pythonhosted.org",
-        "cloud.r-project.org",
-        "*pytorch.org",
-        "*.tensorflow.org",
-        "update.code.visualstudio.com",
-        "*.vo.msecnd.net",
-        "raw.githubusercontent.com",
-        "mcr.microsoft.com",
-    } <= set(hosts)
-    assert all(f.ports == "443" and f.protocol == "tcp" for f in azureml.fqdns)
+    assert all(r.purpose and r.source_name for r in azureml.rules)
+    first_party = azureml.rules[9]
+    assert first_party.source_name == "Frontdoor.FirstParty" and "Public" in (
+        first_party.missing_reason or ""
+    )
+    ref = azureml.source_ref
+    assert (ref.repo, ref.commit[:8], ref.page_date) == (
+        "MicrosoftDocs/azure-ai-docs",
+        "00bb5540",
+        "2026-03-19",
+    )
+    hosts = {f.host: f for f in azureml.fqdns}
+    assert hosts["*.instances.azureml.ms"].ports == "443,8787,18881"
+    assert hosts["{region}.tundra.azureml.ms"].protocol == "udp"
+    assert hosts["{region}.tundra.azureml.cn"].clouds == {"China"}
+    assert hosts["*.pythonhosted.org"].optional and not hosts["pypi.org"].optional
 
 
 # --- resolving (synthetic) -------------------------------------------------------------------
@@ -405,7 +402,7 @@ def synthetic() -> tuple[dict[str, ServiceTag], RegionIndex]:
 def test_resolve_azureml_synthetic():
     tags, regions = synthetic()
     resolved = resolve_profile(
-        builtin_profiles()["azureml"],
+        fixed_azureml(),
         cloud="public",
         region_text="West US",
         tags=tags,
@@ -424,14 +421,14 @@ def test_resolve_azureml_synthetic():
         "MicrosoftContainerRegistry.WestUS",
     ]
     assert resolved.warnings == ()
-    assert resolved.fqdns == builtin_profiles()["azureml"].fqdns
+    assert resolved.fqdns == fixed_azureml().fqdns
 
 
 def test_resolve_needs_a_region_for_region_templates():
     tags, regions = synthetic()
     with pytest.raises(NotFoundError, match="profile azureml needs --region"):
         resolve_profile(
-            builtin_profiles()["azureml"],
+            fixed_azureml(),
             cloud="Public",
             region_text=None,
             tags=tags,
@@ -461,7 +458,7 @@ def test_resolve_unknown_region_suggests():
     tags, regions = synthetic()
     with pytest.raises(NotFoundError, match="Did you mean: westus"):
         resolve_profile(
-            builtin_profiles()["azureml"],
+            fixed_azureml(),
             cloud="Public",
             region_text="wetsus",
             tags=tags,
@@ -533,7 +530,7 @@ def test_resolve_unknown_cloud():
     tags, regions = synthetic()
     with pytest.raises(NotFoundError, match="Unknown cloud"):
         resolve_profile(
-            builtin_profiles()["azureml"],
+            fixed_azureml(),
             cloud="Mars",
             region_text="westus",
             tags=tags,
@@ -577,7 +574,7 @@ def resolved_names(resolved):
 def test_real_public_azureml(public, region_text, suffix):
     tags, regions = public
     resolved = resolve_profile(
-        builtin_profiles()["azureml"],
+        fixed_azureml(),
         cloud="Public",
         region_text=region_text,
         tags=tags,
@@ -603,7 +600,7 @@ def test_real_china_skips_front_door():
     tags, regions = load_file("China", "20241118")
     assert "AzureFrontDoor.Frontend" in tags  # it exists there; the doc says it is not needed
     resolved = resolve_profile(
-        builtin_profiles()["azureml"],
+        fixed_azureml(),
         cloud="China",
         region_text="China North 2",
         tags=tags,
@@ -630,7 +627,7 @@ def test_real_china_rejects_public_regions_with_suggestions():
     tags, regions = load_file("China", "20241118")
     with pytest.raises(NotFoundError) as caught:
         resolve_profile(
-            builtin_profiles()["azureml"],
+            fixed_azureml(),
             cloud="China",
             region_text="chinanorth4",
             tags=tags,
@@ -643,7 +640,7 @@ def test_real_china_rejects_public_regions_with_suggestions():
 def test_real_germany_warns_about_missing_front_door():
     tags, regions = load_file("AzureGermany", "20220307")
     resolved = resolve_profile(
-        builtin_profiles()["azureml"],
+        fixed_azureml(),
         cloud="germany",
         region_text="Germany Central",
         tags=tags,

@@ -3,7 +3,9 @@
 A profile is a named list of rules taken from a vendor's requirements page ("Azure Machine
 Learning needs outbound 443 to Storage.region ..."). Resolving it for a cloud and a region turns
 each rule's tag template into a real tag of that cloud's Service Tags file, whose prefixes the
-exporters then write. One profile is built in (``azureml``); users add their own as TOML files.
+exporters then write. A library of profiles is built in (``resolver/profiles/builtin/``: azureml,
+azureml-china, aks, aks-monitoring, apim, ase, hdinsight, batch, arc-servers, avd, sqlmi,
+databricks), each traced to the page it encodes; users add their own as TOML files.
 
 Profile file format (TOML)
 --------------------------
@@ -16,14 +18,22 @@ Top-level keys:
 
 - ``name`` (optional): the profile's name, letters, digits, ``.``, ``_`` and ``-``.
 - ``description`` (optional): one line for listings.
-- ``source`` (optional): where the requirements come from (a URL or a sentence).
+- ``source`` (optional): where the requirements come from: a URL or a sentence, or a ``[source]``
+  table with ``url``, ``repo`` (``"MicrosoftDocs/azure-docs"``), ``path`` (the page's file in the
+  repository), ``commit`` (the commit read, hex), ``section``, ``page_date`` (the page's own date,
+  YYYY-MM-DD) and ``note``; every key optional. ``profile list`` shows it.
+- ``clouds`` (optional): the clouds the source covers (``["Public", "China"]``); resolving in
+  another cloud warns.
 
 Each ``[[rule]]`` (one table per rule) has:
 
 - ``direction`` (required): ``"inbound"`` or ``"outbound"``.
 - ``ports`` (required): ``"*"``, a port ``"443"``, a range ``"29876-29877"`` or a comma-separated
   list of those (``"80,443"``); ports are 1-65535. An integer (``443``) is accepted too.
-- ``tag`` (required): a tag name as in the file (``"AzureMachineLearning"``,
+- ``tag`` (required): ``VirtualNetwork``, ``AzureLoadBalancer`` or ``Internet`` (NSG keywords that
+  pages use like tags; no file has them): resolved without the file, to the user's own addresses
+  (``--local``), the documented 168.63.129.16/32, or any address (``ResolvedRule.special``);
+  else a tag name as in the file (``"AzureMachineLearning"``,
   ``"AzureFrontDoor.Frontend"``; case does not matter), or ``"<Base>.{region}"`` for the regional
   tag of the region given with ``--region`` (``"Storage.{region}"`` becomes ``Storage.WestEurope``;
   ``"AzureCloud.{region}"`` becomes ``AzureCloud.westeurope``). The region is matched on the tag's
@@ -38,13 +48,16 @@ Each ``[[rule]]`` (one table per rule) has:
 - ``optional`` (optional, default false): the rule is for a feature the workload may not use, so a
   tag missing from the file is a warning, not an error (exit 3) as it is for other rules.
 - ``source_name`` (optional): the name as the source document wrote it (``"Storage.region"``).
+- ``missing_reason`` (optional): why the tag may be missing from a cloud's file (a name only the
+  page uses, a tag newer than the data); a missing tag is then a warning with this reason.
 
 Each ``[[fqdn]]`` (host names for firewalls with FQDN objects; not resolved to prefixes) has:
 
 - ``host`` (required): a host name or pattern (``"pypi.org"``, ``"*.anaconda.org"``), no scheme
-  and no path.
+  and no path; ``{region}`` is replaced by the region code (``"*.hcp.{region}.azmk8s.io"``), and
+  kept as written, with a warning, when no region is given.
 - ``purpose`` (optional), ``ports`` (optional, default ``"443"``), ``protocol`` (optional, default
-  ``"tcp"``).
+  ``"tcp"``), ``clouds``, ``skip_clouds`` and ``optional`` as for rules.
 
 Unknown keys are errors, so a typo is not silently ignored. Every problem of a file is reported at
 once, each with the file, the line and the key.
@@ -91,27 +104,35 @@ from resolver.profiles.load import (
 )
 from resolver.profiles.model import (
     DIRECTIONS,
+    LOAD_BALANCER_ADDRESS,
     PROTOCOLS,
     REGION_PLACEHOLDER,
+    SPECIAL_NAMES,
     FqdnRule,
     Profile,
     ResolvedProfile,
     ResolvedRule,
     Rule,
     RuleFilter,
+    SourceRef,
+    Special,
 )
 from resolver.profiles.resolve import null_features_warning, resolve_profile
 
 __all__ = [
     "DIRECTIONS",
+    "LOAD_BALANCER_ADDRESS",
     "PROTOCOLS",
     "REGION_PLACEHOLDER",
+    "SPECIAL_NAMES",
     "FqdnRule",
     "Profile",
     "ResolvedProfile",
     "ResolvedRule",
     "Rule",
     "RuleFilter",
+    "SourceRef",
+    "Special",
     "builtin_profiles",
     "check_ports",
     "get_profile",

@@ -3,6 +3,7 @@ built-in profiles (``resolver/profiles/builtin/*.toml``) and the user's folders.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import importlib.resources
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from resolver.clouds import CLOUD_KEYS, get_cloud
+from resolver.clouds import CLOUD_KEYS, CLOUDS, get_cloud
 from resolver.errors import NotFoundError, ProfileError
 from resolver.profiles.model import (
     DIRECTIONS,
@@ -22,9 +23,12 @@ from resolver.profiles.model import (
     FqdnRule,
     Profile,
     Rule,
+    SourceRef,
+    special_name,
 )
 
-_TOP_KEYS = ("name", "description", "source", "rule", "fqdn")
+_TOP_KEYS = ("name", "description", "source", "clouds", "rule", "fqdn")
+_SOURCE_KEYS = ("url", "repo", "path", "commit", "section", "page_date", "note")
 _RULE_KEYS = (
     "direction",
     "ports",
@@ -35,11 +39,14 @@ _RULE_KEYS = (
     "clouds",
     "optional",
     "source_name",
+    "missing_reason",
 )
-_FQDN_KEYS = ("host", "purpose", "ports", "protocol")
+_FQDN_KEYS = ("host", "purpose", "ports", "protocol", "clouds", "skip_clouds", "optional")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOST_RE = re.compile(r"[A-Za-z0-9*](?:[A-Za-z0-9*.-]*[A-Za-z0-9])?")
+_COMMIT_RE = re.compile(r"[0-9a-fA-F]{7,40}")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # --- parsing ------------------------------------------------------------------------------------
 
@@ -262,12 +269,49 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
                 f"{where}: key 'tag' is {data['tag']!r}; write "
                 f"{base[: -len('.region')]}.{{region}} to mean the regional tag",
             )
+        elif base != tag and special_name(base):
+            problems.add(
+                at("tag"),
+                f"{where}: key 'tag' is {data['tag']!r}; {special_name(base)} has no regional "
+                "form: write it without .{region}",
+            )
 
     purpose = _string(data, "purpose", where, at("purpose"), problems)
     source_name: str | None = None
     if "source_name" in data:
         source_name = _string(data, "source_name", where, at("source_name"), problems) or None
+    missing_reason: str | None = None
+    if "missing_reason" in data:
+        missing_reason = (
+            _string(data, "missing_reason", where, at("missing_reason"), problems).strip() or None
+        )
+        if missing_reason is None and isinstance(data["missing_reason"], str):
+            problems.add(
+                at("missing_reason"),
+                f"{where}: key 'missing_reason' is empty; say why the tag may be missing",
+            )
 
+    skip, only, optional = _scope(data, where, at, problems)
+    if len(problems.items) > before:
+        return None
+    return Rule(
+        direction,
+        ports,
+        protocol,
+        tag,
+        purpose,
+        skip,
+        source_name,
+        optional,
+        only,
+        missing_reason,
+    )
+
+
+def _scope(
+    data: dict[str, Any], where: str, at: Callable[[str], int], problems: _Problems
+) -> tuple[frozenset[str], frozenset[str], bool]:
+    """A table's ``skip_clouds``, ``clouds`` and ``optional``."""
     skip = _clouds(data, "skip_clouds", where, at, problems)
     only = _clouds(data, "clouds", where, at, problems)
     if skip & only:
@@ -278,10 +322,7 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
     optional = data.get("optional", False)
     if not isinstance(optional, bool):
         problems.add(at("optional"), f"{where}: key 'optional' must be true or false")
-
-    if len(problems.items) > before:
-        return None
-    return Rule(direction, ports, protocol, tag, purpose, skip, source_name, optional is True, only)
+    return skip, only, optional is True
 
 
 def _clouds(
@@ -314,17 +355,62 @@ def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
         return None
     where, at = opened
     host = _string(data, "host", where, at("host"), problems, required=True).strip()
-    if "host" in data and isinstance(data["host"], str) and not _HOST_RE.fullmatch(host):
+    plain = host.replace(REGION_PLACEHOLDER, "region")
+    if "host" in data and isinstance(data["host"], str) and not _HOST_RE.fullmatch(plain):
         problems.add(
             at("host"),
             f"{where}: key 'host' is {data['host']!r}; write a host name or pattern such as"
-            " *.anaconda.org (no scheme, no path)",
+            " *.anaconda.org or *.hcp.{region}.azmk8s.io (no scheme, no path)",
         )
     purpose = _string(data, "purpose", where, at("purpose"), problems)
     ports, protocol = _traffic(data, where, at, problems, default_ports="443")
+    skip, only, optional = _scope(data, where, at, problems)
     if len(problems.items) > before:
         return None
-    return FqdnRule(host, purpose, ports, protocol)
+    return FqdnRule(host, purpose, ports, protocol, only, skip, optional)
+
+
+def _source(data: dict[str, Any], lines: _LineMap, problems: _Problems) -> tuple[str, SourceRef]:
+    """The ``source`` key: a sentence or URL, or a ``[source]`` table (repository, path, commit,
+    section, page date) -> (the text shown in listings, the reference)."""
+    if "source" not in data:
+        return "", SourceRef()
+    raw = data["source"]
+    if isinstance(raw, str):
+        return raw, SourceRef()
+    if not isinstance(raw, dict):
+        problems.add(
+            lines.key("source"),
+            f"profile: key 'source' must be a string or a [source] table, not {raw!r}",
+        )
+        return "", SourceRef()
+    line = lines.key("source")
+    for key in raw:
+        if key not in _SOURCE_KEYS:
+            problems.add(line, _unknown_key_message("[source]", key, _SOURCE_KEYS))
+    values: dict[str, str] = {}
+    for key in _SOURCE_KEYS:
+        value = raw.get(key, "")
+        if key == "page_date" and isinstance(value, datetime.date):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            problems.add(line, f"[source]: key {key!r} must be a string, not {value!r}")
+            value = ""
+        values[key] = value.strip()
+    if values["commit"] and not _COMMIT_RE.fullmatch(values["commit"]):
+        problems.add(line, f"[source]: key 'commit' is {values['commit']!r}; write its hex digits")
+    if values["page_date"]:
+        try:
+            if not _DATE_RE.fullmatch(values["page_date"]):
+                raise ValueError
+            datetime.date.fromisoformat(values["page_date"])
+        except ValueError:
+            problems.add(
+                line,
+                f"[source]: key 'page_date' is {values['page_date']!r}; write YYYY-MM-DD",
+            )
+    ref = SourceRef(**values)
+    return values["url"] or ref.short(), ref
 
 
 def _array(data: dict[str, Any], key: str, lines: _LineMap, problems: _Problems) -> list[Any]:
@@ -372,7 +458,11 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
             " '.', '_' and '-'",
         )
     description = _string(data, "description", "profile", lines.key("description"), problems)
-    source = _string(data, "source", "profile", lines.key("source"), problems)
+    source, source_ref = _source(data, lines, problems)
+    profile_clouds: tuple[str, ...] = ()
+    if "clouds" in data:
+        named = _clouds(data, "clouds", "profile", lambda _key: lines.key("clouds"), problems)
+        profile_clouds = tuple(c.name for c in CLOUDS if c.name in named)
 
     raw_rules = _array(data, "rule", lines, problems)
     raw_fqdns = _array(data, "fqdn", lines, problems)
@@ -389,6 +479,8 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
         rules=tuple(r for r in rules if r is not None),
         fqdns=tuple(f for f in fqdns if f is not None),
         origin=origin,
+        source_ref=source_ref,
+        clouds=profile_clouds,
     )
 
 
@@ -405,8 +497,17 @@ def render_profile(profile: Profile) -> str:
     out = [
         f"name = {_toml_string(profile.name)}",
         f"description = {_toml_string(profile.description)}",
-        f"source = {_toml_string(profile.source)}",
     ]
+    if profile.clouds:
+        out.append(f"clouds = {_toml_list(profile.clouds)}")
+    if profile.source_ref:
+        out += ["", "[source]"]
+        ref = profile.source_ref
+        for key in _SOURCE_KEYS:
+            if getattr(ref, key):
+                out.append(f"{key} = {_toml_string(getattr(ref, key))}")
+    else:
+        out.insert(2, f"source = {_toml_string(profile.source)}")
     for rule in profile.rules:
         out += [
             "",
@@ -417,16 +518,11 @@ def render_profile(profile: Profile) -> str:
             f"tag = {_toml_string(rule.tag)}",
             f"purpose = {_toml_string(rule.purpose)}",
         ]
-        if rule.skip_clouds:
-            clouds = ", ".join(_toml_string(c) for c in sorted(rule.skip_clouds))
-            out.append(f"skip_clouds = [{clouds}]")
-        if rule.clouds:
-            clouds = ", ".join(_toml_string(c) for c in sorted(rule.clouds))
-            out.append(f"clouds = [{clouds}]")
-        if rule.optional:
-            out.append("optional = true")
+        out += _scope_lines(rule.skip_clouds, rule.clouds, rule.optional)
         if rule.source_name is not None:
             out.append(f"source_name = {_toml_string(rule.source_name)}")
+        if rule.missing_reason is not None:
+            out.append(f"missing_reason = {_toml_string(rule.missing_reason)}")
     for fqdn in profile.fqdns:
         out += [
             "",
@@ -436,7 +532,23 @@ def render_profile(profile: Profile) -> str:
             f"ports = {_toml_string(fqdn.ports)}",
             f"protocol = {_toml_string(fqdn.protocol)}",
         ]
+        out += _scope_lines(fqdn.skip_clouds, fqdn.clouds, fqdn.optional)
     return "\n".join(out) + "\n"
+
+
+def _toml_list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(_toml_string(i) for i in items) + "]"
+
+
+def _scope_lines(skip: frozenset[str], only: frozenset[str], optional: bool) -> list[str]:
+    out = []
+    if skip:
+        out.append(f"skip_clouds = {_toml_list(sorted(skip))}")
+    if only:
+        out.append(f"clouds = {_toml_list(sorted(only))}")
+    if optional:
+        out.append("optional = true")
+    return out
 
 
 # --- finding profiles ---------------------------------------------------------------------------

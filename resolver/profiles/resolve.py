@@ -7,12 +7,24 @@ from collections.abc import Mapping
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError
 from resolver.models import TagInfo
-from resolver.profiles.model import Profile, ResolvedProfile, ResolvedRule, Rule
+from resolver.profiles.model import (
+    REGION_PLACEHOLDER,
+    FqdnRule,
+    Profile,
+    ResolvedProfile,
+    ResolvedRule,
+    Rule,
+    Special,
+)
 from resolver.regions import RegionIndex
 
 
 def _kind(rule: Rule) -> str:
     return "optional rule " if rule.optional else "rule "
+
+
+def _why(rule: Rule) -> str:
+    return f" ({rule.missing_reason})" if rule.missing_reason else ""
 
 
 # --- resolving ----------------------------------------------------------------------------------
@@ -32,6 +44,7 @@ def resolve_profile(
     region_text: str | None,
     tags: Mapping[str, TagInfo],
     regions: RegionIndex,
+    local: tuple[str, ...] = (),
 ) -> ResolvedProfile:
     """Map each rule of ``profile`` to a tag of one cloud's file.
 
@@ -40,18 +53,30 @@ def resolve_profile(
     this cloud uses ``{region}``; it is resolved with ``regions.resolve`` (so "West Europe",
     ``WestEurope`` and ``westeurope`` all work). Rules for clouds in their ``skip_clouds`` are kept
     with ``skipped_reason``; a tag missing from the file is kept with ``tag=None`` and a warning;
-    a tag whose ``networkFeatures`` is null is kept with a warning. Raises NotFoundError for an
-    unknown cloud or region, or when a region is needed and not given.
+    a tag whose ``networkFeatures`` is null is kept with a warning (with the rule's
+    ``missing_reason`` when it gives one). ``VirtualNetwork``, ``AzureLoadBalancer`` and
+    ``Internet`` are not looked up: their rules carry a :class:`Special` (``VirtualNetwork``'s
+    addresses are ``local``, the user's ``--local``). Host names that apply in this cloud get
+    ``{region}`` replaced by the region code; without a region they stay as written, with a
+    warning. Raises NotFoundError for an unknown cloud or region, or when a tag rule needs a
+    region and none is given.
     """
     cloud_name = get_cloud(cloud).name
     applies = [r for r in profile.rules if r.applies_to(cloud_name)]
     regional = [r for r in applies if r.is_regional]
+    hosts = [f for f in profile.fqdns if f.applies_to(cloud_name)]
+    regional_hosts = [f for f in hosts if f.is_regional]
     profile_warnings: list[str] = []
+    if profile.clouds and cloud_name not in profile.clouds:
+        profile_warnings.append(
+            f"profile {profile.name}'s source covers {', '.join(profile.clouds)}, not "
+            f"{cloud_name}: its rules may not be what {cloud_name} needs"
+        )
 
     code = ""
     if region_text is not None and region_text.strip():
         code = regions.resolve(region_text)
-        if not regional:
+        if not regional and not regional_hosts:
             profile_warnings.append(
                 f"profile {profile.name} has no per-region rule in {cloud_name}; "
                 f"region {code} is not used"
@@ -64,11 +89,22 @@ def resolve_profile(
             f"(for example --region {example})."
         )
 
+    elif regional_hosts:
+        profile_warnings.append(
+            f"profile {profile.name}: host names "
+            f"{', '.join(dict.fromkeys(f.host for f in regional_hosts))} name the region; "
+            f"shown with {REGION_PLACEHOLDER} until --region is given"
+        )
+
     by_fold = {name.casefold(): tag for name, tag in tags.items()}
     resolved: list[ResolvedRule] = []
     for rule in profile.rules:
         if not rule.applies_to(cloud_name):
             resolved.append(ResolvedRule(rule, None, f"not needed in {cloud_name}", ()))
+            continue
+        if rule.special is not None:
+            special = Special.of(rule.special, tuple(local))
+            resolved.append(ResolvedRule(rule, None, None, (), special))
             continue
         warnings: list[str] = []
         tag: TagInfo | None
@@ -77,14 +113,14 @@ def resolve_profile(
             if tag is None:
                 warnings.append(
                     f"{rule.tag}: the {cloud_name} file has no {rule.base} tag for region {code}; "
-                    f"this {_kind(rule)}resolves to no prefixes"
+                    f"this {_kind(rule)}resolves to no prefixes{_why(rule)}"
                 )
         else:
             tag = by_fold.get(rule.tag.casefold())
             if tag is None:
                 warnings.append(
                     f"{rule.tag} is not in the {cloud_name} file; "
-                    f"this {_kind(rule)}resolves to no prefixes"
+                    f"this {_kind(rule)}resolves to no prefixes{_why(rule)}"
                 )
         if tag is not None and tag.network_features is None:
             warnings.append(null_features_warning(tag))
@@ -96,6 +132,11 @@ def resolve_profile(
         cloud=cloud_name,
         region=code,
         rules=tuple(resolved),
-        fqdns=profile.fqdns,
+        fqdns=_hosts(hosts, code),
         warnings=tuple(dict.fromkeys(all_warnings)),
     )
+
+
+def _hosts(hosts: list[FqdnRule], code: str) -> tuple[FqdnRule, ...]:
+    """The host names of this cloud, ``{region}`` replaced when a region is known."""
+    return tuple(f.for_region(code) if code else f for f in hosts)
