@@ -91,6 +91,12 @@ def test_checkpoint_writes_a_profile_as_one_object_with_its_provenance(aztags):
     doc = gdc(result.stdout)
     assert [o["name"] for o in doc["objects"]] == ["azureml-westus"]
     assert "changeNumber" in doc["description"] and "profile azureml" in doc["description"]
+    # GDC takes no host names and JSON no comments: they are named in the description
+    assert (
+        "host names of the profile, not exported: anaconda.com, *.anaconda.com"
+        in (doc["description"])
+    )
+    assert "checkpoint takes no host names: the profile's 12 host names" in result.stderr
 
 
 def small_store(tmp_path, tags):

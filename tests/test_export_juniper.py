@@ -302,3 +302,13 @@ def test_an_empty_list_is_refused(tmp_path, fmt):
     result = runner.invoke(main, ["export", "Sql", "-f", fmt, "--ipv6"], env=env)
     assert result.exit_code == 3 and result.stdout == ""
     assert "no IPv6 prefixes" in result.stderr
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("fmt", ["junos", "junos-srx"])
+def test_host_names_of_a_profile_are_listed_in_a_comment_and_said(aztags, fmt):
+    result = aztags("export", "--profile", "azureml", "--region", "westus", "-f", fmt)
+    assert result.exit_code == 0, result.output
+    assert "#   *.anaconda.com\n" in result.stdout and "#   pypi.org\n" in result.stdout
+    assert f"{fmt} takes no host names: the profile's 12 host names are listed" in result.stderr
+    junos_apply(result.stdout) if fmt == "junos" else srx_book(result.stdout)

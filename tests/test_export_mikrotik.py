@@ -189,3 +189,12 @@ def test_an_empty_list_is_refused(tmp_path):
     result = runner.invoke(main, ["export", "Sql", "-f", "mikrotik", "--ipv6"], env=env)
     assert result.exit_code == 3 and result.stdout == ""
     assert "no IPv6 prefixes" in result.stderr
+
+
+@pytest.mark.realdata
+def test_host_names_of_a_profile_are_listed_in_a_comment_and_said(aztags):
+    result = aztags("export", "--profile", "azureml", "--region", "westus", "-f", "mikrotik")
+    assert result.exit_code == 0, result.output
+    assert "#   *.anaconda.com\n" in result.stdout and "#   pypi.org\n" in result.stdout
+    assert "mikrotik takes no host names: the profile's 12 host names are listed" in result.stderr
+    Router().run(result.stdout)

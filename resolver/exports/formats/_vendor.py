@@ -14,9 +14,13 @@ from resolver.prefixes import family, sort_prefixes
 
 
 def address_mask(prefix: str) -> tuple[str, str]:
-    """``20.38.96.0/20`` -> ``("20.38.96.0", "255.255.240.0")`` (IPv4 only)."""
-    net = ipaddress.IPv4Network(prefix)
-    return str(net.network_address), str(net.netmask)
+    """``20.38.96.0/20`` -> ``("20.38.96.0", "255.255.240.0")`` (IPv4 only; the store's
+    prefixes are canonical, host bits zero, so the address is kept as written)."""
+    address, _, length = prefix.partition("/")
+    return address, MASKS[int(length) if length else 32]
+
+
+MASKS = [str(ipaddress.IPv4Address((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF)) for n in range(33)]
 
 
 def split(prefixes: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -79,3 +83,16 @@ def rule_base(inp: ExportInput) -> str:
             if match:
                 return match.group(1)
     return "aztags"
+
+
+def host_note(inp: ExportInput, fmt: str, marker: str = "#") -> tuple[str, tuple[str, ...]]:
+    """For a target that takes no host names: the profile's host names as comment lines, and
+    a warning that says so (issue 11: "other targets list them in a comment, and say so")."""
+    if not inp.fqdns:
+        return "", ()
+    text = f"{marker} host names of the profile ({fmt} takes none; allow them by name elsewhere):\n"
+    text += "".join(f"{marker}   {host}\n" for host in inp.fqdns)
+    return text, (
+        f"{fmt} takes no host names: the profile's {len(inp.fqdns)} host names are listed "
+        "in a comment, not exported.",
+    )

@@ -23,9 +23,19 @@ def names(items: list[str]) -> list[str]:
 
 
 def checkpoint(inp: ExportInput) -> Output:
+    """JSON has no comments: a profile's host names (GDC takes none) are listed in the
+    document's description, and a warning says so."""
+    description = "; ".join(inp.header.lines())
+    warnings: tuple[str, ...] = ()
+    if inp.fqdns:
+        description += "; host names of the profile, not exported: " + ", ".join(inp.fqdns)
+        warnings = (
+            f"checkpoint takes no host names: the profile's {len(inp.fqdns)} host names are "
+            "listed in the document's description, not exported.",
+        )
     doc = {
         "version": "1.0",
-        "description": "; ".join(inp.header.lines()),
+        "description": description,
         "objects": [
             {
                 "name": name,
@@ -36,7 +46,7 @@ def checkpoint(inp: ExportInput) -> Output:
             for name, obj in zip(names([o.name for o in inp.objects]), inp.objects, strict=True)
         ],
     }
-    return Output(json.dumps(doc, indent=2) + "\n")
+    return Output(json.dumps(doc, indent=2) + "\n", warnings)
 
 
 FORMATS = (

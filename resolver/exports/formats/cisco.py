@@ -34,6 +34,7 @@ import ipaddress
 from resolver.exports.formats._vendor import (
     address_mask,
     describe,
+    host_note,
     previous,
     rule_base,
     split,
@@ -77,10 +78,11 @@ def _asa_group(name: str, description: str, prefixes: tuple[str, ...]) -> str:
 
 def asa(inp: ExportInput) -> Output:
     names = asa_names([o.name for o in inp.objects])
-    text = _asa_comment(inp)
+    note, warnings = host_note(inp, "cisco-asa", "!")
+    text = _asa_comment(inp) + note
     for name, obj in zip(names, inp.objects, strict=True):
         text += _asa_group(name, describe(inp, obj, ASA_DESCRIPTION), obj.prefixes)
-    return Output(text)
+    return Output(text, warnings)
 
 
 def asa_delta(inp: ExportInput) -> Output:
@@ -132,7 +134,8 @@ def asa_rules(inp: ExportInput) -> Output:
     objects = [o for o in inp.objects if o.rule is not None]
     group_names = asa_names([o.name for o in objects])
     local_name, acl_in, acl_out = asa_names([f"{base}-local", f"{base}-in", f"{base}-out"])
-    text = _asa_comment(inp)
+    note, warnings = host_note(inp, "cisco-asa", "!")
+    text = _asa_comment(inp) + note
     if inp.options.local:
         local = f"object-group {local_name}"
         text += "! the workload's side of every rule: --local\n"
@@ -170,7 +173,7 @@ def asa_rules(inp: ExportInput) -> Output:
             text += f"access-group {acl_out} out interface {interface}\n"
     else:
         text += "! bind the lists with: access-group <list> in|out interface <name> (--interface)\n"
-    return Output(text)
+    return Output(text, warnings)
 
 
 def _sorted(prefixes: tuple[str, ...]) -> tuple[str, ...]:
@@ -193,7 +196,8 @@ SEQ_MAX = 4294967294  # IOS: seq <1-4294967294>
 
 def _seq_start(prefix: str) -> int:
     if family(prefix) == 4:
-        start = int(ipaddress.IPv4Network(prefix).network_address) + 1
+        a, b, c, d = prefix.partition("/")[0].split(".")
+        start = (int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)) + 1
     else:
         start = 1 + int(hashlib.sha1(prefix.encode()).hexdigest()[:8], 16) % SEQ_MAX
     return (start - 1) % SEQ_MAX + 1
@@ -231,14 +235,15 @@ def _ios_description(inp: ExportInput, obj: ExportObject, command: str, name: st
 
 
 def ios(inp: ExportInput) -> Output:
-    text = inp.header.comment("!")
+    note, warnings = host_note(inp, "cisco-ios", "!")
+    text = inp.header.comment("!") + note
     for obj, command, name, prefixes in _ios_lists(inp.objects):
         if not prefixes:
             continue
         text += _ios_description(inp, obj, command, name)
         for prefix, seq in seqs(prefixes).items():
             text += f"{command} prefix-list {name} seq {seq} permit {prefix}\n"
-    return Output(text)
+    return Output(text, warnings)
 
 
 def ios_delta(inp: ExportInput) -> Output:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from resolver.exports.formats._vendor import previous, token, with_prefixes
+from resolver.exports.formats._vendor import host_note, previous, token, with_prefixes
 from resolver.exports.model import ExportInput, ExportObject, Format, Output, chunks, object_names
 
 SRX_SET_LIMIT = 1024
@@ -40,11 +40,12 @@ def names(items: Iterable[str]) -> list[str]:
 
 
 def junos(inp: ExportInput) -> Output:
-    text = inp.header.comment("#")
+    note, warnings = host_note(inp, "junos")
+    text = inp.header.comment("#") + note
     for name, obj in zip(names(o.name for o in inp.objects), inp.objects, strict=True):
         text += f"delete policy-options prefix-list {name}\n"
         text += "".join(f"set policy-options prefix-list {name} {p}\n" for p in obj.prefixes)
-    return Output(text)
+    return Output(text, warnings)
 
 
 def junos_delta(inp: ExportInput) -> Output:
@@ -112,11 +113,12 @@ def _statements(
 
 def srx(inp: ExportInput) -> Output:
     statements, sets, warnings = _statements(inp, inp.objects)
+    note, more = host_note(inp, "junos-srx")
     book = _book(inp)
-    text = inp.header.comment("#")
+    text = inp.header.comment("#") + note
     text += "".join(f"delete {book} address-set {s}\n" for s in sets)
     text += "".join(f"set {s}\n" for s in statements)
-    return Output(text, tuple(warnings))
+    return Output(text, (*warnings, *more))
 
 
 def srx_delta(inp: ExportInput) -> Output:

@@ -21,7 +21,7 @@ IPv4 /32 entries are written as bare addresses, the way RouterOS prints them, so
 
 from __future__ import annotations
 
-from resolver.exports.formats._vendor import split
+from resolver.exports.formats._vendor import host_note, split
 from resolver.exports.model import ExportInput, Format, Output, object_names
 
 MENUS = ("/ip firewall address-list", "/ipv6 firewall address-list")
@@ -39,7 +39,8 @@ def address(prefix: str) -> str:
 
 
 def mikrotik(inp: ExportInput) -> Output:
-    text = inp.header.comment("#")
+    note, warnings = host_note(inp, "mikrotik")
+    text = inp.header.comment("#") + note
     listed = names([o.name for o in inp.objects])
     for menu, index in zip(MENUS, (0, 1), strict=True):
         blocks = [(n, split(o.prefixes)[index]) for n, o in zip(listed, inp.objects, strict=True)]
@@ -58,7 +59,7 @@ def mikrotik(inp: ExportInput) -> Output:
                     f'comment="{comment}" }}\n'
                 )
             text += f'remove [find list="{name}" comment="{STALE}"]\n'
-    return Output(text)
+    return Output(text, warnings)
 
 
 def mikrotik_delta(inp: ExportInput) -> Output:
