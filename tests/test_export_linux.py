@@ -374,7 +374,15 @@ def test_ipset_refresh_twice_over_a_set_in_use(aztags, tmp_path):
 
 # -- rules -----------------------------------------------------------------------------------------
 
-AZUREML = ["--profile", "azureml", "--region", "westus"]
+# The 2021 azureml profile, frozen in tests/profiles (the built-in one follows Microsoft's page).
+AZUREML = [
+    "--profile",
+    "azureml",
+    "--region",
+    "westus",
+    "--profiles-dir",
+    str(Path(__file__).parent / "profiles"),
+]
 
 
 def nft_rule_lines(text: str) -> list[str]:

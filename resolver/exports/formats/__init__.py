@@ -9,7 +9,17 @@ from importlib import import_module
 from resolver.exports.model import Format
 
 # The modules, in the order `aztags export --list-formats` shows their formats.
-MODULES = ("text", "linux", "bsd", "bird")
+MODULES = (
+    "text",
+    "cisco",
+    "juniper",
+    "fortinet",
+    "checkpoint",
+    "mikrotik",
+    "linux",
+    "bsd",
+    "bird",
+)
 
 
 def formats() -> Mapping[str, Format]:
