@@ -9,7 +9,7 @@ from importlib import import_module
 from resolver.exports.model import Format
 
 # The modules, in the order `aztags export --list-formats` shows their formats.
-MODULES = ("text",)
+MODULES = ("text", "azure", "aws", "windows", "proxies", "terraform")
 
 
 def formats() -> Mapping[str, Format]:
