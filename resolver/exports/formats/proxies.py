@@ -16,6 +16,7 @@ the header; both refresh by reloading (HAProxy >= 2.4 can also swap an ACL at ru
 from __future__ import annotations
 
 from resolver.exports.model import ExportInput, Format, Output, object_names
+from resolver.prefixes import interval
 
 
 def nginx_geo(inp: ExportInput) -> Output:
@@ -44,13 +45,32 @@ def haproxy_acl(inp: ExportInput) -> Output:
 
 
 def squid_dst(inp: ExportInput) -> Output:
+    """Squid ignores, with three lines of warnings each, a prefix inside another prefix of the
+    same ACL; those are left out here (the list covers the same addresses), and the file says
+    how many. Adjacent prefixes are not merged: that is --aggregate's job."""
     (name,) = object_names(
         [inp.objects[0].name if len(inp.objects) == 1 else "aztags"], allowed="A-Za-z0-9_.-"
     )
+    prefixes = _outermost(inp.all_prefixes)
     head = inp.header.comment("#") + (
         f'# Squid ACL file, one prefix per line: acl {name} dst "/etc/squid/{name}.txt"\n'
     )
-    return Output(head + "".join(f"{p}\n" for p in inp.all_prefixes))
+    if dropped := len(inp.all_prefixes) - len(prefixes):
+        head += f"# {dropped} prefixes inside other prefixes of the list are left out.\n"
+    return Output(head + "".join(f"{p}\n" for p in prefixes))
+
+
+def _outermost(prefixes: tuple[str, ...]) -> list[str]:
+    """``prefixes`` (sorted: family, address, length) without those inside an earlier one."""
+    kept: list[str] = []
+    cover: tuple[int, int] = (0, -1)  # (family, last address) of the widest block so far
+    for prefix in prefixes:
+        fam, (first, last) = interval(prefix)
+        if fam == cover[0] and last <= cover[1]:
+            continue
+        kept.append(prefix)
+        cover = (fam, last)
+    return kept
 
 
 def squid_dstdomain(inp: ExportInput) -> Output:
