@@ -140,6 +140,7 @@ def _all_tags(inp: ExportInput) -> set[str]:
 
 FUNCTIONS = r"""set -euo pipefail
 shopt -s inherit_errexit
+declare -A VERSION MAXENTRIES  # per list ID, as of its last settle
 
 # plid NAME: the ID of the prefix list named NAME ("" when there is none)
 plid() {
@@ -153,62 +154,59 @@ plid() {
     printf '%s' "$ids"
 }
 
-# field ID FIELD: one field of the prefix list (State, Version, MaxEntries...)
-field() {
-    aws ec2 describe-managed-prefix-lists --prefix-list-ids "$1" \
-        --query "PrefixLists[0].$2" --output text
-}
-
-# settle ID: wait until the list is not being created, changed or restored
+# settle ID: wait until the list is not being created or changed; note its version and size
 settle() {
-    local state
+    local out state version max
     while :; do
-        state=$(field "$1" State)
+        out=$(aws ec2 describe-managed-prefix-lists --prefix-list-ids "$1" \
+            --query 'PrefixLists[0].[State,Version,MaxEntries]' --output text)
+        read -r state version max <<<"$out"
         case $state in
             *-in-progress) sleep 2 ;;
-            *-failed) echo "prefix list $1 is $state: $(field "$1" StateMessage)" >&2; return 1 ;;
-            *) return 0 ;;
+            *-failed) echo "prefix list $1 is $state; see its StateMessage" >&2; return 1 ;;
+            *) VERSION[$1]=$version; MAXENTRIES[$1]=$max; return 0 ;;
         esac
     done
 }
 
-# modify ID ARGS...: one versioned modify-managed-prefix-list call, then wait for it
+# modify ID ARGS...: one modify-managed-prefix-list call at the version this script last saw
+# (another change in between makes it fail), then wait for it
 modify() {
     local id=$1
     shift
-    settle "$id"
     aws ec2 modify-managed-prefix-list --prefix-list-id "$id" \
-        --current-version "$(field "$id" Version)" "$@" --output text >/dev/null
+        --current-version "${VERSION[$id]}" "$@" --output text >/dev/null
     settle "$id"
 }
 
-# existing NAME: the ID of a list the base export made; stop when it is not there
+# existing VAR NAME: VAR=the ID of list NAME, which the base export made; stop if it is missing
 existing() {
     local id
-    id=$(plid "$1")
+    id=$(plid "$2")
     if [ -z "$id" ]; then
-        echo "prefix list $1 not found: it was not made from the base export;" \
+        echo "prefix list $2 not found: it was not made from the base export;" \
             "write the full list (a CloudFormation template: no --since/--state)" >&2
         return 1
     fi
-    printf '%s' "$id"
+    settle "$id"
+    printf -v "$1" '%s' "$id"
 }
 
-# created NAME FAMILY MAX: the ID of list NAME, made empty with MAX entries if missing
+# created VAR NAME FAMILY MAX: VAR=the ID of list NAME, made empty with MAX entries if missing
 created() {
     local id
-    id=$(plid "$1")
+    id=$(plid "$2")
     if [ -z "$id" ]; then
-        id=$(aws ec2 create-managed-prefix-list --prefix-list-name "$1" --address-family "$2" \
-            --max-entries "$3" --query 'PrefixList.PrefixListId' --output text)
+        id=$(aws ec2 create-managed-prefix-list --prefix-list-name "$2" --address-family "$3" \
+            --max-entries "$4" --query 'PrefixList.PrefixListId' --output text)
     fi
     settle "$id"
-    printf '%s' "$id"
+    printf -v "$1" '%s' "$id"
 }
 
 # resize ID N: set MaxEntries to N when it differs (not in the same call as entries)
 resize() {
-    if [ "$(field "$1" MaxEntries)" != "$2" ]; then
+    if [ "${MAXENTRIES[$1]}" != "$2" ]; then
         modify "$1" --max-entries "$2"
     fi
 }
@@ -266,9 +264,9 @@ def modify_script(inp: ExportInput) -> Output:
                 total_remove += len(minus)
                 setup.append(f"# {list_name}: +{len(plus)} -{len(minus)}\n")
                 if had is None:
-                    setup.append(f"{var}=$(created '{list_name}' IPv{fam} {len(target)})\n")
+                    setup.append(f"created {var} '{list_name}' IPv{fam} {len(target)}\n")
                 else:
-                    setup.append(f"{var}=$(existing '{list_name}')\n")
+                    setup.append(f"existing {var} '{list_name}'\n")
                     if plus:
                         adds.append(f'resize "${var}" {len(had) + len(plus)}\n')
                 for piece in chunks(plus, PER_CALL) if plus else []:
