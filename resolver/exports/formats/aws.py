@@ -5,7 +5,9 @@ Two outputs, one per way of changing a list:
 - The full list (``render``) is a CloudFormation template of ``AWS::EC2::PrefixList``
   resources. A stack create makes the lists; a stack update with the next export moves each list
   to the new entries in one versioned change, and CloudFormation works out which entries to add
-  and remove. A template (not a ``create-managed-prefix-list`` command line) because a big tag
+  and remove (it also changes ``MaxEntries`` in a call of its own when the count changes: the
+  resource's documented update behaviour, not tried here [unverified]). A template (not a
+  ``create-managed-prefix-list`` command line) because a big tag
   does not fit on one command line, the create call takes at most 100 entries, and a template is
   run again as it is, where a create command fails the second time.
 - The delta (``--since``/``--state``) is a bash script of ``aws ec2 modify-managed-prefix-list``
@@ -105,16 +107,18 @@ def cloudformation(inp: ExportInput) -> Output:
     logical = object_names(
         [name for name, *_ in lists], allowed="A-Za-z0-9", replacement="", first="A-Za-z"
     )
+    entries: list[str] = []
     tags_value = re.sub(r"[^A-Za-z0-9 ._:/+=@-]", "_", " ".join(sorted(_all_tags(inp))))[:256]
     for resource, (name, fam, obj, piece) in zip(logical, lists, strict=True):
         description = _description(obj, name)
+        entries.append(_entry_lines(piece, description))
         resources[resource] = {
             "Type": "AWS::EC2::PrefixList",
             "Properties": {
                 "PrefixListName": name,
                 "AddressFamily": f"IPv{fam}",
                 "MaxEntries": len(piece),
-                "Entries": [{"Cidr": p, "Description": description} for p in piece],
+                "Entries": f"@entries{len(entries) - 1}@",
                 "Tags": [
                     {"Key": "aztags:serviceTags", "Value": tags_value or name},
                     {"Key": "aztags:changeNumber", "Value": str(h.change_number)},
@@ -129,7 +133,19 @@ def cloudformation(inp: ExportInput) -> Output:
         "Resources": resources,
         "Outputs": outputs,
     }
-    return Output(json.dumps(doc, indent=2) + "\n", tuple(warnings))
+    text = json.dumps(doc, indent=2)
+    for n, lines in enumerate(entries):  # placeholders, so json writes each entry on one line
+        text = text.replace(f'"@entries{n}@"', lines, 1)
+    return Output(text + "\n", tuple(warnings))
+
+
+def _entry_lines(prefixes: Sequence[str], description: str) -> str:
+    """An entry list, one entry per line (json.dumps with an indent is slow on thousands of
+    small objects, and one line per entry diffs well)."""
+    desc = json.dumps(description)
+    pad = " " * 10
+    body = ",\n".join(f'{pad}{{"Cidr": "{p}", "Description": {desc}}}' for p in prefixes)
+    return f"[\n{body}\n{pad[:-2]}]"
 
 
 def _all_tags(inp: ExportInput) -> set[str]:
