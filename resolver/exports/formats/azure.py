@@ -260,6 +260,7 @@ def nsg_list(inp: ExportInput) -> Output:
     """The objects as rules whose traffic is chosen at deployment (see the module doc)."""
     warnings: list[str] = []
     local = _local(inp)
+    left_out: dict[int, list[str]] = {}
     groups: list[list[_Rule]] = []
     variables: dict[str, list[str]] = {}
     for name, obj in zip(_names(inp), inp.objects, strict=True):
@@ -267,7 +268,7 @@ def nsg_list(inp: ExportInput) -> Output:
             if not prefixes:
                 continue
             if fam not in local:
-                warnings.append(_no_local(obj.name, fam))
+                left_out.setdefault(fam, []).append(obj.name)
                 continue
             pieces = chunks(prefixes, PER_RULE)
             if len(pieces) > 1:
@@ -276,6 +277,7 @@ def nsg_list(inp: ExportInput) -> Output:
                 base = f"{name}-v{fam}" + (f"-{i + 1}" if i else "")
                 variables[base] = list(piece)
                 groups.append([_either(d, base, piece, local[fam], obj, inp) for d in DIRECTIONS])
+    warnings += _no_local(left_out)
     if not groups:
         raise NotFoundError(_nothing(inp))
     parameters = {
@@ -329,11 +331,13 @@ def _either(
     )
 
 
-def _no_local(name: str, fam: int) -> str:
-    return (
-        f"{name}: no --local address is IPv{fam}, so its IPv{fam} rules are left out "
-        "(any local address would allow more than asked)."
-    )
+def _no_local(left_out: dict[int, list[str]]) -> list[str]:
+    """One warning per family: the objects whose rules of that family are left out."""
+    return [
+        f"No --local address is IPv{fam}, so the IPv{fam} rules of {', '.join(names)} are left "
+        "out (any local address would allow more than asked)."
+        for fam, names in sorted(left_out.items())
+    ]
 
 
 def _nothing(inp: ExportInput) -> str:
@@ -347,6 +351,7 @@ def nsg_rules(inp: ExportInput) -> Output:
     """A profile's rules as NSG security rules (see the module doc)."""
     warnings: list[str] = []
     local = _local(inp)
+    left_out: dict[int, list[str]] = {}
     groups: list[list[_Rule]] = []
     for name, obj in zip(_names(inp), inp.objects, strict=True):
         rule = obj.rule
@@ -354,7 +359,9 @@ def nsg_rules(inp: ExportInput) -> Output:
             continue
         for fam, remote, suffix in _remote_sides(obj, rule, local, warnings):
             if fam not in local:
-                warnings.append(_no_local(obj.name, fam))
+                left_out.setdefault(fam, [])
+                if obj.name not in left_out[fam]:
+                    left_out[fam].append(obj.name)
                 continue
             inbound = rule.direction == "inbound"
             groups.append(
@@ -374,6 +381,7 @@ def nsg_rules(inp: ExportInput) -> Output:
                     )
                 ]
             )
+    warnings += _no_local(left_out)
     if not groups:
         raise NotFoundError(_nothing(inp))
     out = _template(inp, groups, {}, {}, "profile's rules")
