@@ -19,6 +19,11 @@ MODULES = (
     "linux",
     "bsd",
     "bird",
+    "azure",
+    "aws",
+    "windows",
+    "proxies",
+    "terraform",
 )
 
 
