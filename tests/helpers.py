@@ -506,17 +506,27 @@ def expected_history(name: str) -> list[tuple]:
     return rows
 
 
+# The 2021 azureml profile, frozen: tests of export formats and rule sets use it, so that their
+# expectations do not move when the built-in profile follows Microsoft's page.
+FROZEN_PROFILES = ROOT / "tests" / "profiles"
+
+
 def cli_env(
-    db: Path | str, home: Path, *, max_age_days: str | None = "36500"
+    db: Path | str,
+    home: Path,
+    *,
+    max_age_days: str | None = "36500",
+    profiles: Path | None = None,
 ) -> dict[str, str | None]:
     """The variables a command reads, pinned for CliRunner: this store, no user config, no user
-    profiles, no cloud override. The test stores hold old files, so the stale-data warning is
-    off unless ``max_age_days`` is given (None: the default limit, 14 days)."""
+    profiles (unless ``profiles``: a folder, e.g. FROZEN_PROFILES), no cloud override. The test
+    stores hold old files, so the stale-data warning is off unless ``max_age_days`` is given
+    (None: the default limit, 14 days)."""
     return {
         "AZTAGS_DB": str(db),
         "XDG_CONFIG_HOME": str(home / "config"),
         "AZTAGS_CONFIG": None,
         "AZTAGS_CLOUD": None,
-        "AZTAGS_PROFILES_DIR": None,
+        "AZTAGS_PROFILES_DIR": str(profiles) if profiles else None,
         "AZTAGS_MAX_AGE_DAYS": max_age_days,
     }

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from cli import main
 from tests.helpers import (
+    FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
     collapsed,
@@ -35,7 +36,7 @@ def expected_space(names):
 
 @pytest.fixture
 def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
+    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
 
     def invoke(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

@@ -27,7 +27,16 @@ from resolver.exports.model import (
     ObjectDelta,
     RuleInfo,
 )
-from tests.helpers import WEEKLY_2023, cli_env, collapsed, iso, raw_tags, simple_snapshot, union_of
+from tests.helpers import (
+    FROZEN_PROFILES,
+    WEEKLY_2023,
+    cli_env,
+    collapsed,
+    iso,
+    raw_tags,
+    simple_snapshot,
+    union_of,
+)
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope"]  # both families, Sql inside AzureCloud
@@ -41,7 +50,7 @@ def expected_space(names, *, family: int | None = None):
 
 @pytest.fixture
 def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
+    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
 
     def invoke(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
@@ -392,7 +401,7 @@ def test_asa_rules_bind_only_the_directions_they_have():
 @pytest.mark.parametrize("fmt", ["cisco-asa", "cisco-ios"])
 def test_an_empty_list_is_refused(tmp_path: Path, fmt):
     db = tmp_path / "small.db"
-    env = cli_env(db, tmp_path)
+    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
     path = tmp_path / "ServiceTags_Public_20250106.json"
     path.write_bytes(simple_snapshot(1, {"Sql": ["20.0.0.0/16"]}))
     runner = CliRunner()

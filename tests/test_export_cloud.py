@@ -28,6 +28,7 @@ from click.testing import CliRunner
 
 from cli import main
 from tests.helpers import (
+    FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
     collapsed,
@@ -48,7 +49,7 @@ def expected_space(names, *, family: int | None = None):
 
 
 def run_in(db: Path, tmp_path: Path, **env_extra: str):
-    env = {**cli_env(db, tmp_path), **env_extra}
+    env = {**cli_env(db, tmp_path, profiles=FROZEN_PROFILES), **env_extra}
 
     def invoke(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

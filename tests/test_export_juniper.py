@@ -18,6 +18,7 @@ from cli import main
 from resolver.exports.formats import formats
 from resolver.exports.model import ExportInput, ExportObject, ExportOptions, Header, ObjectDelta
 from tests.helpers import (
+    FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
     collapsed,
@@ -39,7 +40,7 @@ def expected_space(names, *, family: int | None = None):
 
 @pytest.fixture
 def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
+    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
 
     def invoke(*args: str):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from resolver.exports.model import (
     ObjectDelta,
     RuleInfo,
 )
+from resolver.prefixes import family as prefix_family
 from resolver.prefixes import sort_prefixes
 
 if TYPE_CHECKING:
@@ -90,10 +91,16 @@ def export(store: TagStore, request: ExportRequest) -> ExportResult:
     if request.options.rules:
         empty = [o.name for o in objects if not o.prefixes]
         if empty:
+            local = (
+                " (VirtualNetwork is your own address space: give it with --local CIDR)"
+                if any(o.endswith("-VirtualNetwork") for o in empty)
+                else ""
+            )
             warnings.append(
                 f"{len(empty)} rule(s) have no prefixes "
                 f"{'in this family ' if request.family else ''}and are left out: "
                 + ", ".join(empty)
+                + local
             )
         objects = [o for o in objects if o.prefixes]
     fqdns = _fqdns(answer, request)
@@ -127,7 +134,8 @@ def export(store: TagStore, request: ExportRequest) -> ExportResult:
             header.version,
             label,
         )
-    inp = ExportInput(header, tuple(objects), request.options, fqdns, delta)
+    options = replace(request.options, family=request.family)
+    inp = ExportInput(header, tuple(objects), options, fqdns, delta)
     _check_empty(inp, fmt, request)
     if delta is not None and fmt.delta is None:
         warnings.append(
@@ -201,14 +209,27 @@ def _objects(answer: CidrAnswer, request: ExportRequest) -> list[ExportObject]:
     if not request.options.rules:
         return [ExportObject(base, answer.prefixes, tuple(t.name for t in answer.tags))]
     assert answer.profile is not None
+    profile = answer.profile.with_local(request.options.local)
     objects = []
     for n, (resolved, prefixes) in enumerate(
-        zip(answer.profile.rules, answer.rule_prefixes, strict=True), 1
+        zip(profile.rules, answer.rule_prefixes, strict=True), 1
     ):
+        rule = resolved.rule
+        special = resolved.special
+        if special is not None:
+            # VirtualNetwork (the user's --local), AzureLoadBalancer (a constant), Internet
+            # (any): their own addresses; NSGs know all three by name.
+            kept = tuple(
+                p for p in special.addresses if request.family in (None, prefix_family(p))
+            )
+            info = RuleInfo(
+                rule.direction, rule.protocol, rule.port_ranges(), special.name, True, rule.purpose
+            )
+            objects.append(ExportObject(f"{base}-{n:02d}-{special.name}", kept, (), info))
+            continue
         tag = resolved.tag
         if tag is None:
             continue
-        rule = resolved.rule
         features = tag.network_features or frozenset()
         info = RuleInfo(
             rule.direction,

@@ -119,6 +119,7 @@ class ExportOptions:
     zone: str | None = None  # --zone (junos/srx)
     interface: str | None = None  # --interface (iptables, nftables, asa: the ACL's interface)
     priority_base: int = 1000  # --priority-base (azure-nsg)
+    family: int | None = None  # --ipv4 / --ipv6 (4 or 6): the query kept one family only
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +187,8 @@ def object_names(
     out: list[str] = []
     seen: set[str] = set()
     for name in names:
-        clean = re.sub(f"[^{allowed}]", replacement, name)
-        if case == "upper":
-            clean = clean.upper()
-        elif case == "lower":
-            clean = clean.lower()
+        clean = name.upper() if case == "upper" else name.lower() if case == "lower" else name
+        clean = re.sub(f"[^{allowed}]", replacement, clean)
         if first is not None and not re.match(f"[{first}]", clean[:1]):
             clean = "az" + replacement + clean if re.match(f"[{first}]", "a") else "A" + clean
         if len(clean) > max_length or clean in seen or clean != name and clean in names:

@@ -119,8 +119,14 @@ def _by_family(prefixes: Sequence[str]) -> dict[int, tuple[str, ...]]:
 
 def _local(inp: ExportInput) -> dict[int, Side]:
     """The local side per family: ``--local`` addresses of that family, ``*`` without
-    ``--local``, and no entry for a family ``--local`` has no address in."""
+    ``--local``, and no entry for a family ``--local`` has no address in. With ``--ipv4`` or
+    ``--ipv6`` and no ``--local``, the whole space of that family (``0.0.0.0/0``), so that a
+    rule naming a service tag (which holds both families) stays within the family asked."""
     if not inp.options.local:
+        if inp.options.family == 4:
+            return {4: ("0.0.0.0/0",)}
+        if inp.options.family == 6:
+            return {6: ("::/0",)}
         return {4: "*", 6: "*"}
     return {fam: p for fam, p in _by_family(inp.options.local).items() if p}
 
@@ -493,7 +499,7 @@ def ipgroups(inp: ExportInput) -> Output:
 FORMATS = (
     Format(
         "azure-nsg",
-        "Azure NSG security rules (ARM template), one family per rule; --rules: a profile's",
+        "Azure NSG security rules (ARM template), one family per rule; --rules: a profile's rules",
         nsg_list,
         rules=nsg_rules,
     ),
