@@ -126,6 +126,36 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     )
 
 
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+    }
+
+
+# Every operation may answer these (the OpenAPI document lists them, so that clients and the
+# schema tests know them): a problem details document, never a stack trace.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Bad input: a name, address, format or date that is not valid"),
+    401: _problem_doc("Credentials needed ([auth] is on): HTTP basic or a bearer token"),
+    404: _problem_doc("No such tag, profile, region, cloud, snapshot or feed format"),
+    413: _problem_doc(f"The request body is over {MAX_BODY} bytes"),
+    503: _problem_doc("No snapshot stored yet, or the database cannot be read"),
+}
+
+
 def _status_of(error: AztagsError) -> tuple[int, str]:
     if isinstance(error, EmptyStoreError):
         return 503, "No snapshot"
@@ -260,6 +290,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="aztags",
         version=settings.version or "0",
         description="Azure service tags for on-premises firewalls: feeds, lookups, changes.",
+        responses=PROBLEMS,
         lifespan=lifespan,
     )
     app.state.settings = settings
