@@ -3,11 +3,17 @@ own parser, /changes.atom read by feedparser."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import feedparser
 import pytest
+import requests
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,7 +23,7 @@ from resolver.alerts.model import Event, EventType
 from resolver.server import atom
 from resolver.server.app import Auth, Settings, create_app
 from tests.build_store import import_into
-from tests.helpers import simple_snapshot
+from tests.helpers import ROOT, simple_snapshot
 
 FILES = [
     ("20250106", 1, {"Storage": ["10.0.0.0/16"], "Gone": ["30.0.0.0/24"], "Sql": ["20.0.0.0/16"]}),
@@ -352,3 +358,70 @@ def test_changes_feed_and_metrics_on_the_weekly_store(db):
     assert tag.entries and all("AzureFrontDoor.Frontend" in e.title for e in tag.entries)
     samples = scrape(client)
     assert samples["aztags_snapshot_change_number"][(("cloud", "china"),)] > 0
+
+
+# -- a real server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_a_real_server_answers_metrics_atom_and_healthz(store, tmp_path):
+    """``aztags serve`` under uvicorn: the request middleware counts, the feed parses."""
+    port = free_port()
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "AZTAGS_DB": str(store),
+        "XDG_CONFIG_HOME": str(home),
+        "AZTAGS_MAX_AGE_DAYS": "36500",
+    }
+    for name in ("AZTAGS_CONFIG", "AZTAGS_CLOUD", "AZTAGS_PROFILES_DIR"):
+        env.pop(name, None)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # up to 20 s for the server to listen
+            try:
+                health = requests.get(f"{base}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.communicate()
+                time.sleep(0.1)
+        else:
+            pytest.fail("aztags serve did not listen")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        feed = requests.get(f"{base}/changes.atom", params={"tag": "Storage"}, timeout=10)
+        parsed = feedparser.parse(feed.content)
+        assert not parsed.bozo and len(parsed.entries) == 3
+        assert parsed.entries[0].link.startswith(f"{base}/v1/diff?")
+        again = requests.get(
+            f"{base}/changes.atom?tag=Storage",
+            headers={"If-None-Match": feed.headers["etag"]},
+            timeout=10,
+        )
+        assert again.status_code == 304
+        text = requests.get(f"{base}/metrics", timeout=10).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        route = (("method", "GET"), ("route", "/changes.atom"))
+        assert samples[("aztags_http_requests_total", (*route, ("status", "200")))] == 1
+        assert samples[("aztags_http_requests_total", (*route, ("status", "304")))] == 1
+        assert samples[("aztags_snapshot_change_number", (("cloud", "public"),))] == 3
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err
