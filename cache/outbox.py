@@ -471,3 +471,23 @@ def save_fetch_runs(conn: sqlite3.Connection, runs: FetchRuns) -> None:
 
 def count_events(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM alert_events").fetchone()[0])
+
+
+# -- for the server's /metrics ---------------------------------------------------------------------
+
+
+def all_fetch_runs(conn: sqlite3.Connection) -> list[FetchRuns]:
+    """Every cloud's scheduled-fetch record (none before the scheduler's first run)."""
+    clouds = [str(c) for (c,) in conn.execute("SELECT cloud FROM fetch_runs ORDER BY cloud")]
+    return [load_fetch_runs(conn, c) for c in clouds]
+
+
+def delivery_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """(channel, state) -> deliveries, for ``pending`` (not sent yet, in a message or not) and
+    ``dead``, as ``aztags alerts list --pending/--dead`` count them."""
+    rows = conn.execute(
+        "SELECT d.channel, coalesce(m.state, 'pending'), count(*) FROM alert_deliveries d "
+        "LEFT JOIN alert_messages m ON m.id = d.message_id "
+        "WHERE m.state IS NULL OR m.state IN ('pending', 'dead') GROUP BY 1, 2"
+    )
+    return {(str(channel), str(state)): int(n) for channel, state, n in rows}

@@ -30,6 +30,18 @@ class LookupBatch(BaseModel):
     at: str | None = Field(None, max_length=32)
 
 
+def _answerable(report: Any) -> Any:
+    """The report, unless no query in it is an address or a CIDR: then a 400 naming each (one
+    bad line of a batch is an error in its answer, as with 'aztags lookup --file')."""
+    if report.answers and all(a.result is None for a in report.answers):
+        errors = "; ".join(str(a.error or a.query) for a in report.answers[:5])
+        more = len(report.answers) - 5
+        raise UsageError(
+            f"No address or CIDR to look up: {errors}{f' (and {more} more)' if more > 0 else ''}."
+        )
+    return report
+
+
 def _json(request: Request, doc: Any, snapshot: Any = None, etag: str | None = None) -> Response:
     response = Document(doc)
     if snapshot is not None and etag is not None:
@@ -95,13 +107,13 @@ def install(app: FastAPI) -> None:
             raise UsageError("Give at least one ?ip=ADDRESS.")
         with db.view() as conn:
             report = db.store(conn, cloud).lookup_report(ip, at=at)
-        return Document(render.render_lookup_report_json(report))
+        return Document(render.render_lookup_report_json(_answerable(report)))
 
     @app.post("/v1/lookup", tags=["api"], summary=f"Look up to {MAX_BATCH:,} addresses at once")
     def lookup_batch(batch: Annotated[LookupBatch, Body()]) -> Response:
         with db.view() as conn:
             report = db.store(conn, batch.cloud).lookup_report(batch.addresses, at=batch.at)
-        return Document(render.render_lookup_report_json(report))
+        return Document(render.render_lookup_report_json(_answerable(report)))
 
     @app.get("/v1/diff", tags=["api"], summary="What changed between two snapshots")
     def diff(
@@ -118,8 +130,8 @@ def install(app: FastAPI) -> None:
 
     @app.get("/v1/changes", tags=["api"], summary="Snapshots stored since a reference")
     def changes(
+        since: Annotated[str, Query(max_length=32, description="a date or cn:N")],
         cloud: Cloud = "public",
-        since: Annotated[str, Query(max_length=32, description="a date or cn:N")] = ...,  # type: ignore[assignment]
     ) -> Response:
         with db.view() as conn:
             store = db.store(conn, cloud)

@@ -51,6 +51,12 @@ class Auth:
     def enabled(self) -> bool:
         return bool(self.username or self.tokens)
 
+    @property
+    def challenge(self) -> str:
+        """The WWW-Authenticate header of a 401: the schemes this server takes."""
+        schemes = ['Basic realm="aztags", charset="UTF-8"'] if self.username else []
+        return ", ".join([*schemes, *(['Bearer realm="aztags"'] if self.tokens else [])])
+
     def allows(self, header: str | None) -> bool:
         if not self.enabled:
             return True
@@ -120,6 +126,36 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     )
 
 
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+    }
+
+
+# Every operation may answer these (the OpenAPI document lists them, so that clients and the
+# schema tests know them): a problem details document, never a stack trace.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Bad input: a name, address, format or date that is not valid"),
+    401: _problem_doc("Credentials needed ([auth] is on): HTTP basic or a bearer token"),
+    404: _problem_doc("No such tag, profile, region, cloud, snapshot or feed format"),
+    413: _problem_doc(f"The request body is over {MAX_BODY} bytes"),
+    503: _problem_doc("No snapshot stored yet, or the database cannot be read"),
+}
+
+
 def _status_of(error: AztagsError) -> tuple[int, str]:
     if isinstance(error, EmptyStoreError):
         return 503, "No snapshot"
@@ -150,7 +186,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        title = "Not found" if error.status_code == 404 else "Error"
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        title = titles.get(error.status_code, "Error")
         return problem(error.status_code, title, str(error.detail))
 
     @app.exception_handler(Exception)
@@ -205,6 +242,34 @@ def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Re
     return response
 
 
+class BodyLimit:
+    """ASGI middleware: a request body is read up to ``limit`` bytes, Content-Length or not (a
+    chunked body has none), then the request is refused with 413."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # an HTTPException passes FastAPI's body parsing as it is (others become 400)
+                from fastapi import HTTPException
+
+                raise HTTPException(413, f"Bodies are limited to {self.limit} bytes.")
+            return message
+
+        await self.app(scope, counting, send)
+
+
 # -- the app ---------------------------------------------------------------------------------------
 
 
@@ -225,11 +290,15 @@ def create_app(settings: Settings) -> FastAPI:
         title="aztags",
         version=settings.version or "0",
         description="Azure service tags for on-premises firewalls: feeds, lookups, changes.",
+        responses=PROBLEMS,
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.db = Database(settings.db, max_age_days=settings.max_age_days)
     _install_errors(app)
+    # innermost (middleware added first is nearest the routes): its 413 reaches FastAPI's body
+    # parsing as it is, not inside the task group of the guard's call_next
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -248,7 +317,7 @@ def create_app(settings: Settings) -> FastAPI:
                 },
                 status_code=401,
                 media_type="application/problem+json",
-                headers={"WWW-Authenticate": 'Basic realm="aztags", charset="UTF-8"'},
+                headers={"WWW-Authenticate": settings.auth.challenge},
             )
         response: Response = await call_next(request)
         return response

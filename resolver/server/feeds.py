@@ -11,7 +11,7 @@ documented limit says so in the ``X-Aztags-Warning`` header and in the log.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request, Response
 
@@ -25,6 +25,8 @@ ALIASES = {"txt": "plain"}
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 # Entries a device takes from one feed (formats.md): PAN-OS 7.1 capacity, FortiGate threat
 # feeds before 7.4.4. Longer feeds are still served, with a warning.
+# A query parameter is text: Literal[4, 6] of integers matches none of it (?family=6 was a 400).
+Family = Annotated[Literal["4", "6"] | None, Query(description="4 or 6: one address family")]
 LIMITS = {
     "paloalto-edl": (50_000, "PAN-OS EDL capacity on many models (50,000 entries)"),
     "plain": (131_072, "FortiGate threat feed limit before 7.4.4 (131,072 lines)"),
@@ -36,7 +38,7 @@ def _split(name: str) -> tuple[str, str]:
     if not dot or not base:
         raise NotFoundError(
             f"Feed {name!r} names no format: add one after a dot, e.g. /feeds/{name}.txt "
-            "(plain, EDL-compatible) or /feeds/{name}.nftables."
+            f"(plain, EDL-compatible) or /feeds/{name}.nftables."
         )
     fmt = ALIASES.get(ext.lower(), ext.lower())
     try:
@@ -85,7 +87,7 @@ def install(app: FastAPI) -> None:
         name: str,
         region: str | None = Query(None, max_length=64),
         cloud: str = Query("public", max_length=16),
-        family: Literal[4, 6] | None = None,
+        family: Family = None,
         aggregate: bool = False,
         direction: Literal["inbound", "outbound"] | None = None,
     ) -> Response:
@@ -95,7 +97,7 @@ def install(app: FastAPI) -> None:
             profile=profile,
             region=region,
             direction=direction,
-            family=family,
+            family=int(family) if family else None,
             aggregate=aggregate,
             profile_dirs=request.app.state.settings.profile_dirs,
         )
@@ -106,9 +108,11 @@ def install(app: FastAPI) -> None:
         request: Request,
         name: str,
         cloud: str = Query("public", max_length=16),
-        family: Literal[4, 6] | None = None,
+        family: Family = None,
         aggregate: bool = False,
     ) -> Response:
         tag, fmt = _split(name)
-        req = ExportRequest(format=fmt, names=(tag,), family=family, aggregate=aggregate)
+        req = ExportRequest(
+            format=fmt, names=(tag,), family=int(family) if family else None, aggregate=aggregate
+        )
         return _respond(request, req, cloud, (fmt, tag, family, aggregate))
