@@ -270,6 +270,44 @@ class BodyLimit:
         await self.app(scope, counting, send)
 
 
+class Guard:
+    """ASGI middleware (plain, not Starlette's BaseHTTPMiddleware, which costs a task per
+    request): refuses a declared body over the limit (413) and, when ``[auth]`` is set, a
+    request without valid credentials (401 with a challenge); /healthz stays open."""
+
+    def __init__(self, app: Any, auth: Auth):
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        refusal: Response | None = None
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            refusal = problem(413, "Request too large", f"Bodies are limited to {MAX_BODY} bytes.")
+        elif scope["path"] != "/healthz" and not self.auth.allows(
+            (headers.get(b"authorization") or b"").decode("latin-1") or None
+        ):
+            refusal = JSONResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Unauthorized",
+                    "status": 401,
+                    "detail": "This server needs HTTP basic auth or a bearer token.",
+                },
+                status_code=401,
+                media_type="application/problem+json",
+                headers={"WWW-Authenticate": self.auth.challenge},
+            )
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 # -- the app ---------------------------------------------------------------------------------------
 
 
@@ -300,27 +338,7 @@ def create_app(settings: Settings) -> FastAPI:
     # parsing as it is, not inside the task group of the guard's call_next
     app.add_middleware(BodyLimit, limit=MAX_BODY)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return problem(413, "Request too large", f"Bodies are limited to {MAX_BODY} bytes.")
-        if request.url.path != "/healthz" and not settings.auth.allows(
-            request.headers.get("authorization")
-        ):
-            return JSONResponse(
-                {
-                    "type": "about:blank",
-                    "title": "Unauthorized",
-                    "status": 401,
-                    "detail": "This server needs HTTP basic auth or a bearer token.",
-                },
-                status_code=401,
-                media_type="application/problem+json",
-                headers={"WWW-Authenticate": settings.auth.challenge},
-            )
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(Guard, auth=settings.auth)
 
     for module in (feeds, api, ops, web):
         module.install(app)

@@ -143,7 +143,7 @@ class ServedStore(TagStore):
                 direction,
                 protocol,
                 port,
-                _profiles_state(folders) if profile else (),
+                profiles_state(folders) if profile else (),
             )
             answer = self.caches.answers.get(
                 key,
@@ -190,7 +190,7 @@ class ServedStore(TagStore):
         return self.caches.indexes.get((self.cloud.name, snapshot.id, snapshot.sha256), build)
 
 
-def _profiles_state(folders: tuple[Path, ...]) -> tuple[object, ...]:
+def profiles_state(folders: tuple[Path, ...]) -> tuple[object, ...]:
     """What the user profile folders hold now (names, sizes, modification times): a kept
     answer about a profile is used again only while its files are unchanged."""
     state: list[object] = []

@@ -11,13 +11,16 @@ documented limit says so in the ``X-Aztags-Warning`` header and in the log.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request, Response
 
 from resolver.errors import NotFoundError
-from resolver.exports import ExportRequest, export, get_format
+from resolver.exports import ExportRequest, ExportResult, export, get_format
 from resolver.server.app import cached, with_validators
+from resolver.server.database import profiles_state
 
 log = logging.getLogger("aztags")
 
@@ -58,13 +61,61 @@ def _respond(
     key: tuple[object, ...],
 ) -> Response:
     db = request.app.state.db
+    if export_request.profile:  # an edited profile file is another answer
+        key = (*key, profiles_state(export_request.profile_dirs))
     with db.view() as conn:
         store = db.store(conn, cloud)
         snapshot = store.snapshot()
         etag, unchanged = cached(request, snapshot, *key)
         if unchanged is not None:
             return unchanged
-        result = export(store, export_request)
+        kept = _RENDERED.get(etag)
+        if kept is None:
+            result = export(store, export_request)
+    if kept is None:
+        kept = _render(request, result)
+        _RENDERED.put(etag, kept)
+    text, media, headers = kept
+    response = Response(text, media_type=media, headers=dict(headers))
+    return with_validators(response, snapshot, etag)
+
+
+class _Rendered:
+    """Feeds already rendered, by ETag (the snapshot's content and the query): the same
+    question about the same snapshot is answered from memory. Bounded by total size."""
+
+    def __init__(self, max_bytes: int = 64 << 20):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+        with self._lock:
+            found = self._items.get(etag)
+            if found is not None:
+                self._items.move_to_end(etag)
+            return found
+
+    def put(self, etag: str, item: tuple[str, str, tuple[tuple[str, str], ...]]) -> None:
+        size = len(item[0])
+        if size > self.max_bytes // 4:
+            return
+        with self._lock:
+            if etag in self._items:
+                return
+            self._items[etag] = item
+            self._size += size
+            while self._size > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old[0])
+
+
+_RENDERED = _Rendered()
+
+
+def _render(request: Request, result: ExportResult) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """The body, media type and headers of a feed."""
     headers = {}
     limit = LIMITS.get(result.format.name)
     if limit is not None:
@@ -76,8 +127,7 @@ def _respond(
     if result.warnings:
         headers["X-Aztags-Notes"] = " | ".join(result.warnings)[:1000]
     media = MEDIA.get(result.format.name, "text/plain; charset=utf-8")
-    response = Response(result.text, media_type=media, headers=headers)
-    return with_validators(response, snapshot, etag)
+    return result.text, media, tuple(headers.items())
 
 
 def install(app: FastAPI) -> None:
