@@ -211,7 +211,7 @@ def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Re
 def create_app(settings: Settings) -> FastAPI:
     from contextlib import asynccontextmanager
 
-    from resolver.server import api, feeds, ops, web
+    from resolver.server import api, feeds, history, ops, web
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -253,6 +253,6 @@ def create_app(settings: Settings) -> FastAPI:
         response: Response = await call_next(request)
         return response
 
-    for module in (feeds, api, ops, web):
+    for module in (feeds, api, history, ops, web):
         module.install(app)
     return app
