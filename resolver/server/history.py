@@ -100,7 +100,9 @@ def render_series_json(points: Iterable[Point]) -> list[dict[str, Any]]:
     ]
 
 
-def _check(request: Request, store: TagStore, *parts: object) -> tuple[Any, ...]:
+def _check(
+    request: Request, store: TagStore, *parts: object
+) -> tuple[SnapshotInfo, list[SnapshotInfo], str, Response | None]:
     """The current snapshot, the timeline, the ETag and a 304 when the client has this answer.
     The ETag covers every snapshot's content: an older file imported later changes a history
     without changing the current snapshot."""
@@ -183,4 +185,3 @@ def install(app: FastAPI) -> None:
             snapshot,
             etag,
         )
-

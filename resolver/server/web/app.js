@@ -12,8 +12,8 @@
 
   // -- talking to the API ------------------------------------------------------------------------
 
-  // Absolute URLs from location.origin: a page opened as http://user:pw@host/ has credentials in
-  // its own URL, and fetch refuses URLs built from it; the browser sends the credentials anyway.
+  // Absolute URLs from location.origin: a page opened with user:password@ before the host has
+  // them in its own URL, and fetch refuses URLs built from it; the browser sends them anyway.
   function apiUrl(path, params) {
     const url = new URL(path, window.location.origin);
     for (const [key, value] of Object.entries(params || {})) {
@@ -203,6 +203,8 @@
       if (!current("tag", ticket)) return;
       $("tag-result").hidden = true;
       showError("tag-error", error);
+      // a tag no longer in the file may still have a history: draw it when there is one
+      showChart("tag", name, undefined, true);
     } finally {
       if (current("tag", ticket)) busy(form, false);
     }
@@ -401,7 +403,7 @@
 
   // -- the chart ---------------------------------------------------------------------------------
 
-  async function showChart(kind, name, region) {
+  async function showChart(kind, name, region, quiet) {
     const ticket = claim("chart");
     const path =
       kind === "tag"
@@ -419,7 +421,7 @@
       if (!current("chart", ticket)) return;
       $("chart-result").hidden = true;
       $("chart-subject").textContent = "";
-      showError("chart-error", error);
+      showError("chart-error", quiet ? null : error);
     }
   }
 
@@ -451,17 +453,19 @@
 
     const slot = Math.max(14, Math.min(48, 760 / Math.max(n, 1)));
     const left = 64;
-    const top = 20;
+    const top = 28;
     const plot = 180;
     const bottom = 78;
-    const width = left + slot * n + 16;
+    const width = Math.max(left + slot * n + 16, left + 450);
     const height = top + plot + bottom;
-    const mid = top + plot / 2;
-    const scale = Math.max(
-      1,
-      ...changes.map((p) => Math.max(p.prefixes_added, p.prefixes_removed)),
-    );
-    const px = (count) => (count ? Math.max(1.5, (count / scale) * (plot / 2)) : 0);
+    const most = (key) => Math.max(1, ...changes.map((p) => p[key]));
+    const maxUp = most("prefixes_added");
+    const maxDown = most("prefixes_removed");
+    // one scale for both directions (a bar's height is its count), each side at least a fifth
+    const upHeight = plot * Math.min(0.8, Math.max(0.2, maxUp / (maxUp + maxDown)));
+    const perPrefix = Math.min(upHeight / maxUp, (plot - upHeight) / maxDown);
+    const mid = top + upHeight;
+    const px = (count) => (count ? Math.max(1.5, count * perPrefix) : 0);
 
     const root = svg("svg", {
       viewBox: "0 0 " + width + " " + height,
@@ -485,12 +489,30 @@
     axis.append(
       svg("line", { x1: left, x2: width - 8, y1: mid, y2: mid, class: "zero" }),
       svg("line", { x1: left, x2: left, y1: top, y2: top + plot }),
-      svg("text", { x: left - 6, y: top + 4, "text-anchor": "end" }, "+" + scale),
       svg("text", { x: left - 6, y: mid + 4, "text-anchor": "end" }, "0"),
-      svg("text", { x: left - 6, y: top + plot, "text-anchor": "end" }, "−" + scale),
-      svg("text", { x: 4, y: top + plot / 4, class: "legend-added" }, "added"),
-      svg("text", { x: 4, y: top + (plot * 3) / 4 + 8, class: "legend-removed" }, "removed"),
     );
+    const legend = svg("g", { class: "legend" });
+    [
+      ["added", "prefixes added"],
+      ["removed", "prefixes removed"],
+      ["start", "first stored snapshot"],
+    ].forEach(([kind, label], i) => {
+      const x = left + i * 150;
+      legend.append(
+        svg("rect", { class: kind, x: x, y: 2, width: 10, height: 10 }),
+        svg("text", { x: x + 14, y: 11 }, label),
+      );
+    });
+    root.append(legend);
+    for (const [value, y] of [
+      ["+" + maxUp, mid - px(maxUp) + 4],
+      ["−" + maxDown, mid + px(maxDown) + 4],
+    ]) {
+      if (Math.abs(y - 4 - mid) >= 12) {
+        axis.append(svg("line", { x1: left - 3, x2: left, y1: y - 4, y2: y - 4 }));
+        axis.append(svg("text", { x: left - 6, y: y, "text-anchor": "end" }, value));
+      }
+    }
     root.append(axis);
 
     const labelEvery = Math.max(1, Math.ceil(14 / slot));
@@ -558,7 +580,7 @@
     $("chart").replaceChildren(root);
     $("chart-readout").textContent =
       first && first.baseline
-        ? "The grey bar is the first stored snapshot, where the history begins: its prefixes " +
+        ? "The dashed box is the first stored snapshot, where the history begins: its prefixes " +
           "are not counted as added."
         : "";
     $("chart-table").tBodies[0].replaceChildren(
@@ -620,6 +642,15 @@
       showProfile($("profile-select").value, $("profile-region").value.trim());
     });
     $("profile-select").addEventListener("change", describeProfile);
+    // in-page links scroll without replacing the #tag=... that makes the page's address a link
+    for (const link of document.querySelectorAll('a[href="#chart-section"]')) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        $("chart-section").scrollIntoView();
+        $("chart-heading").setAttribute("tabindex", "-1");
+        $("chart-heading").focus();
+      });
+    }
 
     await Promise.all([loadTags(), loadProfiles()]);
     if (params.get("tag")) {
