@@ -90,6 +90,10 @@
     for (const button of form.querySelectorAll("button")) button.disabled = on;
   }
 
+  function plural(count, noun) {
+    return count.toLocaleString("en") + " " + noun + (count === 1 ? "" : "s");
+  }
+
   function snapshotText(snapshot) {
     if (!snapshot) return "";
     return (
@@ -151,7 +155,8 @@
   function describeProfile() {
     const chosen = state.profiles.find((p) => p.name === $("profile-select").value);
     $("profile-description").textContent = chosen
-      ? chosen.description + " (" + chosen.rules + " rules, " + chosen.fqdns + " host names)"
+      ? chosen.description + " (" + plural(chosen.rules, "rule") + ", " +
+        plural(chosen.fqdns, "host name") + ")"
       : "";
   }
 
