@@ -359,3 +359,31 @@ def test_the_history_endpoints_are_in_the_openapi_document(store):
     paths = client(*store).get("/openapi.json").json()["paths"]
     assert "/v1/tags/{name}/history" in paths
     assert "/v1/profiles/{name}/history" in paths
+
+
+# -- on the real weekly files ----------------------------------------------------------------------
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "tag", ["AzureCloud", "AzureCloud.westeurope", "Storage.WestEurope", "AzureFrontDoor.Frontend"]
+)
+def test_the_series_of_a_real_tag_matches_the_published_files_week_by_week(db, tag):
+    """Each week's added and removed are what set differences of the two published files give
+    (computed from the raw JSON, not by the code under test)."""
+    from tests.helpers import WEEKLY_2023, iso, raw_tags
+
+    c = TestClient(create_app(Settings(db=db)))
+    answer = c.get(f"/v1/tags/{tag}/history")
+    assert answer.status_code == 200, answer.text
+    expected = []
+    before: set[str] = set()
+    for n, day in enumerate(WEEKLY_2023):
+        now = set(raw_tags("Public", day)[tag]["addressPrefixes"])
+        expected.append((iso(day), len(now), len(now - before), len(before - now), n == 0))
+        before = now
+    assert [
+        (p["file_date"], p["prefixes"], p["prefixes_added"], p["prefixes_removed"], p["baseline"])
+        for p in answer.json()["series"]
+    ] == expected
+    assert any(added or removed for _, _, added, removed, first in expected if not first)
