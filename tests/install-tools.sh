@@ -9,6 +9,11 @@ for pair in nft:nftables ipset:ipset iptables-restore:iptables bird:bird2 haprox
     tool=${pair%%:*}; package=${pair#*:}
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing="$missing $package"
 done
+# the web page's browser tests (issue 12): Debian's headless Chromium and its WebDriver
+for pair in chromium:chromium chromedriver:chromium-driver; do
+    tool=${pair%%:*}; package=${pair#*:}
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $package"
+done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing" >&2

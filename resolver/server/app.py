@@ -314,7 +314,7 @@ class Guard:
 def create_app(settings: Settings) -> FastAPI:
     from contextlib import asynccontextmanager
 
-    from resolver.server import api, feeds, ops, web
+    from resolver.server import api, feeds, history, ops, web
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -340,6 +340,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(Guard, auth=settings.auth)
 
-    for module in (feeds, api, ops, web):
+    for module in (feeds, api, history, ops, web):
         module.install(app)
     return app
