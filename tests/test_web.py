@@ -387,3 +387,16 @@ def test_the_series_of_a_real_tag_matches_the_published_files_week_by_week(db, t
         for p in answer.json()["series"]
     ] == expected
     assert any(added or removed for _, _, added, removed, first in expected if not first)
+
+
+def test_the_api_docs_page_loads_nothing_from_the_internet(store):
+    import re
+
+    c = client(*store)
+    page = c.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", page.text)
+    found = [u for pair in urls for u in pair if u]
+    assert found and all(u.startswith("/") for u in found), found  # same server only
+    for url in found:
+        assert c.get(url).status_code == 200, url

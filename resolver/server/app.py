@@ -330,6 +330,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Azure service tags for on-premises firewalls: feeds, lookups, changes.",
         responses=PROBLEMS,
         lifespan=lifespan,
+        docs_url=None,  # /docs is served below, with Swagger UI's files from this server
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Database(settings.db, max_age_days=settings.max_age_days)

@@ -46,3 +46,26 @@ def install(app: FastAPI) -> None:
         return FileResponse(
             ASSETS / "index.html", media_type="text/html; charset=utf-8", headers=HEADERS
         )
+
+    _install_docs(app)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI for /openapi.json, its files served from the swagger-ui-bundle
+    package (FastAPI's default page loads them from a CDN: nothing here comes from the
+    internet)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="aztags API",
+            swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/swagger-ui/favicon-32x32.png",
+        )
