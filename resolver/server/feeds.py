@@ -16,6 +16,7 @@ from collections import OrderedDict
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from resolver.errors import NotFoundError
 from resolver.exports import ExportRequest, ExportResult, export, get_format
@@ -54,15 +55,40 @@ def _split(name: str) -> tuple[str, str]:
     return base, fmt
 
 
-def _respond(
+async def _respond(
     request: Request,
     export_request: ExportRequest,
     cloud: str,
     key: tuple[object, ...],
 ) -> Response:
+    """The feed. What firewalls mostly ask (a 304, or a list already rendered for this
+    snapshot) is answered on the event loop: one short read of which snapshot is current
+    (about 50 us) and no hop to a worker thread. Rendering a new list goes to a worker."""
     db = request.app.state.db
     if export_request.profile:  # an edited profile file is another answer
         key = (*key, profiles_state(export_request.profile_dirs))
+    with db.view() as conn:
+        snapshot = db.store(conn, cloud).snapshot()
+        etag, unchanged = cached(request, snapshot, *key)
+        if unchanged is not None:
+            return unchanged
+        kept = _RENDERED.get(etag)
+    if kept is not None:
+        text, media, headers = kept
+        response = Response(text, media_type=media, headers=dict(headers))
+        return with_validators(response, snapshot, etag)
+    return await run_in_threadpool(_respond_in_worker, request, export_request, cloud, key)
+
+
+def _respond_in_worker(
+    request: Request,
+    export_request: ExportRequest,
+    cloud: str,
+    key: tuple[object, ...],
+) -> Response:
+    """The feed read and rendered in one read view (the snapshot may have moved on since the
+    event loop looked: the ETag is computed again from the snapshot exported)."""
+    db = request.app.state.db
     with db.view() as conn:
         store = db.store(conn, cloud)
         snapshot = store.snapshot()
@@ -132,7 +158,7 @@ def _render(request: Request, result: ExportResult) -> tuple[str, str, tuple[tup
 
 def install(app: FastAPI) -> None:
     @app.get("/feeds/profile/{name}", tags=["feeds"], summary="A profile's prefixes as a feed")
-    def profile_feed(
+    async def profile_feed(
         request: Request,
         name: str,
         region: str | None = Query(None, max_length=64),
@@ -151,10 +177,12 @@ def install(app: FastAPI) -> None:
             aggregate=aggregate,
             profile_dirs=request.app.state.settings.profile_dirs,
         )
-        return _respond(request, req, cloud, (fmt, profile, region, family, aggregate, direction))
+        return await _respond(
+            request, req, cloud, (fmt, profile, region, family, aggregate, direction)
+        )
 
     @app.get("/feeds/{name}", tags=["feeds"], summary="A tag's prefixes as a feed")
-    def tag_feed(
+    async def tag_feed(
         request: Request,
         name: str,
         cloud: str = Query("public", max_length=16),
@@ -165,4 +193,4 @@ def install(app: FastAPI) -> None:
         req = ExportRequest(
             format=fmt, names=(tag,), family=int(family) if family else None, aggregate=aggregate
         )
-        return _respond(request, req, cloud, (fmt, tag, family, aggregate))
+        return await _respond(request, req, cloud, (fmt, tag, family, aggregate))
