@@ -88,6 +88,15 @@ def render_snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
     }
 
 
+def render_timeline_note(info: SnapshotInfo) -> str:
+    """The stderr note of an answer read from a Discovery API timeline (``Public@api``)."""
+    cloud = info.cloud.removesuffix("@api")
+    return (
+        f"aztags: note: answered from the {cloud} Discovery API ({info.cloud}): changeNumber "
+        f"{info.change_number}, fetched {info.fetched_at.strftime('%Y-%m-%d %H:%M')} UTC."
+    )
+
+
 def render_warnings(warnings: Iterable[str]) -> list[str]:
     """stderr lines for an answer's warnings."""
     return [f"aztags: warning: {w}" for w in warnings]
