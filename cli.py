@@ -501,7 +501,10 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
                 worst = max(worst, _exit_code(result))
                 outcomes.append("failed")
             else:
-                worst = max(worst, _report(path.name, result, as_json))
+                name = path.name  # and for an API answer (az, PowerShell), its timeline
+                if result.snapshot.cloud.endswith("@api"):
+                    name = f"{name}: {result.snapshot.cloud}"
+                worst = max(worst, _report(name, result, as_json))
                 outcomes.append(str(result.outcome))
     _deliver(conn, alerts, kw)
     if as_json:
