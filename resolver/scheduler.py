@@ -55,6 +55,10 @@ class RefreshJob:
     source: str | None = None  # a pinned URL or path; None: discovery, as `fetch`
     fail_alert_after: int = DEFAULT_FAIL_ALERT_AFTER
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
+    # When set, each round also stores the cloud's Discovery API answer (fetch --api), asked
+    # through this subscription (AZURE_ACCESS_TOKEN or azure-identity; AZTAGS_ARM_ENDPOINT).
+    subscription: str | None = None
+    location: str | None = None
 
     def describe(self) -> str:
         when = f"cron {self.cron!r}" if self.cron else f"every {_duration(self.every or 0)}"
@@ -107,6 +111,8 @@ def jobs_from_config(entries: Sequence[Mapping[str, Any]], where: str) -> tuple[
                 source=_text(entry.get("source")),
                 fail_alert_after=int(entry.get("fail_alert_after", DEFAULT_FAIL_ALERT_AFTER)),
                 stale_after_days=int(entry.get("stale_after_days", DEFAULT_STALE_AFTER_DAYS)),
+                subscription=_text(entry.get("subscription")),
+                location=_text(entry.get("location")),
             )
         )
     if problems:
@@ -136,6 +142,9 @@ class CloudRound:
     result: RefreshResult | None
     error: AztagsError | None
     events: int
+    # the Discovery API answer stored (or why not), when the job names a subscription
+    api_result: RefreshResult | None = None
+    api_error: AztagsError | None = None
 
     @property
     def quarantined(self) -> bool:
@@ -185,7 +194,42 @@ def refresh_round(
         _stale_check(conn, job, alerts, runs, now)
     events = outbox.count_events(conn) - before
     _log_round(job, result, error, runs.failures, events)
-    return CloudRound(job, result, error, events)
+    api_result, api_error = _api_round(conn, job, http, options, now)
+    return CloudRound(job, result, error, events, api_result, api_error)
+
+
+def _api_round(
+    conn: sqlite3.Connection,
+    job: RefreshJob,
+    http: HttpSettings,
+    options: SaveOptions,
+    now: datetime,
+) -> tuple[RefreshResult | None, AztagsError | None]:
+    """The cloud's Discovery API answer, stored on its API timeline, when the job names a
+    subscription. A failure is logged and returned, never raised: the file's refresh stands."""
+    if job.subscription is None:
+        return None, None
+    import os
+
+    from resolver.sources.api import ENDPOINT_VARIABLE, ApiRequest, refresh_api
+
+    request = ApiRequest(
+        job.cloud, job.subscription, job.location, os.environ.get(ENDPOINT_VARIABLE) or None
+    )
+    try:
+        result = refresh_api(conn, request, http, options, now=now, log=log)
+    except AztagsError as e:
+        log.warning("refresh %s (Discovery API) failed: %s", job.cloud.key, e)
+        return None, e
+    ingest = result.ingest
+    assert ingest is not None
+    log.info(
+        "refresh %s (Discovery API): %s changeNumber %d",
+        job.cloud.key,
+        ingest.outcome,
+        ingest.snapshot.change_number,
+    )
+    return result, None
 
 
 def _load_runs(conn: sqlite3.Connection, cloud: Cloud) -> Any:

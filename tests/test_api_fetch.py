@@ -340,3 +340,41 @@ def test_germany_and_bad_requests_fail_before_any_token_is_asked():
             environ={},
         )
     assert credential.scopes == []
+
+
+# -- the scheduler: [[refresh]] with a subscription also stores the API's answer --------------
+
+
+def _run_once(env, srv: LocalServer, monkeypatch, status: int = 200):
+    from tests.helpers import snapshot_bytes
+
+    file = env / "ServiceTags_Public_20250106.json"
+    file.write_bytes(snapshot_bytes(12, SMALL["values"]))
+    (env / "aztags.toml").write_text(
+        f'[[refresh]]\ncloud = "public"\nsource = "{file}"\nsubscription = "{SUBSCRIPTION}"\n'
+    )
+    srv.route(FIRST, json.dumps(api_answer(SMALL, "77")).encode(), status=status)
+    monkeypatch.setenv("AZTAGS_ARM_ENDPOINT", srv.url)
+    return run("run", "--once", "--retries", "0")
+
+
+def test_run_once_also_stores_the_api_answer(env, monkeypatch):
+    with LocalServer() as srv:
+        result = _run_once(env, srv, monkeypatch)
+        (request,) = srv.requests
+    assert result.exit_code == 0, result.stderr
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert "refresh public (Discovery API): current changeNumber 77" in result.stderr
+    api = json.loads(run("snapshots", "--source", "api", "--json").stdout)
+    assert [(s["cloud"], s["change_number"]) for s in api] == [("Public@api", 77)]
+    assert [s["cloud"] for s in json.loads(run("snapshots", "--json").stdout)] == ["Public"]
+
+
+def test_run_once_keeps_the_file_when_the_api_fails(env, monkeypatch):
+    with LocalServer() as srv:
+        result = _run_once(env, srv, monkeypatch, status=401)
+    assert result.exit_code == 0  # the file's refresh stands; the API's failure is logged
+    assert "refresh public (Discovery API) failed:" in result.stderr
+    assert "HTTP 401" in result.stderr and TOKEN not in result.stderr
+    assert run("snapshots", "--source", "api").exit_code == 3
+    assert run("snapshots").exit_code == 0
