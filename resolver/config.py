@@ -320,6 +320,7 @@ SECTIONS: Mapping[str, Section] = {
                 # also ask the cloud's Discovery API through this subscription (fetch --api)
                 "subscription": Key(Text("a subscription id")),
                 "location": Key(Text("an Azure location code")),
+                "api_lag_alert_days": Key(Integer(1)),
                 "fail_alert_after": Key(Integer(1)),
                 "stale_after_days": Key(Integer(1)),
             },

@@ -15,14 +15,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from cache.db import read_view
-from cache.history import load_tags
+from cache.history import first_seen, load_tags, prefix_spans, timeline
 from cache.store import load_current
 from resolver.clouds import Cloud
 from resolver.errors import EmptyStoreError
 from resolver.models import ServiceTag, SnapshotInfo
 from resolver.prefixes import sort_prefixes
+from resolver.refs import snapshot_day
 from resolver.timelines import API, FILE, timeline_key
 
 
@@ -138,3 +140,47 @@ def _missing(cloud: Cloud, no_file: bool, no_api: bool) -> str:
             "--subscription ID', or 'aztags import' of az or PowerShell output)"
         )
     return f"Nothing to reconcile: {' and '.join(what)} is stored yet."
+
+
+ANNOUNCED = "announced"  # in the file, not yet in the API
+WITHDRAWING = "withdrawing"  # in the API, no longer in the file
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """One prefix of a tag present in both timelines that one has and the other has not, with
+    the day the difference began: the day of the first file that had it without a break
+    (announced), or of the first file without it (withdrawing; a prefix no file ever had
+    counts from the first API answer that had it). Days are file dates, an API answer's the day
+    it was fetched."""
+
+    tag: str
+    prefix: str
+    side: str  # ANNOUNCED or WITHDRAWING
+    since: date
+
+
+def lags(conn: sqlite3.Connection, found: Reconciliation) -> list[Lag]:
+    """The differences of ``found`` (per tag in both) dated, read in one view; by tag, side,
+    then prefix."""
+    file_key, api_key = timeline_key(found.cloud, FILE), timeline_key(found.cloud, API)
+    announced = {(t.name, p) for t in found.tags for p in t.announced}
+    withdrawing = {(t.name, p) for t in found.tags for p in t.withdrawing}
+    out: list[Lag] = []
+    with read_view(conn):
+        files = {s.seq: s for s in timeline(conn, file_key)}
+        answers = {s.seq: s for s in timeline(conn, api_key)}
+        assert found.file.seq is not None and found.api.seq is not None
+        for (tag, prefix), seq in first_seen(conn, file_key, found.file.seq, announced).items():
+            out.append(Lag(tag, prefix, ANNOUNCED, snapshot_day(files[seq])))
+        left: dict[tuple[str, str], int] = {}
+        spans = prefix_spans(conn, file_key, sorted({p for _, p in withdrawing}))
+        for tag, prefix, _from, to_seq in spans:
+            if (tag, prefix) in withdrawing and to_seq is not None:
+                left[(tag, prefix)] = max(left.get((tag, prefix), 0), to_seq)
+        for (tag, prefix), seq in left.items():
+            out.append(Lag(tag, prefix, WITHDRAWING, snapshot_day(files[seq])))
+        never = withdrawing - left.keys()
+        for (tag, prefix), seq in first_seen(conn, api_key, found.api.seq, never).items():
+            out.append(Lag(tag, prefix, WITHDRAWING, snapshot_day(answers[seq])))
+    return sorted(out, key=lambda g: (g.tag, g.side, g.prefix))

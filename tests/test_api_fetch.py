@@ -378,3 +378,48 @@ def test_run_once_keeps_the_file_when_the_api_fails(env, monkeypatch):
     assert "HTTP 401" in result.stderr and TOKEN not in result.stderr
     assert run("snapshots", "--source", "api").exit_code == 3
     assert run("snapshots").exit_code == 0
+
+
+def test_run_once_alerts_when_a_prefix_lags_between_file_and_api(env, monkeypatch):
+    from tests.helpers import snapshot_bytes
+
+    storage = {"service": "AzureStorage"}
+    old_file = [
+        tag_json("AzureCloud", ["10.0.0.0/8"]),
+        tag_json("Storage", ["10.1.0.0/16", "10.3.0.0/16"], **storage),
+    ]
+    new_file = [
+        tag_json("AzureCloud", ["10.0.0.0/8"]),
+        tag_json("Storage", ["10.1.0.0/16", "10.2.0.0/16"], **storage),  # +10.2, -10.3
+    ]
+    (env / "ServiceTags_Public_20250106.json").write_bytes(snapshot_bytes(12, old_file))
+    newest = env / "ServiceTags_Public_20250113.json"
+    newest.write_bytes(snapshot_bytes(13, new_file))
+    assert run("import", "ServiceTags_Public_20250106.json").exit_code == 0
+    (env / "aztags.toml").write_text(
+        f'[[refresh]]\ncloud = "public"\nsource = "{newest}"\nsubscription = "{SUBSCRIPTION}"\n'
+        "api_lag_alert_days = 7\n\n"
+        '[[watch]]\nname = "storage"\ntags = ["Storage"]\n\n'
+        '[[watch]]\nname = "cloud"\ntags = ["AzureCloud"]\n'
+    )
+    # the API still applies the old file's Storage
+    applied = api_answer({"cloud": "Public", "values": old_file}, "90")
+    with LocalServer() as srv:
+        srv.route(FIRST, json.dumps(applied).encode())
+        monkeypatch.setenv("AZTAGS_ARM_ENDPOINT", srv.url)
+        first = run("run", "--once")
+        again = run("run", "--once")
+    assert first.exit_code == 0 and again.exit_code == 0, first.stderr
+    events = json.loads(run("alerts", "list", "--json").stdout)
+    lag = [e for e in events if e["type"] == "source.api_lag"]
+    assert len(lag) == 1  # the 'storage' watch only, and once for this file and answer
+    (event,) = lag
+    assert event["watch"] == "storage" and event["severity"] == "warning"
+    assert event["data"]["tags"] == [
+        {
+            "name": "Storage",
+            "announced": [{"prefix": "10.2.0.0/16", "since": "2025-01-13"}],
+            "withdrawing": [{"prefix": "10.3.0.0/16", "since": "2025-01-13"}],
+        }
+    ]
+    assert "1 prefix(es) in the file for more than 7 days" in event["summary"]
