@@ -172,3 +172,18 @@ def test_watches_follow_the_file_and_an_api_answer_raises_none(run, files):
     assert run("import", "ServiceTags_Public_20250113.json").exit_code == 0
     events = json.loads(run("alerts", "list", "--json").stdout)
     assert [e["cloud"] for e in events] == ["public"]  # the file's change only
+
+
+def test_export_and_profile_show_read_the_timeline_asked(run, files):
+    run("import", "ServiceTags_Public_20250106.json", "az-63.json")
+    api = run("export", "Storage", "--format", "plain", "--source", "api")
+    assert api.exit_code == 0, api.stderr
+    assert api.stdout.split() == ["10.1.0.0/16", "10.3.0.0/16"]  # the API's, not the file's
+    assert "answered from the Public Discovery API" in api.stderr
+    assert run("export", "Storage", "--format", "plain").stdout.split() == [
+        "10.1.0.0/16",
+        "10.2.0.0/16",
+    ]
+    china = run("profile", "show", "azureml", "--cloud", "china", "--source", "api")
+    assert china.exit_code == 3
+    assert "No China Discovery API answer is stored yet" in china.stderr
