@@ -131,6 +131,11 @@ def reconcile_all(conn: sqlite3.Connection, clouds: Iterable[Cloud]) -> list[Rec
 
 
 def _missing(cloud: Cloud, no_file: bool, no_api: bool) -> str:
+    if cloud.frozen:
+        return (
+            f"Nothing to reconcile for {cloud.name}: Microsoft Cloud Germany closed in 2021, and "
+            "its Resource Manager (and Discovery API) with it."
+        )
     what = []
     if no_file:
         what.append(f"no {cloud.name} file ('aztags fetch --cloud {cloud.key}')")

@@ -161,6 +161,8 @@ def test_reconcile_when_the_api_caught_up_and_when_something_is_missing(run, fil
     assert "the same: 0 tags differ" in same.stdout
     china = run("reconcile", "--cloud", "china")
     assert china.exit_code == 3 and "no China Discovery API answer" in china.stderr
+    germany = run("reconcile", "--cloud", "germany")
+    assert germany.exit_code == 3 and "Microsoft Cloud Germany closed" in germany.stderr
 
 
 def test_watches_follow_the_file_and_an_api_answer_raises_none(run, files):
