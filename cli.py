@@ -59,8 +59,9 @@ if TYPE_CHECKING:
     import sqlite3
 
     from resolver.alerts.setup import Alerts
-    from resolver.models import IngestResult
+    from resolver.models import IngestResult, Snapshot, SnapshotInfo
     from resolver.query import TagStore
+    from resolver.refresh import AfterSave
     from resolver.staleness import Freshness
 
 log = logging.getLogger("aztags")
@@ -146,6 +147,28 @@ def _open(db: Path | None, *, readonly: bool = False) -> sqlite3.Connection:
 
 def _clouds(name: str) -> tuple[Cloud, ...]:
     return CLOUDS if name == "all" else (get_cloud(name),)
+
+
+def source_option(func: Callable[P, R]) -> Callable[P, R]:
+    """--source file|api of the commands that read one timeline. (fetch and import read a
+    path with --source: there the Discovery API is fetch --api.)"""
+    return click.option(
+        "--source",
+        "timeline",
+        type=click.Choice(["file", "api"], case_sensitive=False),
+        default="file",
+        show_default=True,
+        help="Which timeline answers: the published file, or the Discovery API's answers.",
+    )(func)
+
+
+def _say_timeline(store: TagStore, *snapshots: SnapshotInfo) -> None:
+    """On stderr, which timeline answered, when it is the Discovery API's (the file's is the
+    default; --json answers say it in their snapshot's "cloud": "Public@api")."""
+    from resolver.render import render_timeline_note
+
+    if store.source == "api":
+        _warn(render_timeline_note(s) for s in snapshots)
 
 
 def _print_json(doc: Any) -> None:
@@ -252,6 +275,21 @@ def _deliver(conn: sqlite3.Connection, alerts: Alerts, kw: dict[str, Any]) -> No
     _warn(render_delivery_lines(alerts.deliver(conn)))
 
 
+def _file_recorder(alerts: Alerts) -> AfterSave | None:
+    """The alerts' ``after_save`` for the file's timeline only: watches follow the published
+    file, and an API answer (az or PowerShell output given as a file) raises none."""
+    record = alerts.recorder()
+    if record is None:
+        return None
+    from resolver.timelines import FILE, split_key
+
+    def after_save(conn: sqlite3.Connection, result: IngestResult, parsed: Snapshot) -> None:
+        if split_key(result.snapshot.cloud)[1] == FILE:
+            record(conn, result, parsed)
+
+    return after_save
+
+
 def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
     """The line for one stored file (unless --json) and the exit code its outcome calls for."""
     from resolver.render import render_ingest_notes, render_ingest_text
@@ -268,19 +306,56 @@ def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
     "--source",
     help="Skip discovery: read this .json/.json.gz path or URL, or '-' for stdin.",
 )
+@click.option(
+    "--api",
+    "api",
+    is_flag=True,
+    help="Ask the cloud's Service Tag Discovery API (Resource Manager) instead of the file.",
+)
+@click.option("--subscription", metavar="ID", help="--api: a subscription of the cloud to ask.")
+@click.option(
+    "--location",
+    metavar="LOC",
+    help="--api: a location of the cloud, only a reference for the version. "
+    "[default: westus, usgovvirginia, chinaeast2]",
+)
+@click.option(
+    "--arm-endpoint",
+    metavar="URL",
+    envvar="AZTAGS_ARM_ENDPOINT",
+    help="--api: another Resource Manager base URL (a private endpoint). "
+    "[default: the cloud's; env AZTAGS_ARM_ENDPOINT]",
+)
 @http_options
 @save_options
 @deliver_options
 @db_option
 @json_option
 @handle_errors
-def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool, **kw: Any) -> None:
+def fetch(
+    cloud: str | None,
+    source: str | None,
+    api: bool,
+    subscription: str | None,
+    location: str | None,
+    arm_endpoint: str | None,
+    db: Path | None,
+    as_json: bool,
+    **kw: Any,
+) -> None:
     """Download the current Service Tags file of a cloud and store it with its history.
 
     Finds the file through Microsoft's Download Center (stable folder, details page,
     confirmation page, then any link), downloads it only when it changed (ETag), validates it
     and stores it in one transaction. --cloud defaults to public; with --source, the cloud is
-    read from the file (a --cloud given must be the file's).
+    read from the file (a --cloud given must be the file's). --source also takes what
+    'az network list-service-tags' and 'Get-AzNetworkServiceTag | ConvertTo-Json -Depth 10'
+    print: stored as Discovery API answers.
+
+    With --api, asks the cloud's Service Tag Discovery API through a subscription instead,
+    with the token in AZURE_ACCESS_TOKEN, else one from azure-identity (pip install
+    'aztags[azure]': managed identity, az login, environment credentials). Its answers have
+    their own timeline (Public@api: query them with --source api).
 
     \b
     Examples:
@@ -288,12 +363,27 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
       aztags fetch --cloud all
       aztags fetch --source ServiceTags_China_20241118.json.gz   # air-gapped, any cloud
       curl -s "$URL" | aztags fetch --source -
+      aztags fetch --cloud public --api --subscription 00000000-0000-0000-0000-000000000000
 
     With [[watch]] entries in the config file, a new file raises change alerts (stored with
     it), and pending alerts are sent to the [[channel]]s unless --no-deliver.
 
-    Exit codes: 0 stored or unchanged, 1 failed, 5 quarantined.
+    Exit codes: 0 stored or unchanged, 1 failed, 2 bad flags, 5 quarantined.
     """
+    if api:
+        _fetch_api(cloud, source, subscription, location, arm_endpoint, db, as_json, kw)
+        return
+    typed = [
+        flag
+        for flag, name in (
+            ("--subscription", "subscription"),
+            ("--location", "location"),
+            ("--arm-endpoint", "arm_endpoint"),
+        )
+        if _given_on_command_line(name)
+    ]
+    if typed:
+        raise click.UsageError(f"{', '.join(typed)} go with --api (the Discovery API).")
     from resolver.refresh import RefreshResult, refresh_cloud
     from resolver.render import (
         render_fetch_failure,
@@ -326,7 +416,7 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
                 source=source,
                 stdin=sys.stdin.buffer,
                 progress=progress,
-                after_save=alerts.recorder(),
+                after_save=_file_recorder(alerts),
             )
         except AztagsError as e:
             if len(clouds) == 1:
@@ -334,7 +424,10 @@ def fetch(cloud: str | None, source: str | None, db: Path | None, as_json: bool,
             outcome = e
         finally:
             progress.close()
-        name = outcome.cloud.name if isinstance(outcome, RefreshResult) else (c.name if c else "")
+        if isinstance(outcome, RefreshResult):  # an API answer's is its timeline: Public@api
+            name = outcome.ingest.snapshot.cloud if outcome.ingest else outcome.cloud.name
+        else:
+            name = c.name if c else ""
         if as_json:  # the documents only when they are printed
             docs.append(render_fetch_json(name, outcome))
         if isinstance(outcome, AztagsError):
@@ -396,7 +489,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     with click.progressbar(
         length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
     ) as bar:
-        imported = import_files(conn, files, http, options, after_save=alerts.recorder())
+        imported = import_files(conn, files, http, options, after_save=_file_recorder(alerts))
         for path, result in imported:
             bar.update(1)
             if as_json:  # the documents only when they are printed
@@ -408,7 +501,10 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
                 worst = max(worst, _exit_code(result))
                 outcomes.append("failed")
             else:
-                worst = max(worst, _report(path.name, result, as_json))
+                name = path.name  # and for an API answer (az, PowerShell), its timeline
+                if result.snapshot.cloud.endswith("@api"):
+                    name = f"{name}: {result.snapshot.cloud}"
+                worst = max(worst, _report(name, result, as_json))
                 outcomes.append(str(result.outcome))
     _deliver(conn, alerts, kw)
     if as_json:
@@ -416,6 +512,57 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     elif len(files) > 1 or found.skipped:
         click.echo(render_import_summary(outcomes, len(found.skipped)))
     sys.exit(worst)
+
+
+def _given_on_command_line(name: str) -> bool:
+    """Whether a parameter was typed, not a default, an environment variable or a setting of
+    the config file (which may hold subscription = ... for the --api runs)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _fetch_api(
+    cloud: str | None,
+    source: str | None,
+    subscription: str | None,
+    location: str | None,
+    arm_endpoint: str | None,
+    db: Path | None,
+    as_json: bool,
+    kw: dict[str, Any],
+) -> None:
+    """``fetch --api``: one cloud's Discovery API answer, stored on its API timeline."""
+    from resolver.render import render_fetch_json
+    from resolver.sources.api import ApiRequest, refresh_api
+
+    if source is not None and _given_on_command_line("source"):
+        raise click.UsageError(
+            "--api asks Resource Manager and --source reads a file: give one of them (a saved "
+            "az or PowerShell answer goes with --source alone)."
+        )
+    name = (cloud or "public").lower()
+    if name == "all":
+        raise click.UsageError(
+            "--api asks through one subscription, and a subscription belongs to one cloud: name "
+            "it with --cloud public, usgov or china."
+        )
+    if not subscription:
+        raise click.UsageError(
+            "--api needs --subscription ID: a subscription of the cloud to ask through "
+            "(az account show --query id -o tsv)."
+        )
+    http, options = http_settings(kw), save_settings(kw)
+    alerts = _alerts(kw)
+    request = ApiRequest(get_cloud(name), subscription, location, arm_endpoint)
+    conn = _open(db)
+    outcome = refresh_api(conn, request, http, options, log=log)
+    assert outcome.ingest is not None  # an API answer is always stored or matched
+    key = outcome.ingest.snapshot.cloud
+    if as_json:
+        _print_json(render_fetch_json(key, outcome))
+    code = _report(key, outcome.ingest, as_json)
+    _deliver(conn, alerts, kw)
+    sys.exit(code)
 
 
 # -- status / snapshots ----------------------------------------------------------------------------
@@ -431,28 +578,40 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     envvar="AZTAGS_MAX_AGE_DAYS",
     help="Exit 4 when a cloud's newest file is older than this (AzureGermany, frozen, excepted).",
 )
+@source_option
 @db_option
 @json_option
 @handle_errors
-def status(cloud: str, max_age_days: int, db: Path | None, as_json: bool) -> None:
+def status(cloud: str, max_age_days: int, timeline: str, db: Path | None, as_json: bool) -> None:
     """Show each cloud's current snapshot: changeNumber, file date, when fetched, age, counts.
+
+    Each cloud's newest Discovery API answer, when one is stored, is shown too (Public@api,
+    dated by when it was fetched). --source says which of the two the staleness check (exit 4)
+    is about.
 
     \b
     Example:
       aztags status --max-age-days 10 || alert "Azure tags are stale"
+      aztags status --source api --max-age-days 7
 
-    Exit codes: 0 fresh, 3 nothing stored yet, 4 a cloud's newest file is too old.
+    Exit codes: 0 fresh, 3 nothing stored yet, 4 a cloud's newest file (or API answer, with
+    --source api) is too old.
     """
     from resolver.render import render_stale_note, render_status_json, render_status_text
-    from resolver.staleness import cloud_status
+    from resolver.staleness import status_report
 
-    statuses = cloud_status(
-        _open(db, readonly=True), _clouds(cloud.lower()), max_age_days, datetime.now(UTC)
+    report = status_report(
+        _open(db, readonly=True),
+        _clouds(cloud.lower()),
+        max_age_days,
+        datetime.now(UTC),
+        source=timeline,
     )
+    statuses = report.judged
     if as_json:
-        _print_json(render_status_json(statuses, max_age_days))
+        _print_json(render_status_json(statuses, max_age_days, report.alongside))
     else:
-        click.echo(render_status_text(statuses))
+        click.echo(render_status_text(statuses, report.alongside))
     stale = render_stale_note(statuses, max_age_days)
     if stale:
         click.echo(stale, err=True)
@@ -461,15 +620,19 @@ def status(cloud: str, max_age_days: int, db: Path | None, as_json: bool) -> Non
 
 @main.command()
 @cloud_option(allow_all=True, default="all")
+@source_option
 @db_option
 @json_option
 @handle_errors
-def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
+def snapshots(cloud: str, timeline: str, db: Path | None, as_json: bool) -> None:
     """List the stored snapshots, oldest first; quarantined ones are marked.
+
+    --source api lists the Discovery API's answers (cloud Public@api, no file date).
 
     \b
     Example:
       aztags snapshots --cloud public
+      aztags snapshots --source api
     """
     from resolver.query import list_snapshots
     from resolver.render import (
@@ -478,7 +641,7 @@ def snapshots(cloud: str, db: Path | None, as_json: bool) -> None:
         render_snapshots_text,
     )
 
-    infos = list_snapshots(_open(db, readonly=True), _clouds(cloud.lower()))
+    infos = list_snapshots(_open(db, readonly=True), _clouds(cloud.lower()), timeline.lower())
     if as_json:
         _print_json(render_snapshots_json(infos))
         return
@@ -503,7 +666,11 @@ def _profile_exit(answer: Any, allow_missing: bool) -> None:
 
 
 def _store(
-    db: Path | None, cloud: str, *refs: str | None, max_age_days: int | None = None
+    db: Path | None,
+    cloud: str,
+    *refs: str | None,
+    max_age_days: int | None = None,
+    source: str = "file",
 ) -> TagStore:
     """The read-only store of a cloud, once every --at/--from/--to has the right form and is not
     after today (a usage error comes before any database is opened)."""
@@ -517,7 +684,9 @@ def _store(
             parse_at(ref, today)
     name = "public" if cloud == "all" else cloud  # 'all': a starting point for every cloud
     limit = DEFAULT_MAX_AGE_DAYS if max_age_days is None else max_age_days
-    return TagStore(_open(db, readonly=True), get_cloud(name), max_age_days=limit)
+    return TagStore(
+        _open(db, readonly=True), get_cloud(name), max_age_days=limit, source=source.lower()
+    )
 
 
 def _say_freshness(*freshness: Freshness | None) -> None:
@@ -542,6 +711,7 @@ def _say_freshness(*freshness: Freshness | None) -> None:
     help="Only tags usable there (networkFeatures).",
 )
 @at_option
+@source_option
 @max_age_option
 @db_option
 @json_option
@@ -552,6 +722,7 @@ def tags(
     service: str | None,
     feature: str | None,
     at: str | None,
+    timeline: str,
     max_age_days: int,
     db: Path | None,
     as_json: bool,
@@ -566,11 +737,12 @@ def tags(
     """
     from resolver.render import render_freshness_json, render_tags_json, render_tags_text
 
-    store = _store(db, cloud, at, max_age_days=max_age_days)
+    store = _store(db, cloud, at, max_age_days=max_age_days, source=timeline)
     snapshot, found = store.tags(at=at, region=region, service=service, feature=feature)
     if not found:
         raise NotFoundError("No tag matches these filters.")
     fresh = store.freshness(snapshot, at)
+    _say_timeline(store, snapshot)
     _say_freshness(fresh)
     if as_json:
         click.echo(render_json(render_tags_json(snapshot, found) | render_freshness_json(fresh)))
@@ -610,6 +782,7 @@ def tags(
 @click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
 @rule_filter_options
 @at_option
+@source_option
 @max_age_option
 @profile_dirs_option
 @db_option
@@ -628,6 +801,7 @@ def cidrs(
     port: int | None,
     allow_missing: bool,
     at: str | None,
+    timeline: str,
     max_age_days: int,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
@@ -670,7 +844,7 @@ def cidrs(
             "--direction, --protocol, --port and --allow-missing apply to --profile. Example: "
             "aztags cidrs --profile azureml --region westus --direction outbound"
         )
-    store = _store(db, cloud, at, max_age_days=max_age_days)
+    store = _store(db, cloud, at, max_age_days=max_age_days, source=timeline)
     answer = store.cidrs(
         names,
         region=region,
@@ -685,6 +859,7 @@ def cidrs(
     )
     _warn(render_warnings(answer.warnings))
     fresh = store.freshness(answer.snapshot, at)
+    _say_timeline(store, answer.snapshot)
     _say_freshness(fresh)
     if as_json:
         click.echo(render_json(render_cidrs_json(answer, aggregate) | render_freshness_json(fresh)))
@@ -703,6 +878,7 @@ def cidrs(
 )
 @cloud_option(allow_all=True)
 @at_option
+@source_option
 @max_age_option
 @db_option
 @click.option(
@@ -714,6 +890,7 @@ def lookup(
     file: TextIO | None,
     cloud: str,
     at: str | None,
+    timeline: str,
     max_age_days: int,
     db: Path | None,
     as_json: bool,
@@ -743,7 +920,7 @@ def lookup(
     if queries and file is not None:
         raise click.UsageError("Give addresses or --file, not both.")
     every = cloud.lower() == "all"
-    store = _store(db, cloud.lower(), at, max_age_days=max_age_days)
+    store = _store(db, cloud.lower(), at, max_age_days=max_age_days, source=timeline)
     if file is not None:
         _lookup_file(store, file, at, every=every, as_json=as_json)
         return
@@ -769,6 +946,7 @@ def _lookup_file(
     else:
         batch = store.lookup_batch(at)
         freshness = [batch.freshness]
+    _say_timeline(store, *(f.snapshot for f in freshness if f is not None))
     _say_freshness(*freshness)
     lines = _counted(file, "Looked up") if sys.stderr.isatty() else file
     write = sys.stdout.write
@@ -807,6 +985,7 @@ def _lookup_queries(
         reports = store.lookup_report_all(queries, at)
     else:
         reports = [store.lookup_report(queries, at=at)]
+    _say_timeline(store, *(r.snapshot for r in reports))
     _say_freshness(*(r.freshness for r in reports))
     if every:
         doc = render_lookup_all_json(reports) if as_json else render_lookup_all_text(reports)
@@ -875,6 +1054,7 @@ def _counted(lines: Iterable[str], label: str, every: int = 100_000) -> Iterator
     help="Narrow NAMEs or the profile to this region.",
 )
 @cloud_option()
+@source_option
 @profile_dirs_option
 @db_option
 @json_option
@@ -892,6 +1072,7 @@ def diff(
     profile: str | None,
     region: str | None,
     cloud: str,
+    timeline: str,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
     as_json: bool,
@@ -914,7 +1095,7 @@ def diff(
     """
     from resolver.render import render_diff_json, render_diff_text
 
-    answer = _store(db, cloud, from_at, to_at).diff(
+    answer = _store(db, cloud, from_at, to_at, source=timeline).diff(
         from_at,
         to_at,
         names,
@@ -930,10 +1111,11 @@ def diff(
 @main.command()
 @click.argument("name", shell_complete=complete_tags)
 @cloud_option()
+@source_option
 @db_option
 @json_option
 @handle_errors
-def history(name: str, cloud: str, db: Path | None, as_json: bool) -> None:
+def history(name: str, cloud: str, timeline: str, db: Path | None, as_json: bool) -> None:
     """Every stored snapshot where a tag changed; or which tags held an address or a CIDR.
 
     For a tag: each version with its changeNumber, prefix counts, prefixes added and removed.
@@ -957,15 +1139,17 @@ def history(name: str, cloud: str, db: Path | None, as_json: bool) -> None:
         render_tag_history_json,
     )
 
-    store = _store(db, cloud)
+    store = _store(db, cloud, source=timeline)
     if parse_network(name) is not None:
         spans = store.prefix_history(name)
+        _say_timeline(store, spans.snapshot)
         if as_json:
             click.echo(render_json(render_prefix_history_json(spans)))
         else:
             click.echo(render_prefix_history_text(spans))
         return
     answer = store.history_report(name)
+    _say_timeline(store, answer.snapshot)
     if as_json:
         click.echo(render_json(render_tag_history_json(answer)))
     else:
@@ -1023,6 +1207,7 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
     help="Your own address space: the addresses of VirtualNetwork rules (repeat).",
 )
 @at_option
+@source_option
 @max_age_option
 @profile_dirs_option
 @db_option
@@ -1039,6 +1224,7 @@ def profile_show(
     aggregate: bool,
     local: tuple[str, ...],
     at: str | None,
+    timeline: str,
     max_age_days: int,
     profiles_dir: tuple[Path, ...],
     db: Path | None,
@@ -1070,7 +1256,7 @@ def profile_show(
             raise click.BadParameter(
                 f"{cidr!r} is not an address or a CIDR prefix.", param_hint="--local"
             )
-    store = _store(db, cloud, at, max_age_days=max_age_days)
+    store = _store(db, cloud, at, max_age_days=max_age_days, source=timeline)
     answer = store.cidrs(
         profile=name,
         region=region,
@@ -1084,6 +1270,7 @@ def profile_show(
     if local and answer.profile is not None:
         answer = replace(answer, profile=answer.profile.with_local(local))
     fresh = store.freshness(answer.snapshot, at)
+    _say_timeline(store, answer.snapshot)
     _say_freshness(fresh)
     if as_json:
         click.echo(
@@ -1368,6 +1555,7 @@ def _list_formats(ctx: click.Context, param: click.Parameter, value: bool) -> No
 )
 @click.option("--since", help="Only what changed since this snapshot (a --at reference): a delta.")
 @at_option
+@source_option
 @cloud_option()
 @click.option(
     "-o",
@@ -1405,6 +1593,7 @@ def export(
     priority_base: int,
     since: str | None,
     at: str | None,
+    timeline: str,
     cloud: str,
     output: Path | None,
     state_file: Path | None,
@@ -1462,8 +1651,9 @@ def export(
         allow_missing=allow_missing,
         version=__version__,
     )
-    store = _store(db, cloud, at, max_age_days=max_age_days)
+    store = _store(db, cloud, at, max_age_days=max_age_days, source=timeline)
     result = run_export(store, request)
+    _say_timeline(store, result.snapshot)
     _say_freshness(store.freshness(result.snapshot, at))
     _warn(render_warnings(result.warnings))
     if output is None:
@@ -1686,6 +1876,41 @@ def backup(dest: Path, db: Path | None) -> None:
 
     info = backup_to(db or default_db_path(), dest)
     click.echo(f"{dest}: {info}")
+
+
+# -- reconcile -------------------------------------------------------------------------------------
+
+
+@main.command()
+@cloud_option(allow_all=True, default="all")
+@db_option
+@json_option
+@handle_errors
+def reconcile(cloud: str, db: Path | None, as_json: bool) -> None:
+    """Compare a cloud's newest file with its newest Discovery API answer.
+
+    Lists the tags in one and not the other, and per tag the prefixes that differ: '+' in the
+    file, not yet in the API (announced, not yet applied: the API lags the file by up to four
+    weeks), '-' in the API, no longer in the file (being withdrawn). Tags whose networkFeatures
+    in the file lack API are not expected in the API and are only counted.
+
+    \b
+    Examples:
+      aztags reconcile --cloud public
+      aztags reconcile --json | jq '.clouds[].summary'
+
+    Exit codes: 0 the same, 6 differences found, 3 no file or no API answer stored.
+    """
+    from resolver.reconcile import reconcile_all
+    from resolver.render import render_reconcile_json, render_reconcile_text
+
+    found = reconcile_all(_open(db, readonly=True), _clouds(cloud.lower()))
+    if as_json:
+        _print_json(render_reconcile_json(found))
+    else:
+        click.echo(render_reconcile_text(found))
+    if any(r.differs for r in found):
+        sys.exit(ExitCode.DIFFERENCES)
 
 
 if __name__ == "__main__":

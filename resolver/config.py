@@ -317,6 +317,10 @@ SECTIONS: Mapping[str, Section] = {
                 "every": Key(Duration()),
                 "cron": Key(Text('a cron expression: "0 */6 * * *"')),
                 "source": Key(Text("a URL or a path")),
+                # also ask the cloud's Discovery API through this subscription (fetch --api)
+                "subscription": Key(Text("a subscription id")),
+                "location": Key(Text("an Azure location code")),
+                "api_lag_alert_days": Key(Integer(1)),
                 "fail_alert_after": Key(Integer(1)),
                 "stale_after_days": Key(Integer(1)),
             },

@@ -7,6 +7,31 @@ so a broken file is reported in one go rather than one fix-and-retry at a time.
 Whatever the bytes, the only exception that leaves ``parse_snapshot`` is ``SnapshotError``, and
 what it accepts is what Azure publishes: UTF-8 JSON, one of the four clouds, integers that fit
 SQLite (0 to 2**63 - 1), text that can be stored, canonical prefixes, at least one tag.
+
+Three shapes are read, recognised by their keys (:func:`detect_shape`), and validated alike:
+
+- the published file (``changeNumber`` a number, ``cloud``, ``values``);
+- an answer of the Service Tag Discovery API, which is also what ``az network list-service-tags``
+  prints: ``name``, ``id``, ``type``, ``changeNumber`` *as a string*, ``cloud``, ``values`` and
+  ``nextLink``; each tag's ``properties`` hold ``changeNumber`` (a string), ``region``,
+  ``systemService``, ``addressPrefixes`` and ``state``, and no ``regionId`` nor ``platform``.
+  Read from Azure/azure-rest-api-specs at commit 3cab51ba6ff8243bba2a305420128f9db9047f98:
+  specification/network/resource-manager/Microsoft.Network/stable/2024-07-01/serviceTags.json
+  (ServiceTagsListResult, ServiceTagInformation, ServiceTagInformationPropertiesFormat) and its
+  examples/ServiceTagsList.json. Real answers also carry ``networkFeatures``, read as in the
+  file when present;
+- what ``Get-AzNetworkServiceTag | ConvertTo-Json -Depth 10`` prints: the same answer as
+  PowerShell's model holds it, with PascalCase keys (``Name``, ``Id``, ``Type``, ``Cloud``,
+  ``ChangeNumber``, ``Values``; per tag ``Name``, ``Id``, ``Properties`` with ``Region``,
+  ``SystemService``, ``ChangeNumber``, ``AddressPrefixes``). Read from Azure/azure-powershell:
+  src/Network/Network/Models/PSNetworkServiceTag.cs (commit
+  1ca78d0affdc2bc5be010a8edaf753fdf5da6994), PSNetworkServiceTagInformation.cs and
+  PSNetworkServiceTagInformationProperties.cs (commit 1d88fb13a1f1c3964c48aeb3e09d2d2d9ae2c749).
+
+An API answer (either form) is stored on the cloud's API timeline (resolver/timelines.py): the
+snapshot's ``cloud`` is ``"Public@api"``. Its string changeNumbers must be ASCII digits; a tag's
+missing ``regionId`` is stored as 0 and its missing ``platform`` as ``""``; ``state`` is checked
+to be text and not stored.
 """
 
 from __future__ import annotations
@@ -17,10 +42,11 @@ import json
 from collections.abc import Callable, Container, Sequence
 from typing import cast
 
-from resolver.clouds import CLOUDS
+from resolver.clouds import CLOUDS, get_cloud
 from resolver.errors import SnapshotError
 from resolver.models import ServiceTag, Snapshot
 from resolver.prefixes import parse_prefix
+from resolver.timelines import API, timeline_key
 
 _MAX_PROBLEMS = 200
 MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: changeNumber and regionId are stored as such
@@ -68,7 +94,8 @@ def decode_json(data: bytes, source: str) -> object:
                 source,
                 [
                     f"the body is {name} text (it starts with a {name} byte order mark); Azure "
-                    "publishes UTF-8: download the file again, or convert it to UTF-8"
+                    "publishes UTF-8: download the file again, or convert it to UTF-8 (Windows "
+                    "PowerShell's '>' writes UTF-16: save with '| Out-File -Encoding utf8')"
                 ],
             )
     head = data[:512].lstrip()
@@ -145,8 +172,21 @@ def parse_snapshot(
 
     if not isinstance(doc, dict):
         raise SnapshotError(source, [f"the top level is a JSON {_kind(doc)}, not an object"])
+    shape = detect_shape(doc)
+    if shape == POWERSHELL:
+        source = f"{source} (read as Get-AzNetworkServiceTag | ConvertTo-Json output)"
+        doc = _camel_case(doc, problem)
+    elif shape == API_ANSWER:
+        source = (
+            f"{source} (read as a Discovery API answer, as az network list-service-tags prints)"
+        )
+    api = shape != FILE_SHAPE
     change_number = doc.get("changeNumber")
-    _check_count("changeNumber", change_number, problem)
+    if api:
+        change_number = _api_count("changeNumber", change_number, problem)
+        _check_api_top(doc, problem)
+    else:
+        _check_count("changeNumber", change_number, problem)
     cloud = doc.get("cloud")
     known = ", ".join(KNOWN_CLOUDS)
     if not isinstance(cloud, str) or not cloud:
@@ -167,14 +207,14 @@ def parse_snapshot(
             "values: the file lists no tags; an empty file is never plausible (Azure's list "
             "thousands), so it is not stored: check the source, or pass --allow-empty"
         )
-    unknown_top = set(doc) - {"changeNumber", "cloud", "values"}
+    unknown_top = set(doc) - (_API_TOP if api else {"changeNumber", "cloud", "values"})
     if unknown_top:
         problem(f"unexpected top-level field(s): {', '.join(_q(k) for k in sorted(unknown_top))}")
 
     tags: list[ServiceTag] = []
     seen: dict[str, str] = {}  # casefolded name -> name: tags are looked up in any case
     for position, value in enumerate(values):
-        tag = _parse_tag(value, position, problem, validated)
+        tag = _parse_tag(value, position, problem, validated, api=api)
         if tag is None:
             continue
         other = seen.get(tag.name.casefold())
@@ -193,9 +233,99 @@ def parse_snapshot(
     if problems:
         raise SnapshotError(source, problems)
     tags.sort(key=lambda t: t.name)
-    return Snapshot(
-        cloud=cast(str, cloud), change_number=cast(int, change_number), tags=tuple(tags)
-    )
+    key = timeline_key(get_cloud(cast(str, cloud)), API) if api else cast(str, cloud)
+    return Snapshot(cloud=key, change_number=cast(int, change_number), tags=tuple(tags))
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+FILE_SHAPE = "file"
+API_ANSWER = "api"  # the Discovery API's JSON, as az network list-service-tags prints it too
+POWERSHELL = "powershell"  # Get-AzNetworkServiceTag | ConvertTo-Json: PascalCase keys
+# The top-level fields of ServiceTagsListResult (serviceTags.json, 2024-07-01)
+_API_TOP = frozenset({"name", "id", "type", "changeNumber", "cloud", "values", "nextLink"})
+_API_ONLY = ("name", "id", "type", "nextLink")  # no published file has these
+_PS_TOP = ("Name", "Id", "Type", "Cloud", "ChangeNumber", "Values")  # PSNetworkServiceTag
+_API_TYPE = "Microsoft.Network/serviceTags"
+
+
+def detect_shape(doc: dict[str, object]) -> str:
+    """Which of the three shapes a top-level object is: PascalCase keys (and none of the file's
+    own) are PowerShell's; the file's keys with any of the API's own (name, id, type, nextLink)
+    are an API answer; anything else is taken as a file and validated as one."""
+    if not any(k in doc for k in ("changeNumber", "cloud", "values")) and any(
+        k in doc for k in _PS_TOP
+    ):
+        return POWERSHELL
+    if any(k in doc for k in _API_ONLY):
+        return API_ANSWER
+    return FILE_SHAPE
+
+
+def _camel_case(doc: dict[str, object], problem: Problem) -> dict[str, object]:
+    """PowerShell's PascalCase keys as the API writes them (``ChangeNumber`` ->
+    ``changeNumber``), at the top, in each tag and in each tag's properties."""
+
+    def lowered(obj: dict[str, object], where: str) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, v in obj.items():
+            name = k[:1].lower() + k[1:]
+            if name in out:
+                problem(
+                    f"{where}: the keys {_q(name)} and {_q(k)} both appear, so the value is unclear"
+                )
+            out[name] = v
+        return out
+
+    top = lowered(doc, "top level")
+    values = top.get("values")
+    if isinstance(values, list):
+        tags: list[object] = []
+        for position, value in enumerate(values):
+            if isinstance(value, dict):
+                value = lowered(value, f"values[{position}]")
+                props = value.get("properties")
+                if isinstance(props, dict):
+                    value["properties"] = lowered(props, f"values[{position}]: properties")
+            tags.append(value)
+        top["values"] = tags
+    return top
+
+
+def _check_api_top(doc: dict[str, object], problem: Problem) -> None:
+    """What only an API answer has: its ``type``, and a ``nextLink`` that must be empty (a
+    page of a longer answer is not the whole list: 'aztags fetch --api' follows the links)."""
+    kind = doc.get("type")
+    if kind is not None and (not isinstance(kind, str) or kind.casefold() != _API_TYPE.casefold()):
+        problem(f"type: expected {_API_TYPE!r} (a service tags answer), found {_show(kind)}")
+    for key in ("name", "id"):
+        if doc.get(key) is not None and not isinstance(doc.get(key), str):
+            problem(f"{key}: expected a string, found {_show(doc.get(key))}")
+    link = doc.get("nextLink")
+    if link is not None and link != "":
+        problem(
+            "nextLink: the answer goes on at another page, so this is one page of it, not the "
+            "whole list; fetch it whole with 'aztags fetch --api', which follows the pages"
+        )
+
+
+def _api_count(where: str, value: object, problem: Problem) -> int | None:
+    """An API changeNumber: a string of ASCII digits (as the API writes it), or an integer; in
+    the range of :func:`_check_count`. None (after one problem naming the field) otherwise."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            problem(
+                f"{where}: {_show(value)} is not a changeNumber: the Discovery API writes it as "
+                'a string of digits (such as "63")'
+            )
+            return None
+        if len(value.lstrip("0")) > 19:
+            problem(
+                f"{where}: {_show(value)} is too large; expected an integer from 0 to {MAX_INTEGER}"
+            )
+            return None
+        value = int(value)
+    return value if _check_count(where, value, problem) else None  # type: ignore[return-value]
 
 
 def prefix_digest(prefixes: Sequence[str]) -> str:
@@ -204,7 +334,12 @@ def prefix_digest(prefixes: Sequence[str]) -> str:
 
 
 def _parse_tag(
-    value: object, position: int, problem: Problem, validated: Container[str] = frozenset()
+    value: object,
+    position: int,
+    problem: Problem,
+    validated: Container[str] = frozenset(),
+    *,
+    api: bool = False,
 ) -> ServiceTag | None:
     where = f"values[{position}]"
     if not isinstance(value, dict):
@@ -226,6 +361,17 @@ def _parse_tag(
         return None
     ok = True
     fields: dict[str, object] = {}
+    if api:  # what an API answer lacks (see the module docstring), and its string numbers
+        props = {"regionId": 0, "platform": "", **props}
+        number = _api_count(f"{where}: changeNumber", props.get("changeNumber"), problem)
+        props["changeNumber"] = number
+        if number is None:
+            ok = False
+            props["changeNumber"] = 0  # reported just above: not again below
+        state = props.get("state")
+        if state is not None and not (isinstance(state, str) and _storable(state)):
+            problem(f"{where}: state: expected a string such as 'GA', found {_show(state)}")
+            ok = False
     for key, kind in _TAG_FIELDS:
         fields[key] = field = props.get(key)
         if kind == "count":

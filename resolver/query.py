@@ -42,6 +42,7 @@ from resolver.prefixes import (
 from resolver.refs import AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise, service_names
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
+from resolver.timelines import API, FILE, check_source, describe, timeline_key
 
 if TYPE_CHECKING:
     from resolver.diff import DiffSummary, TagDiff
@@ -267,6 +268,35 @@ class TagStore:
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
     # The clock (UTC): staleness, and --at dates after today. Tests inject a fixed one.
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    # Which of the cloud's timelines answers: "file" (the published file) or "api" (the
+    # Discovery API's answers). See resolver/timelines.py.
+    source: str = FILE
+
+    def __post_init__(self) -> None:
+        self.source = check_source(self.source)
+
+    @property
+    def timeline(self) -> str:
+        """The storage key of the timeline this store reads: ``"Public"`` or ``"Public@api"``
+        (what ``cache/`` takes where it takes a cloud)."""
+        return timeline_key(self.cloud, self.source)
+
+    @property
+    def what(self) -> str:
+        """The timeline as messages name it: "the Public file" or "the Public Discovery API"."""
+        return describe(self.cloud, self.source)
+
+    def _nothing_stored(self) -> str:
+        if self.source == API:
+            return (
+                f"No {self.cloud.name} Discovery API answer is stored yet. Run 'aztags fetch "
+                f"--cloud {self.cloud.key} --api --subscription ID' (or 'aztags import FILE' with "
+                "what az network list-service-tags or Get-AzNetworkServiceTag printed) first."
+            )
+        return (
+            f"No {self.cloud.name} snapshot is stored yet. Run 'aztags fetch --cloud "
+            f"{self.cloud.key}' (or 'aztags import FILE') first."
+        )
 
     @classmethod
     def open(
@@ -276,13 +306,15 @@ class TagStore:
         *,
         max_age_days: int = DEFAULT_MAX_AGE_DAYS,
         now: Callable[[], datetime] | None = None,
+        source: str = FILE,
     ) -> TagStore:
         from cache.db import default_db_path, open_db
 
+        source = check_source(source)  # a usage error before the database is opened
         conn = open_db(db or default_db_path(), readonly=True)
         if now is None:
-            return cls(conn, get_cloud(cloud), max_age_days=max_age_days)
-        return cls(conn, get_cloud(cloud), max_age_days=max_age_days, now=now)
+            return cls(conn, get_cloud(cloud), max_age_days=max_age_days, source=source)
+        return cls(conn, get_cloud(cloud), max_age_days=max_age_days, now=now, source=source)
 
     def today(self) -> date:
         """Today in UTC, by this store's clock."""
@@ -290,12 +322,18 @@ class TagStore:
 
     def other(self, cloud: Cloud) -> TagStore:
         """The same database, clock and limit, for another cloud."""
-        return TagStore(self.conn, cloud, max_age_days=self.max_age_days, now=self.now)
+        return TagStore(
+            self.conn, cloud, max_age_days=self.max_age_days, now=self.now, source=self.source
+        )
 
     def stored_clouds(self) -> list[Cloud]:
         """The clouds that have a current snapshot in this database, in CLOUDS order."""
         with read_view(self.conn):
-            return [c for c in CLOUDS if load_current(self.conn, c.name) is not None]
+            return [
+                c
+                for c in CLOUDS
+                if load_current(self.conn, timeline_key(c, self.source)) is not None
+            ]
 
     # -- snapshots and names -----------------------------------------------------------------------
 
@@ -306,12 +344,9 @@ class TagStore:
         (UTC, by :attr:`now`) is a UsageError."""
         ref = None if at is None else parse_at(at, self.today())  # a usage error before any read
         try:
-            return pick_snapshot(history.timeline(self.conn, self.cloud.name), ref, self.cloud.name)
+            return pick_snapshot(history.timeline(self.conn, self.timeline), ref, self.timeline)
         except EmptyStoreError:
-            raise EmptyStoreError(
-                f"No {self.cloud.name} snapshot is stored yet. Run 'aztags fetch --cloud "
-                f"{self.cloud.key}' (or 'aztags import FILE') first."
-            ) from None
+            raise EmptyStoreError(self._nothing_stored()) from None
 
     @_one_view
     def freshness(self, snapshot: SnapshotInfo, at: At = None) -> Freshness:
@@ -324,14 +359,14 @@ class TagStore:
 
     @_one_view
     def snapshots(self) -> list[SnapshotInfo]:
-        return load_snapshots(self.conn, self.cloud.name)
+        return load_snapshots(self.conn, self.timeline)
 
     @_one_view
     def summaries(self, snapshot: SnapshotInfo) -> list[TagSummary]:
         """Every tag of ``snapshot`` with its counts (cached per snapshot id)."""
         found = self._summaries.get(snapshot.id)
         if found is None:
-            found = history.load_tag_summaries(self.conn, self.cloud.name, self._seq(snapshot))
+            found = history.load_tag_summaries(self.conn, self.timeline, self._seq(snapshot))
             self._summaries[snapshot.id] = found
         return found
 
@@ -341,7 +376,7 @@ class TagStore:
         seq = history.snapshot_seq(self.conn, snapshot.id)
         if seq is None:
             raise NotFoundError(
-                f"{self.cloud.name} snapshot {snapshot.id} (changeNumber "
+                f"{self.timeline} snapshot {snapshot.id} (changeNumber "
                 f"{snapshot.change_number}) is quarantined or gone; it cannot be queried."
             )
         return seq
@@ -379,7 +414,7 @@ class TagStore:
                 if exact is None:
                     raise self._unknown_tag(name, [t.name for t in summaries])
                 raise NotFoundError(
-                    f"{exact.name} has no tag for region {code} in the {self.cloud.name} file. "
+                    f"{exact.name} has no tag for region {code} in {self.what}. "
                     f"Drop --region to use the global {exact.name}."
                 )
             found.append(regional)
@@ -393,7 +428,7 @@ class TagStore:
         known = (
             [t.name for t in cached]
             if cached is not None
-            else history.tag_names_at(self.conn, self.cloud.name, self._seq(snapshot))
+            else history.tag_names_at(self.conn, self.timeline, self._seq(snapshot))
         )
         by_fold = {name.casefold(): name for name in known}
         found: list[str] = []
@@ -409,7 +444,7 @@ class TagStore:
         folded = {n.casefold(): n for n in known}
         close = _close_matches(name.casefold(), list(folded))
         return UnknownTagError(
-            f"Unknown service tag {shown(name)} in the {self.cloud.name} file.",
+            f"Unknown service tag {shown(name)} in {self.what}.",
             name,
             tuple(folded[c] for c in close),
         )
@@ -432,7 +467,7 @@ class TagStore:
             else:
                 text = error.name.strip()
                 if text.casefold() in {
-                    n.casefold() for n in history.tag_names(self.conn, self.cloud.name)
+                    n.casefold() for n in history.tag_names(self.conn, self.timeline)
                 }:
                     return error  # a tag of this cloud at another time
             hits: list[tuple[Cloud, str]] = []
@@ -458,13 +493,13 @@ class TagStore:
             code = hits[0][1]
             what = text if normalise(text) == code else f"{shown(text)} (region {code})"
             hinted = UnknownRegionError(
-                f"Unknown region {shown(text)} in the {self.cloud.name} file: {what} is a region "
+                f"Unknown region {shown(text)} in {self.what}: {what} is a region "
                 f"of the {clouds} cloud{plural}; add {add}.",
                 text,
             )
         else:
             hinted = UnknownTagError(
-                f"Unknown service tag {shown(text)} in the {self.cloud.name} file: {hits[0][1]} "
+                f"Unknown service tag {shown(text)} in {self.what}: {hits[0][1]} "
                 f"is a tag of the {clouds} cloud{plural}; add {add}.",
                 text,
             )
@@ -563,7 +598,7 @@ class TagStore:
             warnings += [null_features_warning(t) for t in null]
         assert snapshot.seq is not None
         tags = history.load_tags(
-            self.conn, self.cloud.name, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
+            self.conn, self.timeline, snapshot.seq, [t.name for t in dict.fromkeys(chosen)]
         )
 
         def shaped(*lists: tuple[str, ...]) -> tuple[str, ...]:
@@ -598,11 +633,11 @@ class TagStore:
         exact = {t.name.casefold(): t.name for t in summaries}
         real = exact.get(name.strip().casefold())
         if real is None:
-            gone = {n.casefold(): n for n in history.tag_names(self.conn, self.cloud.name)}
+            gone = {n.casefold(): n for n in history.tag_names(self.conn, self.timeline)}
             real = gone.get(name.strip().casefold())
             if real is None:
                 raise self._unknown_tag(name, [t.name for t in summaries])
-        return history.load_tag_history(self.conn, self.cloud.name, real)
+        return history.load_tag_history(self.conn, self.timeline, real)
 
     @_one_view
     def history_report(self, name: str) -> TagHistory:
@@ -624,12 +659,12 @@ class TagStore:
         is_address = "/" not in query
         canonical = to_text(fam, value) if is_address else to_text(fam, value, length)
         current = self.snapshot()
-        timeline = history.timeline(self.conn, self.cloud.name)
+        timeline = history.timeline(self.conn, self.timeline)
         by_seq = {s.seq: s for s in timeline}
         spans = []
         for tag, prefix, from_seq, to_seq in history.prefix_spans(
             self.conn,
-            self.cloud.name,
+            self.timeline,
             supernets(fam, value, length),
             inner_range(fam, value, length),
         ):
@@ -657,7 +692,7 @@ class TagStore:
         if not spans:
             first = timeline[0]
             raise NotFoundError(
-                f"{canonical} was in no {self.cloud.name} service tag in any stored snapshot "
+                f"{canonical} was in no {self.timeline} service tag in any stored snapshot "
                 f"(changeNumber {first.change_number} of {first.file_date or '-'} to "
                 f"{current.change_number} of {current.file_date or '-'}). "
                 "Check the address, or try another --cloud."
@@ -686,9 +721,9 @@ class TagStore:
             candidates.update(supernets(*parsed))
             if (inside := inner_range(*parsed)) is not None:
                 ranges.append(inside)
-        pairs = history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, candidates)
+        pairs = history.load_pairs_for(self.conn, self.timeline, snapshot.seq, candidates)
         for within in ranges:
-            pairs += history.load_pairs_for(self.conn, self.cloud.name, snapshot.seq, within=within)
+            pairs += history.load_pairs_for(self.conn, self.timeline, snapshot.seq, within=within)
         from resolver.lookup import LookupIndex
 
         index = LookupIndex.build(pairs)
@@ -724,7 +759,7 @@ class TagStore:
         """The whole snapshot's reverse-lookup index, for batches (about 0.2 s to build)."""
         from resolver.lookup import LookupIndex
 
-        pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(self.snapshot(at)))
+        pairs = history.load_pairs(self.conn, self.timeline, self._seq(self.snapshot(at)))
         return LookupIndex.build(pairs)
 
     @_one_view
@@ -734,7 +769,7 @@ class TagStore:
         from resolver.lookup import LookupIndex
 
         snapshot = self.snapshot(at)
-        pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
+        pairs = history.load_pairs(self.conn, self.timeline, self._seq(snapshot))
         details, freshness = self.tag_details(snapshot), self.freshness(snapshot, at)
         return LookupBatch(snapshot, details, LookupIndex.build(pairs), freshness)
 
@@ -796,7 +831,7 @@ class TagStore:
         if names is None or cached is not None:
             every = {t.name: t for t in (cached or self.summaries(snapshot))}
             return every if names is None else {n: every[n] for n in names if n in every}
-        found = history.load_tag_summaries(self.conn, self.cloud.name, self._seq(snapshot), names)
+        found = history.load_tag_summaries(self.conn, self.timeline, self._seq(snapshot), names)
         return {t.name: t for t in found}
 
     # -- diff --------------------------------------------------------------------------------------
@@ -820,7 +855,7 @@ class TagStore:
             ]
             if not earlier:
                 raise NotFoundError(
-                    f"Only one {self.cloud.name} snapshot is stored up to changeNumber "
+                    f"Only one {self.timeline} snapshot is stored up to changeNumber "
                     f"{after.change_number}: there is nothing to compare it with. "
                     "Fetch again next week, or import older files."
                 )
@@ -853,7 +888,7 @@ class TagStore:
         snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
         from resolver.diff import diff_tags
 
-        ids = history.changed_tag_ids(self.conn, self.cloud.name, low, high)
+        ids = history.changed_tag_ids(self.conn, self.timeline, low, high)
         old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
         wanted = None if scope is None else set(scope)
         old = {t.name: t for t in old_tags if wanted is None or t.name in wanted}
@@ -917,11 +952,19 @@ def _answer_line(
     return error
 
 
-def list_snapshots(conn: sqlite3.Connection, clouds: Iterable[Cloud]) -> list[SnapshotInfo]:
-    """Every stored snapshot of these clouds (quarantined ones too), per cloud in timeline order,
-    read in one view. Raises EmptyStoreError when there is none."""
+def list_snapshots(
+    conn: sqlite3.Connection, clouds: Iterable[Cloud], source: str = FILE
+) -> list[SnapshotInfo]:
+    """Every stored snapshot of these clouds' ``source`` timelines (quarantined ones too), per
+    cloud in timeline order, read in one view. Raises EmptyStoreError when there is none."""
+    source = check_source(source)
     with read_view(conn):
-        found = [s for c in clouds for s in load_snapshots(conn, c.name)]
+        found = [s for c in clouds for s in load_snapshots(conn, timeline_key(c, source))]
     if not found:
+        if source == API:
+            raise EmptyStoreError(
+                "No Discovery API answer is stored yet. Run 'aztags fetch --api --subscription "
+                "ID' (or 'aztags import FILE' with az or PowerShell output) first."
+            )
         raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
     return found

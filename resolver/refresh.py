@@ -22,6 +22,7 @@ from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, Snapshot, SnapshotInfo
 from resolver.parse import parse_snapshot
+from resolver.timelines import split_key
 
 if TYPE_CHECKING:
     from resolver.sources import HttpSettings
@@ -85,7 +86,7 @@ def refresh_cloud(
             return RefreshResult(cloud, last.source, None)
         raw = fetched
     result = store_file(conn, raw, options, cloud, now=now, after_save=after_save)
-    return RefreshResult(cloud or get_cloud(result.snapshot.cloud), raw.source, result)
+    return RefreshResult(cloud or split_key(result.snapshot.cloud)[0], raw.source, result)
 
 
 def store_file(

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resolver.clouds import CLOUDS
 from resolver.errors import AztagsError, InvalidAddressError
 from resolver.prefixes import count
 from resolver.prefixes import family as prefix_family
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
         PrefixHistory,
         TagHistory,
     )
+    from resolver.reconcile import Reconciliation
     from resolver.refresh import RefreshResult
     from resolver.staleness import CloudStatus, Freshness
 
@@ -87,6 +89,15 @@ def render_snapshot_json(info: SnapshotInfo) -> dict[str, Any]:
     }
 
 
+def render_timeline_note(info: SnapshotInfo) -> str:
+    """The stderr note of an answer read from a Discovery API timeline (``Public@api``)."""
+    cloud = info.cloud.removesuffix("@api")
+    return (
+        f"aztags: note: answered from the {cloud} Discovery API ({info.cloud}): changeNumber "
+        f"{info.change_number}, fetched {info.fetched_at.strftime('%Y-%m-%d %H:%M')} UTC."
+    )
+
+
 def render_warnings(warnings: Iterable[str]) -> list[str]:
     """stderr lines for an answer's warnings."""
     return [f"aztags: warning: {w}" for w in warnings]
@@ -100,14 +111,16 @@ def render_freshness_lines(freshness: Iterable[Freshness]) -> list[str]:
     stale = [(f, f.stale) for f in found if f.stale is not None]
     if stale:
         which = ", ".join(
-            f"{f.cloud.name} changeNumber {f.snapshot.change_number} "
+            f"{f.snapshot.cloud} changeNumber {f.snapshot.change_number} "
             f"({f.snapshot.file_date or '-'}, {s.age_days} days old)"
             for f, s in stale
         )
         key = stale[0][0].cloud.key if len(stale) == 1 else "all"
+        api = " --api --subscription ID" if stale[0][0].snapshot.cloud.endswith("@api") else ""
         lines.append(
             f"aztags: warning: answered from stale data: {which}, older than "
-            f"{stale[0][1].max_age_days} days (--max-age-days); run 'aztags fetch --cloud {key}'."
+            f"{stale[0][1].max_age_days} days (--max-age-days); run 'aztags fetch --cloud {key}"
+            f"{api}'."
         )
     after = [f for f in found if f.after_newest is not None]
     if after:
@@ -282,31 +295,52 @@ def render_import_summary(outcomes: Sequence[str], skipped: int) -> str:
 # -- status / snapshots ----------------------------------------------------------------------------
 
 
-def render_status_json(statuses: Sequence[CloudStatus], max_age_days: int) -> dict[str, Any]:
+def _status_json(s: CloudStatus) -> dict[str, Any]:
     return {
-        "max_age_days": max_age_days,
-        "clouds": [
-            {
-                "cloud": s.cloud.name,
-                "change_number": s.snapshot.change_number,
-                "file_date": s.snapshot.file_date,
-                "fetched_at": s.snapshot.fetched_at.isoformat(),
-                "age_days": s.staleness.age_days,
-                "tags": s.snapshot.tag_count,
-                "prefixes": s.snapshot.prefix_count,
-                "stale": s.staleness.stale,
-                "frozen": s.staleness.frozen,
-            }
-            for s in statuses
-        ],
+        "cloud": s.cloud.name,
+        "source": s.source,
+        "timeline": s.timeline,
+        "change_number": s.snapshot.change_number,
+        "file_date": s.snapshot.file_date,
+        "fetched_at": s.snapshot.fetched_at.isoformat(),
+        "age_days": s.staleness.age_days,
+        "tags": s.snapshot.tag_count,
+        "prefixes": s.snapshot.prefix_count,
+        "stale": s.staleness.stale,
+        "frozen": s.staleness.frozen,
     }
 
 
-def render_status_text(statuses: Sequence[CloudStatus]) -> str:
+def render_status_json(
+    statuses: Sequence[CloudStatus],
+    max_age_days: int,
+    alongside: Sequence[CloudStatus] | None = None,
+) -> dict[str, Any]:
+    """``clouds``: the timeline judged (its staleness is the exit code); ``alongside`` (when
+    given): the newest snapshot of each cloud's other timeline (file or Discovery API)."""
+    doc: dict[str, Any] = {
+        "max_age_days": max_age_days,
+        "clouds": [_status_json(s) for s in statuses],
+    }
+    if alongside is not None:
+        doc["source"] = statuses[0].source if statuses else None
+        doc["alongside"] = [_status_json(s) for s in alongside]
+    return doc
+
+
+def render_status_text(
+    statuses: Sequence[CloudStatus], alongside: Sequence[CloudStatus] = ()
+) -> str:
+    """One row per cloud and timeline (``Public``: the file, ``Public@api``: the newest
+    Discovery API answer, dated by when it was fetched), a cloud's rows together."""
     headers = ["cloud", "changeNumber", "file date", "fetched (UTC)", "age", "tags", "prefixes"]
+    order = {c.key: i for i, c in enumerate(CLOUDS)}
+    every = sorted(
+        [*statuses, *alongside], key=lambda s: (order.get(s.cloud.key, 99), s.source != "file")
+    )
     rows = [
         [
-            s.cloud.name,
+            s.timeline,
             s.snapshot.change_number,
             s.snapshot.file_date or "-",
             s.snapshot.fetched_at.strftime("%Y-%m-%d %H:%M"),
@@ -315,7 +349,7 @@ def render_status_text(statuses: Sequence[CloudStatus]) -> str:
             s.snapshot.prefix_count,
             s.staleness.state,
         ]
-        for s in statuses
+        for s in every
     ]
     return render_table([*headers, "state"], rows)
 
@@ -378,6 +412,73 @@ def render_quarantined_notes(infos: Sequence[SnapshotInfo]) -> list[str]:
         for s in infos
         if s.quarantined
     ]
+
+
+# -- reconcile -------------------------------------------------------------------------------------
+
+
+def _snapshot_line(info: SnapshotInfo) -> str:
+    day = info.file_date or f"fetched {info.fetched_at.strftime('%Y-%m-%d %H:%M')} UTC"
+    return f"changeNumber {info.change_number} ({day})"
+
+
+def render_reconcile_text(found: Sequence[Reconciliation]) -> str:
+    """Per cloud: a header naming both snapshots, the tags in one only, then per tag the
+    prefixes announced (``+``: in the file, not yet in the API) and being withdrawn (``-``: in
+    the API, no longer in the file), and a summary line."""
+    blocks = []
+    for r in found:
+        lines = [
+            f"{r.cloud.name}: file {_snapshot_line(r.file)} vs Discovery API "
+            f"{_snapshot_line(r.api)}"
+        ]
+        if r.only_in_file:
+            lines.append(f"\nin the file only ({len(r.only_in_file)}): {', '.join(r.only_in_file)}")
+        if r.only_in_api:
+            lines.append(f"\nin the API only ({len(r.only_in_api)}): {', '.join(r.only_in_api)}")
+        for t in r.tags:
+            lines.append(f"\n{t.name}")
+            lines += [f"  + {p}  (in the file, not yet in the API)" for p in t.announced]
+            lines += [f"  - {p}  (in the API, no longer in the file)" for p in t.withdrawing]
+        verdict = "differences found" if r.differs else "the same"
+        lines.append(
+            f"\n{verdict}: {len(r.tags)} tags differ (+{r.announced} announced, "
+            f"-{r.withdrawing} being withdrawn); {len(r.only_in_file)} tags in the file only, "
+            f"{len(r.only_in_api)} in the API only; {len(r.file_only_expected)} more in the file "
+            "only, as their networkFeatures (no API) say"
+        )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_reconcile_json(found: Sequence[Reconciliation]) -> dict[str, Any]:
+    return {
+        "clouds": [
+            {
+                "cloud": r.cloud.name,
+                "differs": r.differs,
+                "file": render_snapshot_json(r.file),
+                "api": render_snapshot_json(r.api),
+                "only_in_file": list(r.only_in_file),
+                "only_in_api": list(r.only_in_api),
+                "file_only_expected": list(r.file_only_expected),
+                "summary": {
+                    "tags_differ": len(r.tags),
+                    "announced": r.announced,
+                    "withdrawing": r.withdrawing,
+                },
+                "tags": [
+                    {
+                        "name": t.name,
+                        "announced": list(t.announced),
+                        "withdrawing": list(t.withdrawing),
+                    }
+                    for t in r.tags
+                ],
+            }
+            for r in found
+        ]
+    }
 
 
 # -- tags / cidrs ----------------------------------------------------------------------------------

@@ -55,6 +55,13 @@ class RefreshJob:
     source: str | None = None  # a pinned URL or path; None: discovery, as `fetch`
     fail_alert_after: int = DEFAULT_FAIL_ALERT_AFTER
     stale_after_days: int = DEFAULT_STALE_AFTER_DAYS
+    # When set, each round also stores the cloud's Discovery API answer (fetch --api), asked
+    # through this subscription (AZURE_ACCESS_TOKEN or azure-identity; AZTAGS_ARM_ENDPOINT).
+    subscription: str | None = None
+    location: str | None = None
+    # When set, a prefix in the file this many days without reaching the Discovery API (or in
+    # the API this long after leaving the file) raises a source.api_lag event.
+    api_lag_alert_days: int | None = None
 
     def describe(self) -> str:
         when = f"cron {self.cron!r}" if self.cron else f"every {_duration(self.every or 0)}"
@@ -107,6 +114,11 @@ def jobs_from_config(entries: Sequence[Mapping[str, Any]], where: str) -> tuple[
                 source=_text(entry.get("source")),
                 fail_alert_after=int(entry.get("fail_alert_after", DEFAULT_FAIL_ALERT_AFTER)),
                 stale_after_days=int(entry.get("stale_after_days", DEFAULT_STALE_AFTER_DAYS)),
+                subscription=_text(entry.get("subscription")),
+                location=_text(entry.get("location")),
+                api_lag_alert_days=(
+                    int(entry["api_lag_alert_days"]) if "api_lag_alert_days" in entry else None
+                ),
             )
         )
     if problems:
@@ -136,6 +148,9 @@ class CloudRound:
     result: RefreshResult | None
     error: AztagsError | None
     events: int
+    # the Discovery API answer stored (or why not), when the job names a subscription
+    api_result: RefreshResult | None = None
+    api_error: AztagsError | None = None
 
     @property
     def quarantined(self) -> bool:
@@ -183,9 +198,46 @@ def refresh_round(
     with transaction(conn):
         runs = _after_fetch(conn, job, alerts, runs, error, now)
         _stale_check(conn, job, alerts, runs, now)
+    _log_round(job, result, error, runs.failures, outbox.count_events(conn) - before)
+    api_result, api_error = _api_round(conn, job, http, options, now)
+    with transaction(conn):
+        _api_lag_check(conn, job, alerts, now)
     events = outbox.count_events(conn) - before
-    _log_round(job, result, error, runs.failures, events)
-    return CloudRound(job, result, error, events)
+    return CloudRound(job, result, error, events, api_result, api_error)
+
+
+def _api_round(
+    conn: sqlite3.Connection,
+    job: RefreshJob,
+    http: HttpSettings,
+    options: SaveOptions,
+    now: datetime,
+) -> tuple[RefreshResult | None, AztagsError | None]:
+    """The cloud's Discovery API answer, stored on its API timeline, when the job names a
+    subscription. A failure is logged and returned, never raised: the file's refresh stands."""
+    if job.subscription is None:
+        return None, None
+    import os
+
+    from resolver.sources.api import ENDPOINT_VARIABLE, ApiRequest, refresh_api
+
+    request = ApiRequest(
+        job.cloud, job.subscription, job.location, os.environ.get(ENDPOINT_VARIABLE) or None
+    )
+    try:
+        result = refresh_api(conn, request, http, options, now=now, log=log)
+    except AztagsError as e:
+        log.warning("refresh %s (Discovery API) failed: %s", job.cloud.key, e)
+        return None, e
+    ingest = result.ingest
+    assert ingest is not None
+    log.info(
+        "refresh %s (Discovery API): %s changeNumber %d",
+        job.cloud.key,
+        ingest.outcome,
+        ingest.snapshot.change_number,
+    )
+    return result, None
 
 
 def _load_runs(conn: sqlite3.Connection, cloud: Cloud) -> Any:
@@ -264,6 +316,63 @@ def _stale_check(
             queued=bool(watch.channels),
         )
     outbox.save_fetch_runs(conn, replace(runs, stale_alerted_snapshot=current.id))
+
+
+def _api_lag_check(
+    conn: sqlite3.Connection, job: RefreshJob, alerts: Alerts, now: datetime
+) -> None:
+    """A ``source.api_lag`` event per watch whose tags hold a prefix in the newest file for
+    more than ``api_lag_alert_days`` without reaching the newest API answer (or in the API that
+    long after leaving the file); once per (file, API answer) pair."""
+    limit = job.api_lag_alert_days
+    watches = _watches_of(alerts, job.cloud)
+    record = alerts.recorder()
+    if limit is None or not watches or record is None:
+        return
+    from datetime import timedelta
+
+    from cache import outbox
+    from resolver.alerts.events import api_lag_event
+    from resolver.alerts.model import EventType
+    from resolver.alerts.watches import SnapshotView, watched_names
+    from resolver.errors import EmptyStoreError
+    from resolver.reconcile import lags, reconcile
+
+    try:
+        found = reconcile(conn, job.cloud)
+    except EmptyStoreError:
+        return  # no file or no API answer yet: nothing to compare
+    cutoff = (now.astimezone(UTC) if now.tzinfo else now).date() - timedelta(days=limit)
+    old = [g for g in lags(conn, found) if g.since < cutoff]
+    if not old:
+        return
+    raised = {
+        (s.event.watch, s.from_snapshot, s.to_snapshot)
+        for s, _ in outbox.load_events(conn)
+        if s.event.type == EventType.API_LAG
+    }
+    view = SnapshotView(lambda: record.details(conn, found.file), record.profile_tags)
+    for watch in watches:
+        if (watch.name, found.file.id, found.api.id) in raised:
+            continue
+        try:
+            chosen = watched_names(watch, {g.tag for g in old}, view)
+        except AztagsError as e:
+            log.warning("watch %s: %s; no api_lag event for it this time.", watch.name, e)
+            continue
+        mine = [g for g in old if g.tag in chosen and watch.keeps(g.prefix)]
+        if not mine:
+            continue
+        event = api_lag_event(watch, found.file, found.api, mine, limit, now)
+        outbox.add_event(
+            conn,
+            event,
+            watch.channels,
+            from_snapshot=found.file.id,
+            to_snapshot=found.api.id,
+            queued=bool(watch.channels),
+        )
+        log.info("refresh %s: %s", job.cloud.key, event.summary)
 
 
 def _watches_of(alerts: Alerts, cloud: Cloud) -> list[Any]:

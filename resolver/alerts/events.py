@@ -333,3 +333,40 @@ def stale_event(
         f"{limit_days} days)",
         {"current": snapshot_doc(snapshot), "age_days": age_days, "limit_days": limit_days},
     )
+
+
+def api_lag_event(
+    watch: Watch,
+    file: SnapshotInfo,
+    api: SnapshotInfo,
+    lagging: Sequence[Any],
+    limit_days: int,
+    now: datetime,
+) -> Event:
+    """A ``source.api_lag`` event: ``lagging`` are resolver.reconcile.Lag items (tag, prefix,
+    side "announced" or "withdrawing", since) older than ``limit_days``, of the watch's tags."""
+    cloud = get_cloud(file.cloud).key
+    tags: dict[str, dict[str, Any]] = {}
+    for lag in lagging:
+        entry = tags.setdefault(lag.tag, {"name": lag.tag, "announced": [], "withdrawing": []})
+        entry[lag.side].append({"prefix": lag.prefix, "since": lag.since.isoformat()})
+    announced = sum(len(t["announced"]) for t in tags.values())
+    withdrawing = sum(len(t["withdrawing"]) for t in tags.values())
+    return Event(
+        new_id("evt"),
+        EventType.API_LAG,
+        now,
+        cloud,
+        watch.name,
+        f"{cloud}/{watch.name}: {announced} prefix(es) in the file for more than {limit_days} "
+        f"days without reaching the Discovery API, {withdrawing} still in the API more than "
+        f"{limit_days} days after leaving the file (file changeNumber {file.change_number}, "
+        f"API changeNumber {api.change_number})",
+        {
+            "file": snapshot_doc(file),
+            "api": snapshot_doc(api),
+            "limit_days": limit_days,
+            "counts": {"tags": len(tags), "announced": announced, "withdrawing": withdrawing},
+            "tags": [tags[name] for name in sorted(tags)],
+        },
+    )

@@ -39,6 +39,9 @@ class EventType(StrEnum):
     GAP = "snapshot.gap"  # changeNumbers skipped: a publication was never seen
     FETCH_FAILING = "source.fetch_failing"  # fail_alert_after failed runs in a row
     STALE = "source.stale"  # no new publication for stale_after_days
+    # a prefix in the file for api_lag_alert_days without reaching the Discovery API, or in the
+    # API that long after leaving the file
+    API_LAG = "source.api_lag"
     TEST = "aztags.test"  # `aztags alerts test CHANNEL`
 
 
@@ -54,6 +57,7 @@ SEVERITY = {
     EventType.GAP: Severity.WARNING,
     EventType.FETCH_FAILING: Severity.ERROR,
     EventType.STALE: Severity.ERROR,
+    EventType.API_LAG: Severity.WARNING,
     EventType.TEST: Severity.NOTICE,
 }
 

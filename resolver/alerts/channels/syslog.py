@@ -11,7 +11,7 @@ attempt) and ``facility`` (``"local0"`` unless set; any of the RFC 5424 names).
 
 PRI is facility * 8 + severity: notice (5) for a change or a test, warning (4) for a gap or a
 quarantine, err (3) for fetching that fails or stale data. MSGID says what happened:
-``PREFIX_CHANGE``, ``QUARANTINED``, ``GAP``, ``FETCH_FAIL``, ``STALE``, ``TEST``. The
+``PREFIX_CHANGE``, ``QUARANTINED``, ``GAP``, ``FETCH_FAIL``, ``STALE``, ``API_LAG``, ``TEST``. The
 structured data uses the SD-ID ``aztags@32473`` (32473 is the example enterprise number of RFC
 5612, as no number is registered for aztags); ``"``, ``\\`` and ``]`` in values are escaped.
 
@@ -68,6 +68,7 @@ MSGIDS = {
     EventType.GAP: "GAP",
     EventType.FETCH_FAILING: "FETCH_FAIL",
     EventType.STALE: "STALE",
+    EventType.API_LAG: "API_LAG",
     EventType.TEST: "TEST",
 }
 
