@@ -491,3 +491,13 @@ def delivery_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
         "WHERE m.state IS NULL OR m.state IN ('pending', 'dead') GROUP BY 1, 2"
     )
     return {(str(channel), str(state)): int(n) for channel, state, n in rows}
+
+
+def events_of_watch(conn: sqlite3.Connection, watch: str, limit: int) -> list[StoredEvent]:
+    """A watch's events, newest first (the per-watch Atom feed of ``aztags serve``)."""
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM alert_events e WHERE e.watch = ? "
+        "ORDER BY e.created_at DESC, e.rowid DESC LIMIT ?",
+        (watch, limit),
+    )
+    return [_event(r) for r in rows]

@@ -425,3 +425,45 @@ def test_a_real_server_answers_metrics_atom_and_healthz(store, tmp_path):
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+def test_a_watchs_atom_feed_lists_its_alert_events(tmp_path):
+    """/changes.atom?watch=NAME: the events the alerts outbox recorded for that watch."""
+    from datetime import UTC, datetime
+
+    import feedparser
+
+    from cache.db import open_db
+    from cache.store import SaveOptions
+    from resolver.alerts.setup import Alerts
+    from resolver.alerts.watches import Watch
+    from resolver.models import RawFile
+    from resolver.refresh import store_file
+    from resolver.server.app import Settings, create_app
+    from tests.helpers import simple_snapshot
+
+    path = tmp_path / "w.db"
+    conn = open_db(path)
+    alerts = Alerts(
+        watches=(Watch("sql", "public", ("ops",), tags=("Sql",)),),
+        now=lambda: datetime(2026, 11, 30, tzinfo=UTC),
+    )
+    base = {"AzureCloud": [f"10.{i}.0.0/16" for i in range(10)], "Sql": ["20.0.0.0/16"]}
+    for cn, tags in ((1, base), (2, {**base, "Sql": ["20.0.0.0/16", "20.1.0.0/16"]})):
+        raw = RawFile(simple_snapshot(cn, tags), f"ServiceTags_Public_2025010{cn}.json")
+        store_file(conn, raw, SaveOptions(), after_save=alerts.recorder())
+    conn.close()
+    client = TestClient(create_app(Settings(db=path)))
+    answer = client.get("/changes.atom?watch=sql")
+    assert answer.status_code == 200
+    feed = feedparser.parse(answer.content)
+    assert not feed.bozo and len(feed.entries) == 1
+    entry = feed.entries[0]
+    assert entry.title == "public/sql: Sql changed, +1 -0 prefixes (changeNumber 1 -> 2)"
+    assert entry.id.startswith("urn:aztags:event:evt_") and "20.1.0.0/16" in entry.content[0].value
+    again = client.get("/changes.atom?watch=sql", headers={"If-None-Match": answer.headers["etag"]})
+    assert again.status_code == 304
+    other = feedparser.parse(client.get("/changes.atom?watch=nobody").content)
+    assert other.entries == [] and "No alert event recorded" in other.feed.subtitle
+    both = client.get("/changes.atom?watch=sql&tag=Sql")
+    assert both.status_code == 400 and "not both" in both.json()["detail"]

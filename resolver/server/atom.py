@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
+from resolver.alerts.model import Event
 from resolver.diff import DiffSummary, TagDiff
 from resolver.models import SnapshotInfo, TagVersion
 
@@ -234,5 +235,32 @@ def tag_entry(
         published=_day(snapshot.file_date),
         summary=title,
         content_html=_diff_html(lead, [diff] if diff else []),
+        link=link,
+    )
+
+
+def event_entry(event: Event, link: str | None = None) -> Entry:
+    """One alert event of a watch: its summary, and per tag the prefixes added and removed."""
+    tags = event.data.get("tags") or []
+    parts = []
+    for tag in tags[:MAX_TAGS]:
+        added, removed = tag.get("added") or [], tag.get("removed") or []
+        name, change = _clean(str(tag.get("name"))), _clean(str(tag.get("change")))
+        parts.append(
+            f"<li><b>{html.escape(name)}</b> ({html.escape(change)})"
+            f"{': +' + _prefix_list(added) if added else ''}"
+            f"{'; -' + _prefix_list(removed) if removed else ''}</li>"
+        )
+    more = f"<p>and {len(tags) - MAX_TAGS} more tags</p>" if len(tags) > MAX_TAGS else ""
+    body = f"<p>{html.escape(_clean(event.summary))}</p>" + (
+        f"<ul>{''.join(parts)}</ul>{more}" if parts else ""
+    )
+    return Entry(
+        id=f"urn:aztags:event:{event.id}",
+        title=_clean(event.summary),
+        updated=event.created,
+        published=event.created,
+        summary=_clean(event.summary),
+        content_html=body,
         link=link,
     )

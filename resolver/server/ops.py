@@ -25,7 +25,7 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from resolver.clouds import CLOUDS
-from resolver.errors import AztagsError
+from resolver.errors import AztagsError, UsageError
 from resolver.models import SnapshotInfo
 from resolver.server import atom
 from resolver.server.app import cached, with_validators
@@ -123,7 +123,10 @@ def install(app: FastAPI) -> None:
     @app.get(
         "/changes.atom",
         tags=["feeds"],
-        summary="Atom feed of changes: per snapshot, or one tag's versions (?tag=)",
+        summary=(
+            "Atom feed of changes: per snapshot, one tag's versions (?tag=), "
+            "or a watch's alert events (?watch=)"
+        ),
         response_class=Response,
         responses={
             200: {"content": {atom.MEDIA_TYPE.split(";")[0]: {}}},
@@ -134,10 +137,15 @@ def install(app: FastAPI) -> None:
         request: Request,
         cloud: Annotated[str, Query(max_length=16)] = "public",
         tag: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+        watch: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     ) -> Response:
         from cache import history
 
         base = str(request.base_url)
+        if watch is not None:
+            if tag is not None:
+                raise UsageError("Ask for ?watch= or ?tag=, not both.")
+            return _watch_feed(request, db, cloud, watch)
         with db.view() as conn:
             store = db.store(conn, cloud)
             current = store.snapshot()  # no snapshot: 503
@@ -165,6 +173,38 @@ def install(app: FastAPI) -> None:
                 feeds.put(etag, body)
         response = Response(body, media_type=atom.MEDIA_TYPE)
         return with_validators(response, current, etag)
+
+
+def _watch_feed(request: Request, db: Any, cloud: str, watch: str) -> Response:
+    """``/changes.atom?watch=NAME``: the alert events of one ``[[watch]]`` (what ``aztags run``,
+    ``fetch`` or ``import`` recorded in the outbox), newest first."""
+    from cache import outbox
+    from resolver import __version__
+
+    with db.view() as conn:
+        store = db.store(conn, cloud)
+        current = store.snapshot()  # no snapshot: 503
+        events = outbox.events_of_watch(conn, watch, ENTRIES) if outbox.has_outbox(conn) else []
+        newest = events[0].event.id if events else ""
+        etag, unchanged = cached(request, current, "watch", watch, newest)
+        if unchanged is not None:
+            return unchanged
+    entries = tuple(atom.event_entry(s.event) for s in events)
+    feed = atom.Feed(
+        id=atom.stable_id("watch", watch),
+        title=f"aztags: changes seen by watch {watch}",
+        subtitle=(
+            f"The newest {ENTRIES} alert events of watch {watch}"
+            if entries
+            else f"No alert event recorded for watch {watch} yet."
+        ),
+        updated=max([e.updated for e in entries] or [current.fetched_at]),
+        self_link=str(request.url),
+        alternate_link=str(request.base_url),
+        entries=entries,
+        generator_version=__version__,
+    )
+    return with_validators(Response(atom.render(feed), media_type=atom.MEDIA_TYPE), current, etag)
 
 
 def _feed(
