@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TextIO, TypeVar
 import click
 
 from cli_options import (
-    FamilyFlag,
     at_option,
     cloud_option,
     complete_profiles,
@@ -763,22 +762,7 @@ def tags(
     shell_complete=complete_profiles,
     help="Union of a requirement profile's tags (see 'aztags profile list').",
 )
-@click.option(
-    "--ipv4",
-    "family",
-    cls=FamilyFlag,
-    flag_value=4,
-    multiple=True,
-    help="IPv4 prefixes (only these, unless --ipv6 is given too).",
-)
-@click.option(
-    "--ipv6",
-    "family",
-    cls=FamilyFlag,
-    flag_value=6,
-    multiple=True,
-    help="IPv6 prefixes (only these, unless --ipv4 is given too).",
-)
+@family_options
 @click.option("--aggregate", is_flag=True, help="Merge adjacent and contained prefixes per family.")
 @rule_filter_options
 @at_option

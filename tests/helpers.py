@@ -530,3 +530,24 @@ def cli_env(
         "AZTAGS_PROFILES_DIR": str(profiles) if profiles else None,
         "AZTAGS_MAX_AGE_DAYS": max_age_days,
     }
+
+
+def expected_space(
+    names, *, family: int | None = None, day: str = WEEKLY_2023[-1], cloud: str = "Public"
+) -> dict[int, list]:
+    """What an export of tags must cover: the union of their prefixes in the raw file (one
+    family when asked), merged, per IP version (compare with ``collapsed`` of the output)."""
+    prefixes = union_of(raw_tags(cloud, day), names)
+    return collapsed(p for p in prefixes if family is None or (":" in p) == (family == 6))
+
+
+def cli_invoker(env: dict[str, str | None]):
+    """``invoke(*args)``: the aztags command line run in-process with ``env`` (CliRunner)."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    return invoke

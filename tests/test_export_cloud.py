@@ -24,37 +24,25 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import pytest
-from click.testing import CliRunner
 
-from cli import main
 from tests.helpers import (
     FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
+    cli_invoker,
     collapsed,
-    raw_tags,
+    expected_space,
     snapshot_bytes,
     tag_json,
-    union_of,
 )
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope", "Storage"]  # both families, overlapping
 
 
-def expected_space(names, *, family: int | None = None):
-    tags = raw_tags("Public", DAY)
-    prefixes = [p for p in union_of(tags, names) if family is None or (":" in p) == (family == 6)]
-    return collapsed(prefixes)
-
-
 def run_in(db: Path, tmp_path: Path, **env_extra: str):
     env = {**cli_env(db, tmp_path, profiles=FROZEN_PROFILES), **env_extra}
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
+    return cli_invoker(env)
 
 
 @pytest.fixture

@@ -30,7 +30,14 @@ from resolver.exports.model import (
     ObjectDelta,
     RuleInfo,
 )
-from tests.helpers import WEEKLY_2023, cli_env, collapsed, raw_tags, simple_snapshot, union_of
+from tests.helpers import (
+    WEEKLY_2023,
+    cli_env,
+    cli_invoker,
+    collapsed,
+    expected_space,
+    simple_snapshot,
+)
 
 DAY = WEEKLY_2023[-1]  # the current snapshot of the weekly store (the `db` fixture): cn 259
 OLD = "cn:244"  # its first snapshot (2023-03-06)
@@ -57,18 +64,9 @@ IPSET = needs("unshare", "ipset")
 IPTABLES = needs("unshare", "iptables-restore", "ip6tables-restore", "ipset")
 
 
-def expected_space(names, *, family: int | None = None, day: str = DAY):
-    prefixes = union_of(raw_tags("Public", day), names)
-    return collapsed(p for p in prefixes if family is None or (":" in p) == (family == 6))
-
-
 def run_in(db: Path, tmp_path: Path):
     env = cli_env(db, tmp_path)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
+    return cli_invoker(env)
 
 
 @pytest.fixture

@@ -23,31 +23,21 @@ from tests.helpers import (
     FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
+    cli_invoker,
     collapsed,
+    expected_space,
     iso,
-    raw_tags,
     simple_snapshot,
-    union_of,
 )
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope"]
 
 
-def expected_space(names, *, family: int | None = None):
-    tags = raw_tags("Public", DAY)
-    prefixes = [p for p in union_of(tags, names) if family is None or (":" in p) == (family == 6)]
-    return collapsed(prefixes)
-
-
 @pytest.fixture
 def aztags(db, tmp_path):
     env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
+    return cli_invoker(env)
 
 
 LIST = r'"(?P<list>[A-Za-z0-9_.-]{1,63})"'

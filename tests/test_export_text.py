@@ -19,28 +19,18 @@ from resolver.exports.model import object_names
 from tests.helpers import (
     WEEKLY_2023,
     cli_env,
+    cli_invoker,
     collapsed,
-    raw_tags,
+    expected_space,
     simple_snapshot,
-    union_of,
 )
 
 DAY = WEEKLY_2023[-1]  # the current snapshot of the weekly store (the `db` fixture)
 
 
-def expected_space(names, *, family: int | None = None):
-    tags = raw_tags("Public", DAY)
-    prefixes = [p for p in union_of(tags, names) if family is None or (":" in p) == (family == 6)]
-    return collapsed(prefixes)
-
-
 def run_in(db: Path, tmp_path: Path):
     env = cli_env(db, tmp_path)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
+    return cli_invoker(env)
 
 
 @pytest.fixture
