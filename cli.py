@@ -58,9 +58,8 @@ if TYPE_CHECKING:
     import sqlite3
 
     from resolver.alerts.setup import Alerts
-    from resolver.models import IngestResult, Snapshot, SnapshotInfo
+    from resolver.models import IngestResult, SnapshotInfo
     from resolver.query import TagStore
-    from resolver.refresh import AfterSave
     from resolver.staleness import Freshness
 
 log = logging.getLogger("aztags")
@@ -274,21 +273,6 @@ def _deliver(conn: sqlite3.Connection, alerts: Alerts, kw: dict[str, Any]) -> No
     _warn(render_delivery_lines(alerts.deliver(conn)))
 
 
-def _file_recorder(alerts: Alerts) -> AfterSave | None:
-    """The alerts' ``after_save`` for the file's timeline only: watches follow the published
-    file, and an API answer (az or PowerShell output given as a file) raises none."""
-    record = alerts.recorder()
-    if record is None:
-        return None
-    from resolver.timelines import FILE, split_key
-
-    def after_save(conn: sqlite3.Connection, result: IngestResult, parsed: Snapshot) -> None:
-        if split_key(result.snapshot.cloud)[1] == FILE:
-            record(conn, result, parsed)
-
-    return after_save
-
-
 def _report(name: str, result: IngestResult, as_json: bool) -> ExitCode:
     """The line for one stored file (unless --json) and the exit code its outcome calls for."""
     from resolver.render import render_ingest_notes, render_ingest_text
@@ -415,7 +399,7 @@ def fetch(
                 source=source,
                 stdin=sys.stdin.buffer,
                 progress=progress,
-                after_save=_file_recorder(alerts),
+                after_save=alerts.recorder(),
             )
         except AztagsError as e:
             if len(clouds) == 1:
@@ -488,7 +472,7 @@ def import_(paths: tuple[str, ...], db: Path | None, as_json: bool, **kw: Any) -
     with click.progressbar(
         length=len(files), label="Importing", file=sys.stderr, hidden=not show_bar
     ) as bar:
-        imported = import_files(conn, files, http, options, after_save=_file_recorder(alerts))
+        imported = import_files(conn, files, http, options, after_save=alerts.recorder())
         for path, result in imported:
             bar.update(1)
             if as_json:  # the documents only when they are printed

@@ -264,3 +264,19 @@ def test_event_data_is_plain_json(conn):
 def test_a_watch_selects_tags_in_exactly_one_way(entry, problem):
     with pytest.raises(ConfigError, match=problem):
         watches_from_config([entry], "aztags.toml")
+
+
+def test_api_answers_raise_no_event_and_are_stored(conn):
+    """az/PowerShell output (the Discovery API's answers) goes to the API timeline; watches
+    follow the published file, so storing it raises nothing and is not refused."""
+    import json as _json
+
+    from tests.apishapes import api_answer, az_output
+
+    alerts = _alerts(SQL)
+    for cn, sql in ((1, ["20.0.0.0/16"]), (2, ["20.0.0.0/16", "20.9.0.0/16"])):
+        doc = _json.loads(_file(cn, {**BASE, "Sql": sql}).data)
+        raw = RawFile(az_output(api_answer(doc, str(cn))), f"az-{cn}.json")
+        result = _store(conn, alerts, raw)
+        assert result.snapshot.cloud == "Public@api" and result.outcome == "current"
+    assert _events(conn) == []

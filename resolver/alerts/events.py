@@ -41,6 +41,7 @@ from resolver.models import (
     TagInfo,
 )
 from resolver.prefixes import sort_prefixes
+from resolver.timelines import FILE, split_key
 
 log = logging.getLogger("aztags")
 
@@ -82,6 +83,8 @@ class Recorder:
     def __call__(self, conn: sqlite3.Connection, result: IngestResult, parsed: Snapshot) -> None:
         if result.outcome in (Outcome.BACKFILL, Outcome.DUPLICATE):
             return
+        if split_key(result.snapshot.cloud)[1] != FILE:
+            return  # watches follow the published file; the API's answers raise none
         cloud = get_cloud(result.snapshot.cloud).key
         watches = [w for w in self.watches if w.cloud == cloud]
         if not watches:
