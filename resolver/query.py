@@ -570,7 +570,7 @@ class TagStore:
         warnings: list[str] = []
         if profile:
             # here, not at the top: `cidrs TAG` does not pay for importing profiles (~10 ms)
-            from resolver.profiles import RuleFilter, get_profile, load_profiles, resolve_profile
+            from resolver.profiles import RuleFilter, find_profile, resolve_profile
 
             selection = RuleFilter(
                 direction.lower() if direction else None,
@@ -578,7 +578,7 @@ class TagStore:
                 port,
             )
             full = resolve_profile(
-                get_profile(profile, load_profiles(profile_dirs)),
+                find_profile(profile, profile_dirs),
                 cloud=self.cloud.name,
                 region_text=region,
                 tags={t.name: t for t in self.summaries(snapshot)},

@@ -653,3 +653,20 @@ def test_real_germany_warns_about_missing_front_door():
         "this rule resolves to no prefixes",
     )
     assert resolved.rules[5].tag.name == "Storage.GermanyCentral"
+
+
+def test_find_profile_answers_as_the_whole_library_does(tmp_path):
+    from resolver.profiles import builtin_profiles, find_profile, get_profile, load_profiles
+
+    for name in builtin_profiles():
+        assert find_profile(name, ()) == get_profile(name, load_profiles(()))
+    assert find_profile("AzureML", [tmp_path / "none"]).name == "azureml"  # any case
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "x.toml").write_text(
+        'name = "azureml"\n[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Storage"\n'
+    )
+    found = find_profile("azureml", [mine])  # a user file named otherwise still wins
+    assert [r.tag for r in found.rules] == ["Storage"]
+    with pytest.raises(NotFoundError, match="Unknown profile 'azurml'"):
+        find_profile("azurml", ())

@@ -50,10 +50,10 @@ class Alerts:
         return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
 
     def _profile_tags(self, watch: Watch, view: SnapshotView) -> set[str]:
-        from resolver.profiles import get_profile, load_profiles, resolve_profile
+        from resolver.profiles import find_profile, resolve_profile
 
         assert watch.profile is not None
-        profile = get_profile(watch.profile, load_profiles(self.profile_dirs))
+        profile = find_profile(watch.profile, self.profile_dirs)
         resolved = resolve_profile(
             profile,
             cloud=watch.cloud,

@@ -97,6 +97,7 @@ from __future__ import annotations
 from resolver.profiles.load import (
     builtin_profiles,
     check_ports,
+    find_profile,
     get_profile,
     load_profiles,
     parse_profile,
@@ -136,6 +137,7 @@ __all__ = [
     "builtin_profiles",
     "check_ports",
     "get_profile",
+    "find_profile",
     "load_profiles",
     "null_features_warning",
     "parse_profile",

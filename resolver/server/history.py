@@ -149,7 +149,7 @@ def install(app: FastAPI) -> None:
         cloud: Cloud = "public",
         region: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
-        from resolver.profiles import get_profile, load_profiles, resolve_profile
+        from resolver.profiles import find_profile, resolve_profile
 
         with db.view() as conn:
             store = db.store(conn, cloud)
@@ -157,7 +157,7 @@ def install(app: FastAPI) -> None:
             if unchanged is not None:
                 return unchanged
             resolved = resolve_profile(
-                get_profile(name, load_profiles(settings.profile_dirs)),
+                find_profile(name, settings.profile_dirs),
                 cloud=store.cloud.name,
                 region_text=region,
                 tags={t.name: t for t in store.summaries(snapshot)},
