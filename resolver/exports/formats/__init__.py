@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from importlib import import_module
 
@@ -27,8 +28,10 @@ MODULES = (
 )
 
 
+@functools.cache
 def formats() -> Mapping[str, Format]:
-    """Every format by name (aliases included), in listing order."""
+    """Every format by name (aliases included), in listing order (built once per process: the
+    server looks a format up on every feed request). Do not modify the mapping returned."""
     found: dict[str, Format] = {}
     for module in MODULES:
         for fmt in import_module(f"resolver.exports.formats.{module}").FORMATS:
