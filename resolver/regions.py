@@ -26,6 +26,7 @@ such as ``AzureFrontDoor.Frontend`` contain a dot but have no region.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -58,6 +59,7 @@ class UnknownRegionError(NotFoundError):
         self.text = text
 
 
+@functools.lru_cache(maxsize=4096)  # a file has ~60 regions, written a few ways each
 def normalise(text: str) -> str:
     """Lower-case and drop spaces, hyphens and underscores: ``"West Europe"`` -> ``westeurope``."""
     return _SEPARATORS.sub("", text).lower()

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resolver.alerts.deliver import Policy, Report, deliver, policy_from_config
-from resolver.alerts.events import Recorder
 from resolver.alerts.watches import SnapshotView, Watch, watches_from_config
 from resolver.errors import AztagsError, ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: an ingest with watches and no channel needs neither
+    from resolver.alerts.deliver import Policy, Report
+    from resolver.alerts.events import Recorder
     from resolver.config import Config
 
 
@@ -32,28 +32,42 @@ def _utcnow() -> datetime:
 class Alerts:
     watches: tuple[Watch, ...] = ()
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    policy: Policy = Policy()
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the [alerts] table
     profile_dirs: tuple[Path, ...] = ()
     now: Callable[[], datetime] = _utcnow
+    profiles: Mapping[str, Any] = field(default_factory=dict)  # the watches' profiles, read
 
     @property
     def active(self) -> bool:
         return bool(self.watches or self.channels)
 
+    @property
+    def policy(self) -> Policy:
+        """How deliveries are retried (the ``[alerts]`` table)."""
+        from resolver.alerts.deliver import policy_from_config
+
+        return policy_from_config(self.settings)
+
     def recorder(self) -> Recorder | None:
         """The ``after_save`` callback recording events, or None without watches."""
         if not self.watches:
             return None
+        from resolver.alerts.events import Recorder
+
         return Recorder(self.watches, _details, self._profile_tags, self.now)
 
     def deliver(self, conn: sqlite3.Connection, **kwargs: Any) -> Report:
+        from resolver.alerts.deliver import deliver
+
         return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
 
     def _profile_tags(self, watch: Watch, view: SnapshotView) -> set[str]:
         from resolver.profiles import find_profile, resolve_profile
 
         assert watch.profile is not None
-        profile = find_profile(watch.profile, self.profile_dirs)
+        profile = self.profiles.get(watch.profile) or find_profile(
+            watch.profile, self.profile_dirs
+        )
         resolved = resolve_profile(
             profile,
             cloud=watch.cloud,
@@ -81,7 +95,7 @@ def alerts_from_config(
     if not (config.watch or config.channel):
         return Alerts(now=now or _utcnow)
     from resolver.clouds import get_cloud
-    from resolver.profiles import get_profile, load_profiles
+    from resolver.profiles import find_profile
 
     where = str(config.path or "the config file")
     watches = watches_from_config(config.watch, where)
@@ -90,13 +104,13 @@ def alerts_from_config(
         from resolver.alerts.channels import check_channel
 
         problems += [p for entry in config.channel for p in check_channel(entry)]
-    profiles = None
+    profiles: dict[str, Any] = {}  # by name as the watches write it: read once
     for watch in watches:
         if not watch.profile:
             continue
-        profiles = profiles if profiles is not None else load_profiles(profile_dirs)
         try:
-            profile = get_profile(watch.profile, profiles)
+            profile = profiles.get(watch.profile) or find_profile(watch.profile, profile_dirs)
+            profiles[watch.profile] = profile
         except AztagsError as e:
             problems.append(f'{where}, [[watch]] "{watch.name}": {e}')
             continue
@@ -116,7 +130,8 @@ def alerts_from_config(
     return Alerts(
         watches=watches,
         channels={str(c["name"]): c for c in config.channel},
-        policy=policy_from_config(config.alerts),
+        settings=dict(config.alerts),
         profile_dirs=tuple(profile_dirs),
         now=now or _utcnow,
+        profiles=profiles,
     )
