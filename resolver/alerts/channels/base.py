@@ -577,3 +577,22 @@ def http_result(channel: Channel, address: str, response: Response, hide: Hider)
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def send_to_url(
+    channel: Channel,
+    body: bytes,
+    timeout: float,
+    answer: Callable[[Channel, str, Response, Hider], SendResult] | None = None,
+) -> SendResult:
+    """One POST of ``body`` to the channel's url (a secret itself for Slack and Teams: it is
+    hidden from every sentence), the answer read by ``answer`` (default: :func:`http_result`)."""
+    try:
+        address = url(channel)
+    except SecretProblem as e:
+        return SendResult(SendStatus.PERMANENT, str(e))
+    hide = Hider([address])
+    response = post(channel, address, body, {}, timeout, hide)
+    if isinstance(response, SendResult):
+        return hide.result(response)
+    return hide.result((answer or http_result)(channel, address, response, hide))

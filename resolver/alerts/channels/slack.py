@@ -104,12 +104,4 @@ def result(
 
 def send(channel: base.Channel, message: Message, timeout: float) -> SendResult:
     """One POST of the message to the Slack webhook."""
-    try:
-        address = base.url(channel)
-    except base.SecretProblem as e:
-        return SendResult(SendStatus.PERMANENT, str(e))
-    hide = base.Hider([address])
-    response = base.post(channel, address, body(message), {}, timeout, hide)
-    if isinstance(response, SendResult):
-        return hide.result(response)
-    return hide.result(result(channel, address, response, hide))
+    return base.send_to_url(channel, body(message), timeout, result)

@@ -130,18 +130,17 @@ def render(message: Message, *, max_bytes: int = MAX_BYTES) -> bytes:
 
 def send(channel: base.Channel, message: Message, timeout: float) -> SendResult:
     """One POST of the card to the Workflows URL, sent exactly as configured."""
-    try:
-        address = base.url(channel)
-    except base.SecretProblem as e:
-        return SendResult(SendStatus.PERMANENT, str(e))
-    hide = base.Hider([address])
-    response = base.post(channel, address, render(message), {}, timeout, hide)
-    if isinstance(response, SendResult):
-        return hide.result(response)
+    return base.send_to_url(channel, render(message), timeout, _answer)
+
+
+def _answer(
+    channel: base.Channel, address: str, response: base.Response, hide: base.Hider
+) -> SendResult:
+    """The webhook status classes, and the legacy connectors' 429 inside a 200."""
     if 200 <= response.status < 300 and "returned HTTP error 429" in response.body:
         return SendResult(
             SendStatus.RETRY,
             f"{base.label(channel)}: Teams is throttling this webhook (HTTP 429 in the answer); "
             "will try again.",
         )
-    return hide.result(base.http_result(channel, address, response, hide))
+    return base.http_result(channel, address, response, hide)
