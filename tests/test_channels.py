@@ -23,7 +23,7 @@ from resolver.config import parse_config
 from resolver.errors import ConfigError
 from tests.receivers import Reply, WebhookReceiver, sample_event, sample_message
 
-# The Standard Webhooks test vector of alerts.md (checked there against standardwebhooks 1.1.0).
+# A Standard Webhooks test vector (also checked against the standardwebhooks 1.1.0 package).
 VECTOR_SECRET = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 VECTOR_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 VECTOR_TIMESTAMP = 1735689600

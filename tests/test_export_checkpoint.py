@@ -1,9 +1,9 @@
 """Exports for Check Point (issue 11): Generic Data Center JSON.
 
-No gateway runs here: the document is checked against the GDC schema of sk167210 (formats.md
-section 9: version, description, objects with name, id (a UUID), description, ranges), its
-ranges are parsed back to prefixes on real files, and each object's id must stay the same
-across refreshes (a gateway's rules refer to the id)."""
+No gateway runs here: the document is checked against the GDC schema of sk167210 (version,
+description, objects with name, id (a UUID), description, ranges), its ranges are parsed back to
+prefixes on real files, and each object's id must stay the same across refreshes (a gateway's
+rules refer to the id)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Exports for Cisco (issue 11): ASA object-groups and access lists, IOS prefix lists.
 
 No Cisco tool runs here, so each output is checked against the documented grammar line by line
-(formats.md sections 2 and 3: ASA masks valid and contiguous, IOS names and seq ranges), parsed
+(ASA masks valid and contiguous, IOS names and seq ranges), parsed
 back to prefixes and compared with the address space of the query computed from the raw
 published JSON, and each delta is applied in Python to the full output of the base snapshot and
 must give the full output of the current one, byte for byte in what the device would hold."""

@@ -1,7 +1,7 @@
 """Exports for Fortinet FortiOS (issue 11): address/address6 objects in addrgrp/addrgrp6 groups.
 
 No FortiGate runs here: a small model of the FortiOS CLI runs each script, checking every line
-against the documented grammar (formats.md section 7: subnet as address and contiguous mask,
+against the documented grammar (subnet as address and contiguous mask,
 ip6 as prefix, quoted names <= 63) and what the device checks when an ``edit`` block ends
 (members exist in the right table, a group is neither empty nor over 600 members, nothing in
 use is deleted). The result is parsed back to prefixes on real files, and each delta is run on

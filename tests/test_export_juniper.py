@@ -1,9 +1,9 @@
 """Exports for Juniper (issue 11): Junos prefix-lists and the SRX address book, as set commands.
 
-No Junos device runs here: each line is checked against the set-command grammar (formats.md
-sections 5 and 6), the configuration it leaves is checked as a commit would (members exist,
-no empty set, names <= 63, no host bits), parsed back to prefixes on real files, and each delta
-is applied to the base snapshot's configuration and must leave the current one's."""
+No Junos device runs here: each line is checked against the set-command grammar, the
+configuration it leaves is checked as a commit would (members exist, no empty set, names <= 63,
+no host bits), parsed back to prefixes on real files, and each delta is applied to the base
+snapshot's configuration and must leave the current one's."""
 
 from __future__ import annotations
 

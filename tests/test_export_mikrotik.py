@@ -1,7 +1,7 @@
 """Exports for MikroTik RouterOS (issue 11): /ip and /ipv6 firewall address-list scripts.
 
 No router runs here: a small model of RouterOS runs each script line by line, checking it
-against the grammar of the commands written (formats.md section 14), the family of each entry
+against the grammar of the commands written, the family of each entry
 against its menu, and that ``add`` fails on an entry the list already has (as RouterOS does);
 the lists it leaves are parsed back to prefixes on real files, a full export run over an
 existing list must never take out an entry it keeps, and a delta run on the base snapshot's

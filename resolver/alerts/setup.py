@@ -65,9 +65,7 @@ class Alerts:
         from resolver.profiles import find_profile, resolve_profile
 
         assert watch.profile is not None
-        profile = self.profiles.get(watch.profile) or find_profile(
-            watch.profile, self.profile_dirs
-        )
+        profile = self.profiles.get(watch.profile) or find_profile(watch.profile, self.profile_dirs)
         resolved = resolve_profile(
             profile,
             cloud=watch.cloud,

@@ -219,9 +219,7 @@ def _objects(answer: CidrAnswer, request: ExportRequest) -> list[ExportObject]:
         if special is not None:
             # VirtualNetwork (the user's --local), AzureLoadBalancer (a constant), Internet
             # (any): their own addresses; NSGs know all three by name.
-            kept = tuple(
-                p for p in special.addresses if request.family in (None, prefix_family(p))
-            )
+            kept = tuple(p for p in special.addresses if request.family in (None, prefix_family(p)))
             info = RuleInfo(
                 rule.direction, rule.protocol, rule.port_ranges(), special.name, True, rule.purpose
             )

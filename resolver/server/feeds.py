@@ -27,7 +27,7 @@ log = logging.getLogger("aztags")
 
 ALIASES = {"txt": "plain"}
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
-# Entries a device takes from one feed (formats.md): PAN-OS 7.1 capacity, FortiGate threat
+# Entries a device takes from one feed (vendor documentation): PAN-OS 7.1 capacity, FortiGate threat
 # feeds before 7.4.4. Longer feeds are still served, with a warning.
 # A query parameter is text: Literal[4, 6] of integers matches none of it (?family=6 was a 400).
 Family = Annotated[Literal["4", "6"] | None, Query(description="4 or 6: one address family")]

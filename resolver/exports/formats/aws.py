@@ -1,4 +1,4 @@
-"""AWS EC2 customer-managed prefix lists. See formats.md section 16.
+"""AWS EC2 customer-managed prefix lists.
 
 Two outputs, one per way of changing a list:
 
@@ -22,7 +22,7 @@ Two outputs, one per way of changing a list:
 
 A list holds one family (the family cannot change), so each object gives ``<name>-ipv4`` and
 ``<name>-ipv6`` (none for a family it does not have). A list takes at most 1,000 entries (the
-VPC quota "entries per prefix list", from memory as formats.md says: [unverified]); larger
+VPC quota "entries per prefix list", from memory: [unverified]); larger
 ones are split into ``<name>-ipv4``, ``<name>-ipv4-2``..., with a warning. ``MaxEntries`` is
 the entry count, because every security group that references a list counts its
 ``MaxEntries`` against its rules quota (60 per group by default), not the entries it holds.
@@ -45,7 +45,7 @@ from resolver.exports.model import (
 )
 from resolver.prefixes import family, sort_prefixes
 
-PER_LIST = 1000  # entries per prefix list [unverified, formats.md]
+PER_LIST = 1000  # entries per prefix list [unverified]
 PER_CALL = 100  # AddEntries / RemoveEntries per call (botocore's model of the EC2 API: max 100)
 SG_RULES = 60  # default rules per security group (inbound and outbound each)
 

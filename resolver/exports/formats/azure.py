@@ -1,5 +1,4 @@
-"""Azure NSG security rules and Azure Firewall IP Groups as ARM templates. See formats.md
-section 15.
+"""Azure NSG security rules and Azure Firewall IP Groups as ARM templates.
 
 Both are ARM deployment templates (``az deployment group create --template-file F``). JSON
 takes no comments: the header goes to the template's ``metadata``.
@@ -41,7 +40,7 @@ more than asked.
 **azure-ipgroup** deploys ``Microsoft.Network/ipGroups`` resources, ``ipg-<name>`` (or
 ``--name`` as given), at most 5,000 addresses each (``-2``, ``-3``... with a warning). A PUT of
 the resource replaces its addresses as a whole. Microsoft documents IP Groups with IPv4
-addresses only, and whether IPv6 is rejected is not documented (formats.md: [unverified]);
+addresses only, and whether IPv6 is rejected is not documented [unverified];
 this export writes IPv4 only and says how many IPv6 prefixes it left out.
 """
 

@@ -1,6 +1,6 @@
 """BIRD 2: prefix sets, one ``define`` per object and family.
 
-BIRD refuses a set mixing families ("Mixed IPv4/IPv6 prefixes in prefix set", formats.md
+BIRD refuses a set mixing families ("Mixed IPv4/IPv6 prefixes in prefix set",
 [tested]), so an object becomes ``NAME_v4`` and/or ``NAME_v6``, only for the families it has (an
 empty set ``[ ]`` is a syntax error). Symbols are letters, digits and ``_``, not starting with a
 digit, at most 64 characters ("Symbol too long" past that, BIRD 2.0.12; ``SYM_MAX_LEN`` in

@@ -2,8 +2,8 @@
 
 One address or prefix per line, IPv4 and IPv6 together (a pf table holds both). pfctl drops
 everything from a ``#`` to the end of the line when it reads a table file (``pfr_next_token`` in
-OpenBSD's sbin/pfctl/pfctl_radix.c), so the header goes in as ``#`` lines; formats.md had this
-[unverified]: decided from that source. Table names are at most 31 characters
+OpenBSD's sbin/pfctl/pfctl_radix.c), so the header goes in as ``#`` lines (decided from
+that source). Table names are at most 31 characters
 (``PF_TABLE_NAME_SIZE`` is 32 with the terminating NUL, net/pfvar.h). ``-T replace`` swaps the
 table's content in one call, so there is no delta: the build says so and writes the full list.
 Limits are the kernel's, not the file's: a warning when the list passes FreeBSD's default

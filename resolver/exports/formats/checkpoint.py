@@ -1,4 +1,4 @@
-"""Check Point Generic Data Center (GDC) JSON (formats.md section 9).
+"""Check Point Generic Data Center (GDC) JSON (Check Point sk167210).
 
 The gateway pulls the file (R81+, every 60 s by default) and needs no policy install; GDC
 objects cannot go into groups, so each exported object is one GDC object with all of its

@@ -1,5 +1,5 @@
 """Cisco: ASA ``object-group network`` (with ``--rules``: access lists) and IOS / IOS-XE
-``ip prefix-list`` / ``ipv6 prefix-list`` (formats.md sections 2 and 3).
+``ip prefix-list`` / ``ipv6 prefix-list``.
 
 ASA: one object-group per object, IPv4 and IPv6 mixed (the ASA allows it; such a group cannot
 be used for NAT), IPv4 as address and dotted mask, IPv6 as prefix/length. There is no
@@ -7,7 +7,7 @@ documented member cap, so groups are not split. The delta edits the groups in pl
 (``network-object`` then ``no network-object``), since an ASA cannot empty a group in use.
 
 IOS: one list per family (``NAME-v4``, ``NAME-v6``); entries are exact prefixes (no ``ge``/``le``),
-as formats.md writes them. Sequence numbers are a function of the prefix alone, so the same
+as Cisco documents them. Sequence numbers are a function of the prefix alone, so the same
 prefix has the same ``seq`` in every export, full or delta, whatever else the list holds:
 
 - IPv4: the prefix's first address as an integer, plus 1 (``20.38.96.0/20`` -> 338124801).
@@ -46,13 +46,14 @@ from resolver.prefixes import family
 # -- ASA -----------------------------------------------------------------------------------------
 
 
-# formats.md: <= 64 characters of letters, digits and .!@#$%^&()-_{}; we keep to the safe subset.
+# ASA object names: <= 64 characters of letters, digits and .!@#$%^&()-_{}; we keep to the
+# safe subset.
 def asa_names(names: list[str]) -> list[str]:
     return object_names(names, allowed=r"A-Za-z0-9_.-", max_length=64)
 
 
 # The ASA takes `description` up to 200 characters and ACL remarks up to 100 [unverified: from
-# the ASA command reference as remembered; formats.md does not give them].
+# the ASA command reference as remembered].
 ASA_DESCRIPTION = 200
 ASA_REMARK = 100
 
@@ -184,13 +185,13 @@ def _sorted(prefixes: tuple[str, ...]) -> tuple[str, ...]:
 # -- IOS -----------------------------------------------------------------------------------------
 
 
-# Portable name rule (formats.md: <= 32, first alphabetic, then [A-Za-z0-9_-]); the base
+# Portable IOS name rule (<= 32, first alphabetic, then [A-Za-z0-9_-]); the base
 # keeps 3 characters for the "-v4"/"-v6" suffix.
 def ios_names(names: list[str]) -> list[str]:
     return object_names(names, allowed=r"A-Za-z0-9_-", max_length=29, first="A-Za-z")
 
 
-IOS_DESCRIPTION = 80  # FASTPATH-family limit; the IOS maximum is unverified (formats.md)
+IOS_DESCRIPTION = 80  # FASTPATH-family limit; the IOS maximum is unverified
 SEQ_MAX = 4294967294  # IOS: seq <1-4294967294>
 
 

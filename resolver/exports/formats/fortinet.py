@@ -1,5 +1,5 @@
 """Fortinet FortiOS: ``config firewall address`` / ``address6`` objects and ``addrgrp`` /
-``addrgrp6`` groups, as a CLI script (formats.md section 7).
+``addrgrp6`` groups, as a CLI script.
 
 One address object per prefix, named after the object and the prefix
 (``Sql.WestEurope_20.38.96.0_20``, stable across refreshes, so a delta can remove exactly the
@@ -7,7 +7,7 @@ stale ones), in a group per family: ``NAME`` (IPv4) and ``NAME_v6`` (FortiOS nev
 families in a group). A profile's host names become FQDN address objects (``set type fqdn``;
 ``wildcard-fqdn`` for names with ``*``) in a group ``NAME_fqdn``.
 
-Groups hold at most 600 members [unverified: formats.md says per-model ("Maximum Values
+Groups hold at most 600 members [unverified: Fortinet says per model ("Maximum Values
 Table", ``firewall.addrgrp:member``; ``print tablesize`` on the device shows it); 600 is the
 figure given for many models]. A bigger list becomes child groups ``NAME_1``, ``NAME_2``...
 of at most 600 inside ``NAME``, with a warning. Member lists are written 50 names per line
@@ -23,7 +23,7 @@ go. Host names are not recorded in a state file: a delta writes the FQDN objects
 the FQDN group's members whole (both idempotent).
 
 ``#`` lines are comments in a FortiOS CLI script [unverified: configuration files start with
-``#config-version`` lines; formats.md does not say]; each group also gets ``set comment``.
+``#config-version`` lines; Fortinet does not say]; each group also gets ``set comment``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Juniper: Junos ``policy-options prefix-list`` and the SRX security address book, as ``set``
-commands for ``load set`` (formats.md sections 5 and 6).
+commands for ``load set``.
 
 Both are loaded into one candidate configuration and applied by ``commit``, which is atomic:
 a full export deletes the list (or address-set) and sets every entry again, so the commit
 replaces it whole; a delta sets what is new and deletes what is gone. ``#`` lines are
-comments: the Junos CLI skips them in ``load set`` input [unverified: formats.md leaves the
-``#`` rule in ``load set`` open; we rely on the CLI's comment handling]. ``delete`` of a list the
-device does not have yet is only a warning in ``load set``, so the first full export loads too.
+comments: the Junos CLI skips them in ``load set`` input [unverified: Juniper's documentation
+leaves the ``#`` rule in ``load set`` open; we rely on the CLI's comment handling]. ``delete``
+of a list the device does not have yet is only a warning in ``load set``, so the first full
+export loads too.
 
 prefix-list: IPv4 and IPv6 share one list (each filter uses the entries of its own family).
 
@@ -14,7 +15,7 @@ SRX address book: one address per prefix, named after the address-set and the pr
 (``Sql-WestEurope_20-38-96-0_20``: stable across refreshes, so a delta can delete exactly the
 stale ones), and an address-set holding them; the global address book unless ``--zone Z``
 (then the zone's own book, ``security zones security-zone Z address-book``). A set holds at most
-1,024 members [unverified: formats.md gives 1,024 for older releases and says newer ones are
+1,024 members [unverified: Juniper gives 1,024 for older releases and says newer ones are
 platform dependent]; a bigger list becomes child sets ``<set>-1``, ``<set>-2``... inside the set.
 """
 
@@ -30,7 +31,7 @@ SRX_SET_LIMIT = 1024
 
 def names(items: Iterable[str]) -> list[str]:
     """Junos names: letters, digits, - and _, first alphanumeric, at most 63 characters
-    (formats.md: the SRX address-book rule; prefix-list names follow it too)."""
+    (the SRX address-book rule; prefix-list names follow it too)."""
     return object_names(
         list(items), allowed=r"A-Za-z0-9_-", max_length=63, replacement="-", first="A-Za-z0-9"
     )

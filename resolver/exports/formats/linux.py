@@ -1,7 +1,8 @@
 """Linux packet filters: ipset restore files, nftables sets and rules, iptables-restore files.
 
-Decisions where docs/formats.md leaves a choice (checked here with ipset 7.17, nftables 1.0.6 and
-iptables 1.8.9 on kernel 6.x, in a network namespace; the tests repeat those checks):
+Decisions where the tools' documentation leaves a choice (checked here with ipset 7.17,
+nftables 1.0.6 and iptables 1.8.9 on kernel 6.x, in a network namespace; the tests
+repeat those checks):
 
 - **Families.** ipset and nftables sets hold one family: each object becomes ``NAME-v4`` and/or
   ``NAME-v6``, only for the families it has. iptables-restore and ip6tables-restore are two

@@ -1,8 +1,8 @@
-"""MikroTik RouterOS address lists, as a script for ``/import`` (formats.md section 14).
+"""MikroTik RouterOS address lists, as a script for ``/import``.
 
 IPv4 entries go under ``/ip firewall address-list`` and IPv6 ones under ``/ipv6 firewall
 address-list``, with the same list name in both. RouterOS has no atomic replace; a full export
-refreshes each list in place without a gap (formats.md's pattern 1, remove then add, leaves the
+refreshes each list in place without a gap (the common pattern, remove then add, leaves the
 list empty for a while):
 
 1. every static entry of the list is marked ``comment="aztags-stale"``;

@@ -1,5 +1,5 @@
 """Proxies and web servers: nginx (a ``geo`` block), HAProxy (an ACL file), Squid (``dst`` and
-``dstdomain`` ACL files). See formats.md sections 18-20.
+``dstdomain`` ACL files).
 
 nginx: a ``geo`` block, not ``allow``/``deny`` lines. nginx checks ``allow`` rules one by one
 until the first match and its own documentation says to use ``ngx_http_geo_module`` for large

@@ -1,4 +1,4 @@
-"""Terraform variable files: ``.tfvars`` (HCL) and ``.tfvars.json``. See formats.md section 21.
+"""Terraform variable files: ``.tfvars`` (HCL) and ``.tfvars.json``.
 
 One list variable per object and family, ``<name>_ipv4`` and ``<name>_ipv6``, because most
 consumers (NSG rules, AWS prefix lists and security groups) take one family at a time. Both

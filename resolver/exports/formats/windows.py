@@ -1,4 +1,4 @@
-"""Windows Defender Firewall: a PowerShell script of NetSecurity rules. See formats.md section 17.
+"""Windows Defender Firewall: a PowerShell script of NetSecurity rules.
 
 The script is idempotent: run again after a refresh, it updates each rule in place with
 ``Set-NetFirewallRule`` (one call replaces the rule's address filter), creates the rules that are
@@ -7,8 +7,8 @@ needed (a list that shrank from three chunks to two). Every rule of a list is in
 (``aztags <name>``), which is how the clean-up finds them and how a user sees them together.
 
 ``-RemoteAddress`` takes IPv4 and IPv6 together. A rule holds at most 1,000 addresses: the
-practical limit reported for Windows 10 (Windows 11 is said to take 10,000) [community, see
-formats.md], so larger lists are split into several rules, ``<name>-1``, ``<name>-2``...
+practical limit reported for Windows 10 (Windows 11 is said to take 10,000) [community
+reports], so larger lists are split into several rules, ``<name>-1``, ``<name>-2``...
 
 A list says nothing about traffic, so the script asks: ``-Direction``, ``-Protocol`` and
 ``-Port`` are mandatory parameters (``-Port Any`` and ``-Protocol Any`` have to be said out
