@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from resolver import render
 from resolver.errors import UsageError
-from resolver.server.app import Document, cached, with_validators
+from resolver.server.responses import Document, cached, with_validators
 
 MAX_BATCH = 10_000
 Cloud = Annotated[str, Query(max_length=16, description="public, usgov, china or germany")]

@@ -2,18 +2,16 @@
 feeds), ``api.py`` (the JSON API under /v1), ``ops.py`` (/healthz, /metrics, /changes.atom) and
 ``web.py`` (the page at /).
 
-Shared here: settings, authentication (the config's ``[auth]``: HTTP basic and bearer tokens),
-errors as RFC 9457 problem details (never a stack trace), conditional responses (ETag from the
-snapshot's content and the query, Last-Modified, 304), request size limits.
+Here: settings, authentication (the config's ``[auth]``: HTTP basic and bearer tokens), errors
+as RFC 9457 problem details (never a stack trace), request size limits. The response helpers the
+routes share (problem details, JSON documents, ETag/304) are in ``responses.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +31,9 @@ from resolver.errors import (
     StoreError,
     UsageError,
 )
-from resolver.models import SnapshotInfo
+from resolver.server import api, feeds, history, ops, web
 from resolver.server.database import Database
+from resolver.server.responses import problem
 
 log = logging.getLogger("aztags")
 MAX_BODY = 1 << 20  # bytes: a POST of 10,000 addresses is about 200 KB
@@ -106,25 +105,7 @@ class Settings:
     on_shutdown: Sequence[Callable[[], None]] = field(default=())
 
 
-class Document(JSONResponse):
-    """A JSON document built by resolver/render.py (dates as ISO text, like the CLI), compact."""
-
-    def render(self, content: Any) -> bytes:
-        # compact: the C encoder (render_json's indent=2 forces the pure-Python one, 2-3x slower
-        # on a 10,000-address lookup)
-        return json.dumps(content, separators=(",", ":"), default=str).encode("utf-8")
-
-
 # -- errors ----------------------------------------------------------------------------------------
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem details response."""
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-        status_code=status,
-        media_type="application/problem+json",
-    )
 
 
 _PROBLEM_SCHEMA = {
@@ -203,46 +184,6 @@ def _install_errors(app: FastAPI) -> None:
         return problem(500, "Internal error", "The server could not answer; see its log.")
 
 
-# -- conditional responses -------------------------------------------------------------------------
-
-
-def etag_for(snapshot: SnapshotInfo, *parts: object) -> str:
-    """A strong ETag from the snapshot's content (its file's sha256, the same in every copy of
-    the database) and what was asked (route, parameters)."""
-    text = "\x1f".join([snapshot.sha256, *map(str, parts)])
-    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-
-
-def last_modified(snapshot: SnapshotInfo) -> str:
-    from email.utils import format_datetime
-
-    return format_datetime(snapshot.fetched_at, usegmt=True)
-
-
-def not_modified(request: Request, etag: str) -> bool:
-    wanted = request.headers.get("if-none-match")
-    if not wanted:
-        return False
-    return wanted.strip() == "*" or etag in [t.strip() for t in wanted.split(",")]
-
-
-def cached(request: Request, snapshot: SnapshotInfo, *parts: object) -> tuple[str, Response | None]:
-    """The ETag for this answer, and a 304 response when the client has it already."""
-    etag = etag_for(snapshot, request.url.path, *parts)
-    if not_modified(request, etag):
-        return etag, Response(status_code=304, headers=_validators(snapshot, etag))
-    return etag, None
-
-
-def _validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
-    return {"ETag": etag, "Last-Modified": last_modified(snapshot), "Cache-Control": "no-cache"}
-
-
-def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Response:
-    response.headers.update(_validators(snapshot, etag))
-    return response
-
-
 class BodyLimit:
     """ASGI middleware: a request body is read up to ``limit`` bytes, Content-Length or not (a
     chunked body has none), then the request is refused with 413."""
@@ -314,8 +255,6 @@ class Guard:
 
 def create_app(settings: Settings) -> FastAPI:
     from contextlib import asynccontextmanager
-
-    from resolver.server import api, feeds, history, ops, web
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from resolver.errors import NotFoundError
 from resolver.exports import ExportRequest, ExportResult, export, get_format
-from resolver.server.app import cached, with_validators
 from resolver.server.database import profiles_state
+from resolver.server.responses import cached, with_validators
 
 log = logging.getLogger("aztags")
 

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Path, Query, Request, Response
 from resolver.models import SnapshotInfo, TagVersion
 from resolver.query import TagStore
 from resolver.render import render_snapshot_json, render_tag_history_json
-from resolver.server.app import Document, cached, with_validators
+from resolver.server.responses import Document, cached, with_validators
 
 Cloud = Annotated[str, Query(max_length=16, description="public, usgov, china or germany")]
 

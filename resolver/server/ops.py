@@ -28,7 +28,7 @@ from resolver.clouds import CLOUDS
 from resolver.errors import AztagsError, UsageError
 from resolver.models import SnapshotInfo
 from resolver.server import atom
-from resolver.server.app import cached, with_validators
+from resolver.server.responses import cached, with_validators
 
 log = logging.getLogger("aztags")
 

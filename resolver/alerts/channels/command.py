@@ -23,7 +23,7 @@ import subprocess
 import threading
 from typing import IO, cast
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 1000

@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 5000

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import Message, SendResult, SendStatus
 
 MAX_BLOCKS = 50

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import EventType, Message, SendResult, SendStatus, Severity
 
 DEFAULT_PORT = 514

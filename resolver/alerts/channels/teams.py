@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import Message, SendResult, SendStatus
 
 MAX_BYTES = 27 * 1024  # Teams refuses more than 28,672 bytes; keep a margin

@@ -23,7 +23,7 @@ import json
 import time
 from typing import Any
 
-from resolver.alerts.channels import base
+import resolver.alerts.channels.base as base
 from resolver.alerts.model import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 1000  # inline prefixes per message; the counts tell the rest
