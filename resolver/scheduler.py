@@ -32,6 +32,7 @@ from resolver.clouds import Cloud, get_cloud
 from resolver.errors import AztagsError, ConfigError, FetchError
 
 if TYPE_CHECKING:
+    from cache.outbox import FetchRuns
     from cache.store import SaveOptions
     from resolver.refresh import RefreshResult
     from resolver.sources import HttpSettings
@@ -172,7 +173,6 @@ def refresh_round(
 
     now = alerts.now()
     before = outbox.count_events(conn)
-    runs = _load_runs(conn, job.cloud)
     result: RefreshResult | None = None
     error: AztagsError | None = None
     try:
@@ -196,7 +196,7 @@ def refresh_round(
     from cache.db import transaction
 
     with transaction(conn):
-        runs = _after_fetch(conn, job, alerts, runs, error, now)
+        runs = _after_fetch(conn, job, alerts, error, now)
         _stale_check(conn, job, alerts, runs, now)
     _log_round(job, result, error, runs.failures, outbox.count_events(conn) - before)
     api_result, api_error = _api_round(conn, job, http, options, now)
@@ -240,26 +240,21 @@ def _api_round(
     return result, None
 
 
-def _load_runs(conn: sqlite3.Connection, cloud: Cloud) -> Any:
-    from cache import outbox
-
-    return outbox.load_fetch_runs(conn, cloud.key)
-
-
 def _after_fetch(
     conn: sqlite3.Connection,
     job: RefreshJob,
     alerts: Alerts,
-    runs: Any,
     error: AztagsError | None,
     now: datetime,
-) -> Any:
+) -> FetchRuns:
+    """The cloud's run record after this fetch (read under the write lock), with the "fetch
+    failing" events it calls for."""
     from dataclasses import replace
 
     from cache import outbox
     from resolver.alerts.events import fetch_failing_event
 
-    runs = outbox.load_fetch_runs(conn, job.cloud.key)  # again, under the write lock
+    runs = outbox.load_fetch_runs(conn, job.cloud.key)
     if error is None:
         runs = replace(
             runs,
@@ -290,7 +285,7 @@ def _after_fetch(
 
 
 def _stale_check(
-    conn: sqlite3.Connection, job: RefreshJob, alerts: Alerts, runs: Any, now: datetime
+    conn: sqlite3.Connection, job: RefreshJob, alerts: Alerts, runs: FetchRuns, now: datetime
 ) -> None:
     from dataclasses import replace
 
