@@ -32,6 +32,7 @@ from cli_options import (
     http_options,
     http_settings,
     json_option,
+    local_option,
     max_age_option,
     profile_dirs_option,
     profile_folders,
@@ -1168,12 +1169,7 @@ def profile_list(profiles_dir: tuple[Path, ...], as_json: bool) -> None:
 @cloud_option()
 @rule_filter_options
 @click.option("--aggregate", is_flag=True, help="With --json: merge each rule's adjacent prefixes.")
-@click.option(
-    "--local",
-    multiple=True,
-    metavar="CIDR",
-    help="Your own address space: the addresses of VirtualNetwork rules (repeat).",
-)
+@local_option("Your own address space: the addresses of VirtualNetwork rules (repeat).")
 @at_option
 @source_option
 @max_age_option
@@ -1216,14 +1212,8 @@ def profile_show(
     """
     from dataclasses import replace
 
-    from resolver.prefixes import parse_network
     from resolver.render import render_freshness_json, render_profile_json, render_profile_text
 
-    for cidr in local:
-        if parse_network(cidr) is None:
-            raise click.BadParameter(
-                f"{cidr!r} is not an address or a CIDR prefix.", param_hint="--local"
-            )
     store = _store(db, cloud, at, max_age_days=max_age_days, source=timeline)
     answer = store.cidrs(
         profile=name,
@@ -1505,12 +1495,7 @@ def _list_formats(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option(
     "--rules", is_flag=True, help="With --profile: firewall rules, not only address objects."
 )
-@click.option(
-    "--local",
-    multiple=True,
-    metavar="CIDR",
-    help="--rules: the workload's own addresses (repeat). [default: any]",
-)
+@local_option("--rules: the workload's own addresses (repeat). [default: any]")
 @click.option("--chain", help="--rules: the chain (iptables, nftables). [default: AZTAGS]")
 @click.option("--zone", help="--rules/objects: the zone (junos). [default: global address book]")
 @click.option("--interface", help="--rules: the interface (nftables, iptables; asa: access-group).")
@@ -1584,22 +1569,16 @@ def export(
     profile rule whose tag the file lacks (--allow-missing: exit 0).
     """
     from resolver import __version__
-    from resolver.exports import ExportRequest
+    from resolver.exports import ExportRequest, get_format
     from resolver.exports import export as run_export
     from resolver.exports.files import read_state, write_atomic, write_state
     from resolver.exports.model import ExportOptions
-    from resolver.prefixes import parse_network
 
     if not format_name:
         raise click.UsageError("Name the target with --format F ('aztags export --list-formats').")
     if since and state_file:
         raise click.UsageError("--since and --state both say where a delta starts; give one.")
-    for cidr in local:
-        if parse_network(cidr) is None:
-            raise click.BadParameter(
-                f"{cidr!r} is not an address or a CIDR prefix.", param_hint="--local"
-            )
-    state = read_state(state_file, format_name.lower()) if state_file else None
+    state = read_state(state_file, get_format(format_name).name) if state_file else None
     request = ExportRequest(
         format=format_name,
         names=names,

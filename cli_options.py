@@ -400,3 +400,21 @@ def family_options(func: Callable[P, R]) -> Callable[P, R]:
         ),
     ]
     return _stack(options, func)
+
+
+def local_option(help: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """--local CIDR (repeatable): the user's own addresses, as canonical prefixes
+    (``10.9.0.5/24`` is ``10.9.0.0/24``, a bare address a /32 or /128)."""
+
+    def canonical(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+        from resolver.prefixes import canonical_network
+
+        found = []
+        for text in values:
+            network = canonical_network(text)
+            if network is None:
+                raise click.BadParameter(f"{text!r} is not an address or a CIDR prefix.")
+            found.append(network)
+        return tuple(dict.fromkeys(found))
+
+    return click.option("--local", multiple=True, metavar="CIDR", callback=canonical, help=help)

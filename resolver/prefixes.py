@@ -88,6 +88,13 @@ def parse_network(text: str) -> tuple[int, int, int] | None:
     return fam, value >> (bits - length) << (bits - length), length
 
 
+def canonical_network(text: str) -> str | None:
+    """An address or CIDR typed by a user as canonical prefix text (host bits cleared, a bare
+    address as /32 or /128): ``10.9.0.5/24`` -> ``10.9.0.0/24``; None when it is neither."""
+    parsed = parse_network(text)
+    return None if parsed is None else to_text(*parsed)
+
+
 def supernets(fam: int, value: int, length: int) -> list[str]:
     """Every prefix that contains the network ``value/length`` (itself included), one per length:
     the candidates a reverse lookup probes for."""

@@ -107,3 +107,17 @@ def test_nsg_tag_rule_keeps_to_the_family_asked(aztags):
         r.get("destinationAddressPrefixes") or [r.get("destinationAddressPrefix")] for r in frontend
     ]
     assert frontend and all(side == ["0.0.0.0/0"] for side in local)  # not "*": IPv4 only
+
+
+@pytest.mark.parametrize(
+    ("given", "local"), [("10.9.0.5/24", "10.9.0.0/24"), ("10.9.0.5", "10.9.0.5/32")]
+)
+def test_local_addresses_are_read_as_networks_once_for_every_format(aztags, given, local):
+    """--local with host bits or without a length is the network it names, in the objects
+    (VirtualNetwork) and in the rules' local side alike, whatever the format."""
+    rows = _rows(aztags(*SHOP, "-f", "csv", "--local", given).stdout)
+    assert {r["prefix"] for r in rows if r["tag"] == "VirtualNetwork"} == {local}
+    assert {r["local"] for r in rows} == {local}
+    nft = aztags(*SHOP, "-f", "nftables", "--local", given)
+    assert nft.exit_code == 0, nft.output  # a bare address was a crash in the nftables rules
+    assert local.removesuffix("/32") in nft.stdout and "10.9.0.5/24" not in nft.stdout

@@ -18,6 +18,7 @@ from resolver.exports.model import (
     Header,
     ObjectDelta,
     RuleInfo,
+    local_networks,
 )
 from resolver.prefixes import family as prefix_family
 from resolver.prefixes import sort_prefixes
@@ -78,6 +79,9 @@ def export(store: TagStore, request: ExportRequest) -> ExportResult:
     """Render ``request`` from ``store`` (see the module doc of resolver.exports)."""
     fmt = get_format(request.format)
     _check(request, fmt)
+    request = replace(
+        request, options=replace(request.options, local=local_networks(request.options.local))
+    )
     answer = _query(store, request, request.at)
     warnings = list(answer.warnings)
     if answer.profile is not None and answer.profile.missing and not request.allow_missing:
@@ -126,14 +130,7 @@ def export(store: TagStore, request: ExportRequest) -> ExportResult:
         else:
             base, label = request.base or {}, request.base_label
         delta = _delta(objects, base)
-        header = Header(
-            header.cloud,
-            header.change_number,
-            header.file_date,
-            header.query,
-            header.version,
-            label,
-        )
+        header = replace(header, since=label)
     options = replace(request.options, family=request.family)
     inp = ExportInput(header, tuple(objects), options, fqdns, delta)
     _check_empty(inp, fmt, request)
@@ -155,6 +152,8 @@ def export(store: TagStore, request: ExportRequest) -> ExportResult:
 
 
 def _check(request: ExportRequest, fmt: Format) -> None:
+    if request.since is not None and request.base is not None:
+        raise UsageError("--since and --state both say where a delta starts; give one.")
     if bool(request.names) == bool(request.profile):
         raise UsageError(
             "Name the tags to export (aztags export Storage.WestEurope --format F) or a profile "

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from resolver.prefixes import family
+from resolver.prefixes import family, sort_prefixes
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,12 @@ class ObjectDelta:
     added: tuple[str, ...]
     removed: tuple[str, ...]
 
+    def before(self, now: Iterable[str]) -> tuple[str, ...]:
+        """The list the device holds before the delta, given the object's list ``now``: ``now``
+        without what was added, with what was removed (sorted)."""
+        added = set(self.added)
+        return sort_prefixes({p for p in now if p not in added} | set(self.removed))
+
 
 @dataclass(frozen=True, slots=True)
 class Header:
@@ -135,8 +141,6 @@ class ExportInput:
         """Every object's prefixes, once each, IPv4 first, sorted."""
         if len(self.objects) == 1:
             return self.objects[0].prefixes  # already sorted
-        from resolver.prefixes import sort_prefixes
-
         return sort_prefixes({p for o in self.objects for p in o.prefixes})
 
 
@@ -202,3 +206,18 @@ def object_names(
 def chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     """``items`` in pieces of at most ``size`` (one empty piece for no items)."""
     return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
+
+
+def local_networks(given: Sequence[str]) -> tuple[str, ...]:
+    """``--local`` as canonical prefixes (host bits cleared, a bare address a /32 or /128),
+    sorted; UsageError naming what is neither an address nor a CIDR prefix."""
+    from resolver.errors import UsageError
+    from resolver.prefixes import canonical_network
+
+    found = []
+    for text in given:
+        network = canonical_network(text)
+        if network is None:
+            raise UsageError(f"--local {text!r} is not an address or a CIDR prefix.")
+        found.append(network)
+    return sort_prefixes(found)

@@ -5,22 +5,21 @@ Not a format module: it lists no FORMATS and is not in the registry.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 
 from resolver.exports.model import ExportInput, ExportObject
-from resolver.prefixes import family, sort_prefixes
+from resolver.prefixes import family, sort_prefixes, to_text
 
 
 def address_mask(prefix: str) -> tuple[str, str]:
     """``20.38.96.0/20`` -> ``("20.38.96.0", "255.255.240.0")`` (IPv4 only; the store's
     prefixes are canonical, host bits zero, so the address is kept as written)."""
     address, _, length = prefix.partition("/")
-    return address, MASKS[int(length) if length else 32]
+    return address, MASKS[int(length)]
 
 
-MASKS = [str(ipaddress.IPv4Address((0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF)) for n in range(33)]
+MASKS = [to_text(4, (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF) for n in range(33)]
 
 
 def split(prefixes: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -36,11 +35,8 @@ def previous(inp: ExportInput) -> dict[str, tuple[str, ...]]:
     """In delta mode, each object's list on the device before the delta, by object name:
     the current list minus what was added plus what was removed (objects that are gone
     included). Empty when ``inp.delta`` is None."""
-    current = {o.name: set(o.prefixes) for o in inp.objects}
-    return {
-        d.name: sort_prefixes((current.get(d.name, set()) - set(d.added)) | set(d.removed))
-        for d in inp.delta or ()
-    }
+    current = {o.name: o.prefixes for o in inp.objects}
+    return {d.name: d.before(current.get(d.name, ())) for d in inp.delta or ()}
 
 
 def with_prefixes(inp: ExportInput, lists: dict[str, tuple[str, ...]]) -> tuple[ExportObject, ...]:

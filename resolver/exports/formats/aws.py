@@ -259,7 +259,7 @@ def modify_script(inp: ExportInput) -> Output:
         obj = current.get(name)
         now = obj.prefixes if obj else ()
         change = deltas.get(name, ObjectDelta(name, (), ()))
-        before = sort_prefixes((set(now) - set(change.added)) | set(change.removed))
+        before = change.before(now)
         description = _description(obj, name)
         for fam in (4, 6):
             new = _family_chunks(now, fam)

@@ -29,7 +29,6 @@ entry is removed just before (IOS does not take two entries with one number).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 
 from resolver.exports.formats._vendor import (
     address_mask,
@@ -41,7 +40,7 @@ from resolver.exports.formats._vendor import (
     with_prefixes,
 )
 from resolver.exports.model import ExportInput, ExportObject, Format, Output, object_names
-from resolver.prefixes import family
+from resolver.prefixes import family, to_int
 
 # -- ASA -----------------------------------------------------------------------------------------
 
@@ -140,7 +139,7 @@ def asa_rules(inp: ExportInput) -> Output:
     if inp.options.local:
         local = f"object-group {local_name}"
         text += "! the workload's side of every rule: --local\n"
-        text += _asa_group(local_name, "aztags --local: the workload", _sorted(inp.options.local))
+        text += _asa_group(local_name, "aztags --local: the workload", inp.options.local)
     else:
         local = "any"
         text += "! the workload's side of every rule: any (pass --local CIDR to narrow it)\n"
@@ -177,11 +176,6 @@ def asa_rules(inp: ExportInput) -> Output:
     return Output(text, warnings)
 
 
-def _sorted(prefixes: tuple[str, ...]) -> tuple[str, ...]:
-    v4, v6 = split(str(ipaddress.ip_network(p, strict=False)) for p in prefixes)
-    return v4 + v6
-
-
 # -- IOS -----------------------------------------------------------------------------------------
 
 
@@ -197,8 +191,7 @@ SEQ_MAX = 4294967294  # IOS: seq <1-4294967294>
 
 def _seq_start(prefix: str) -> int:
     if family(prefix) == 4:
-        a, b, c, d = prefix.partition("/")[0].split(".")
-        start = (int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)) + 1
+        start = to_int(prefix.partition("/")[0])[1] + 1
     else:
         start = 1 + int(hashlib.sha1(prefix.encode()).hexdigest()[:8], 16) % SEQ_MAX
     return (start - 1) % SEQ_MAX + 1

@@ -50,12 +50,12 @@ from resolver.exports.model import (
     ExportObject,
     ExportOptions,
     Format,
-    ObjectDelta,
     Output,
     RuleInfo,
+    local_networks,
     object_names,
 )
-from resolver.prefixes import aggregate, family, parse_network, sort_prefixes, to_text
+from resolver.prefixes import aggregate, family
 
 DEFAULT_CHAIN = "AZTAGS"
 NFT_TABLE = "inet filter"
@@ -110,16 +110,11 @@ def _interface(options: ExportOptions) -> str | None:
 
 
 def _locals(options: ExportOptions) -> dict[int, list[str]] | None:
-    """``--local`` per family, normalised and merged; None when not given (any)."""
+    """``--local`` per family, canonical and merged; None when not given (any). (export()
+    gives them canonical already; an ExportInput built by hand may not.)"""
     if not options.local:
         return None
-    nets = []
-    for text in options.local:
-        parsed = parse_network(text)
-        if parsed is None:
-            raise UsageError(f"--local {text!r} is not an address or a CIDR prefix.")
-        nets.append(to_text(*parsed))
-    return _split(aggregate(nets))
+    return _split(aggregate(local_networks(options.local)))
 
 
 def _rule_families(
@@ -286,11 +281,11 @@ def nftables_delta(inp: ExportInput) -> Output:
     deletes, adds = [], []
     for base, change in zip(_nft_bases([d.name for d in delta]), delta, strict=True):
         now = current.get(change.name, ())
-        before = _base_list(now, change)
-        old, new = _nft_elements(before), _nft_elements(now)
+        old, new = _nft_elements(change.before(now)), _nft_elements(now)
         for fam in FAMILIES:
-            gone = [e for e in old[fam] if e not in set(new[fam])]
-            came = [e for e in new[fam] if e not in set(old[fam])]
+            old_set, new_set = set(old[fam]), set(new[fam])
+            gone = [e for e in old[fam] if e not in new_set]
+            came = [e for e in new[fam] if e not in old_set]
             if not gone and not came:
                 continue
             name = f"{base}-v{fam}"
@@ -307,13 +302,6 @@ def nftables_delta(inp: ExportInput) -> Output:
     if not declared:
         return Output(inp.header.comment() + usage + "# Nothing changed.\n")
     return Output(inp.header.comment() + usage + _nft_declare(declared) + "".join(deletes + adds))
-
-
-def _base_list(now: Sequence[str], change: ObjectDelta) -> tuple[str, ...]:
-    """The list the device was given: the current one without what was added, with what was
-    removed."""
-    added = set(change.added)
-    return sort_prefixes({p for p in now if p not in added} | set(change.removed))
 
 
 def _nft_ports(rule: RuleInfo) -> list[str]:
