@@ -343,6 +343,11 @@ class TagStore:
         names nothing stored NotFoundError, an empty store EmptyStoreError; a date after today
         (UTC, by :attr:`now`) is a UsageError."""
         ref = None if at is None else parse_at(at, self.today())  # a usage error before any read
+        if ref is None:  # the current one: one row, not the whole timeline (every feed asks)
+            current = load_current(self.conn, self.timeline)
+            if current is None:
+                raise EmptyStoreError(self._nothing_stored())
+            return current
         try:
             return pick_snapshot(history.timeline(self.conn, self.timeline), ref, self.timeline)
         except EmptyStoreError:

@@ -101,3 +101,21 @@ def test_a_replaced_file_is_read_afresh_though_its_snapshot_ids_are_the_same(tmp
     assert answers() == (("10.0.0.0/16",), ())  # 10.9.0.1: in no tag
     os.replace(other, served)
     assert answers() == (("10.9.0.0/16",), ("Storage",))
+
+
+def test_profile_feeds_etag_follows_the_profiles_content_not_their_paths_or_times(tmp_path):
+    """Two replicas with the same profile files (copied at other times, in other folders) give
+    profile feeds the same ETag; an edit gives another."""
+    import os
+
+    from resolver.server.database import profiles_digest
+
+    text = '[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Storage"\n'
+    one, two = tmp_path / "one", tmp_path / "elsewhere" / "two"
+    for folder, when in ((one, 1_000_000_000), (two, 1_700_000_000)):
+        folder.mkdir(parents=True)
+        (folder / "shop.toml").write_text(text)
+        os.utime(folder / "shop.toml", (when, when))
+    assert profiles_digest((one,)) == profiles_digest((two,))
+    (two / "shop.toml").write_text(text.replace("443", "8443"))
+    assert profiles_digest((one,)) != profiles_digest((two,))

@@ -22,6 +22,8 @@ seen at once; a replaced file starts with empty caches.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import os
 import sqlite3
 import threading
@@ -208,6 +210,27 @@ def profiles_state(folders: tuple[Path, ...]) -> tuple[object, ...]:
                     continue
                 state.append((entry.path, info.st_size, info.st_mtime_ns))
     return tuple(state)
+
+
+def profiles_digest(folders: tuple[Path, ...]) -> str:
+    """A digest of what the user profile files hold (names and bytes, not paths or times), for
+    ETags: replicas with the same profiles give the same ETag. Read again only when
+    :func:`profiles_state` says a file changed."""
+    return _digest(profiles_state(folders))
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(state: tuple[object, ...]) -> str:
+    digest = hashlib.sha256()
+    for entry in state:
+        if isinstance(entry, tuple) and len(entry) == 3:
+            path = Path(str(entry[0]))
+            digest.update(path.name.encode() + b"\0")
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"\0unreadable")
+    return digest.hexdigest()
 
 
 class Database:

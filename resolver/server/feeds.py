@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from resolver.errors import NotFoundError
 from resolver.exports import ExportRequest, ExportResult, export, get_format
-from resolver.server.database import profiles_state
+from resolver.server.database import profiles_digest
 from resolver.server.responses import cached, with_validators
 
 log = logging.getLogger("aztags")
@@ -66,7 +66,7 @@ async def _respond(
     (about 50 us) and no hop to a worker thread. Rendering a new list goes to a worker."""
     db = request.app.state.db
     if export_request.profile:  # an edited profile file is another answer
-        key = (*key, profiles_state(export_request.profile_dirs))
+        key = (*key, profiles_digest(export_request.profile_dirs))
     with db.view() as conn:
         snapshot = db.store(conn, cloud).snapshot()
         etag, unchanged = cached(request, snapshot, *key)
