@@ -258,11 +258,16 @@ def deliver_options(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def _alerts(kw: dict[str, Any]) -> Alerts:
-    """The config file's watches, channels and delivery policy, checked."""
+    """The config file's watches, channels and delivery policy, checked. Profiles of watches
+    come from --profiles-dir, else the config's ``profiles_dir`` (the `alerts` commands have no
+    such flag), else the per-user folder."""
     from resolver.alerts.setup import alerts_from_config
 
     config = click.get_current_context().find_root().obj
-    return alerts_from_config(config, profile_folders(kw.get("profiles_dir", ())))
+    given = kw.get("profiles_dir") or tuple(
+        Path(p) for p in config.settings.get("profiles_dir", ())
+    )
+    return alerts_from_config(config, profile_folders(given))
 
 
 def _deliver(conn: sqlite3.Connection, alerts: Alerts, kw: dict[str, Any]) -> None:
@@ -1444,7 +1449,7 @@ def alerts_test(channel: str) -> None:
     result = send(
         config,
         sample_message(channel, settings.now()),
-        timeout=float(config.get("timeout", settings.policy.timeout)),
+        timeout=settings.policy.timeout,
     )
     click.echo(f"{channel}: {result.status}: {readable(result.detail, 300)}")
     sys.exit(ExitCode.OK if result.status == "sent" else ExitCode.ERROR)

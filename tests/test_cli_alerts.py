@@ -194,3 +194,26 @@ def test_config_problems_are_sentences_with_exit_2(tmp_path, config, problem):
     result = CliRunner().invoke(main, ["run", "--once"], env=env)
     assert result.exit_code == 2, result.output
     assert problem in result.stderr and "Traceback" not in result.output
+
+
+def test_alerts_commands_find_watch_profiles_in_the_configs_profiles_dir(tmp_path, hook):
+    """`alerts test` and `retry` have no --profiles-dir: a watch's profile comes from the
+    config file's profiles_dir, as for fetch."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "mine.toml").write_text(
+        '[[rule]]\ndirection = "outbound"\nports = "443"\ntag = "Sql"\n'
+    )
+    config = tmp_path / "aztags.toml"
+    config.write_text(
+        f'profiles_dir = "{folder}"\n'
+        f'[[channel]]\nname = "netops"\ntype = "webhook"\nurl = "{hook.url}"\n'
+        'secret = "env:AZTAGS_TEST_WEBHOOK_SECRET"\n'
+        '[[watch]]\nname = "w"\nprofile = "mine"\nchannels = ["netops"]\n'
+    )
+    env = {**cli_env(tmp_path / "a.db", tmp_path), "AZTAGS_CONFIG": str(config)}
+    env["AZTAGS_TEST_WEBHOOK_SECRET"] = SECRET
+    runner = CliRunner()
+    sent = runner.invoke(main, ["alerts", "test", "netops"], env=env)
+    assert sent.exit_code == 0, sent.output
+    assert runner.invoke(main, ["alerts", "retry"], env=env).exit_code == 0

@@ -150,7 +150,7 @@ def _group(
         for channel in outbox.unassigned_channels(conn):
             if channel not in channels:
                 report.waiting.append(channel)
-                log.warning(
+                log.info(
                     "alerts for channel %r wait: the config file has no [[channel]] of that name "
                     "(add it back, or see 'aztags alerts list --pending').",
                     channel,
@@ -193,7 +193,9 @@ def _attempt(
     rng: random.Random,
     report: Report,
 ) -> None:
-    timeout = float(channel.get("timeout", policy.timeout))
+    from resolver.alerts.channels import timeout_for
+
+    timeout = timeout_for(channel, policy.timeout)
     started = now()
     with transaction(conn):
         number = outbox.claim_message(
@@ -217,8 +219,9 @@ def _attempt(
         Attempt(row.id, row.channel, number, len(events), result.status, result.detail, outcome)
     )
     log_line = "alert %s to %s (%d event(s), attempt %d): %s: %s"
-    level = logging.INFO if outcome == "sent" else logging.WARNING
-    log.log(level, log_line, row.id, row.channel, len(events), number, outcome, result.detail)
+    # INFO: `aztags run` logs every attempt; fetch and import say what failed once, on stderr
+    # (render_delivery_lines of the round's report)
+    log.info(log_line, row.id, row.channel, len(events), number, outcome, result.detail)
 
 
 def _record(

@@ -173,14 +173,14 @@ def send(channel: Mapping[str, object], message: Message, *, timeout: float = 15
     problems = check_channel(channel)
     if kind is None or problems:
         return SendResult(SendStatus.PERMANENT, problems[0])
+    return kind.send(channel, message, timeout_for(channel, timeout))
+
+
+def timeout_for(channel: Mapping[str, object], default: float = 15.0) -> float:
+    """Seconds one attempt on ``channel`` may take: its ``timeout``, else its type's default
+    (a command: 30 s), else ``default``. The delivery worker's claim lease is built on it."""
     configured = channel.get("timeout")
-    seconds = (
-        float(configured)  # type: ignore[arg-type]
-        if configured is not None
-        else kind.default_timeout or timeout
-    )
-    return kind.send(channel, message, seconds)
-
-
-# re-exported for the delivery worker and tests
-label = base.label
+    if configured is not None:
+        return float(configured)  # type: ignore[arg-type]
+    kind = CHANNELS.get(str(channel.get("type")))
+    return (kind.default_timeout if kind else None) or default
