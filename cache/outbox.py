@@ -276,13 +276,6 @@ def pending_rows(conn: sqlite3.Connection) -> list[MessageRow]:
     return [_message(r) for r in rows]
 
 
-def get_message(conn: sqlite3.Connection, message_id: str) -> MessageRow | None:
-    row = conn.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM alert_messages WHERE id = ?", (message_id,)
-    ).fetchone()
-    return None if row is None else _message(row)
-
-
 def claim_message(
     conn: sqlite3.Connection, message_id: str, now: datetime, lease_until: datetime
 ) -> int | None:

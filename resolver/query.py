@@ -20,7 +20,7 @@ import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeAlias, TypeVar, cast
 
@@ -39,7 +39,7 @@ from resolver.prefixes import (
     supernets,
     to_text,
 )
-from resolver.refs import AtRef, parse_at, pick_snapshot, shown
+from resolver.refs import USABLE_AFTER, AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise, service_names
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 from resolver.timelines import API, FILE, check_source, describe, timeline_key
@@ -61,8 +61,6 @@ def _close_matches(
     return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
 
 
-# Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
-USABLE_AFTER = timedelta(days=7)
 FEATURES = ("API", "NSG", "UDR", "FW", "VSE")
 
 

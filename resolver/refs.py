@@ -12,7 +12,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from cache.db import read_view
 from cache.history import timeline
@@ -116,6 +116,10 @@ def resolve_at(conn: sqlite3.Connection, cloud: str, at: str | AtRef | None = No
     ref = None if at is None else parse_at(at)  # a usage error before any read
     with read_view(conn):
         return pick_snapshot(timeline(conn, cloud), ref, cloud)
+
+
+# Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
+USABLE_AFTER = timedelta(days=7)
 
 
 def snapshot_day(info: SnapshotInfo) -> date:

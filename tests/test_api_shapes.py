@@ -125,3 +125,13 @@ def test_timeline_keys():
     china = get_cloud("china")
     assert timeline_key(china) == "China" and timeline_key(china, "api") == "China@api"
     assert split_key("China@api") == (china, "api") and split_key("China") == (china, "file")
+
+
+def test_a_paged_answer_whose_page_has_no_values_is_refused_with_a_sentence():
+    from resolver.errors import FetchError
+    from resolver.sources.api import _join
+
+    first = {"changeNumber": "63", "cloud": "Public", "values": None, "nextLink": "x"}
+    second = {"changeNumber": "63", "cloud": "Public", "values": []}
+    with pytest.raises(FetchError, match="page 1 of the answer has no list of values"):
+        _join([first, second], "the Discovery API")

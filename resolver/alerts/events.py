@@ -22,7 +22,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from cache import outbox
@@ -41,14 +41,11 @@ from resolver.models import (
     TagInfo,
 )
 from resolver.prefixes import sort_prefixes
+from resolver.refs import USABLE_AFTER, snapshot_day
 from resolver.timelines import FILE, split_key
 
 log = logging.getLogger("aztags")
 
-# Microsoft: "New ranges appearing in the file will not be used in Azure for at least one week."
-# The file's date (a Monday) is the earliest it can have appeared, so file date + 7 days is the
-# earliest day Azure may use an added prefix.
-USABLE_AFTER = timedelta(days=7)
 
 # The tags of one stored snapshot by name (region, service), for profile and service watches.
 Details = Callable[[sqlite3.Connection, SnapshotInfo], Mapping[str, TagInfo]]
@@ -66,7 +63,7 @@ def snapshot_doc(snapshot: SnapshotInfo) -> dict[str, Any]:
 
 def usable_from(snapshot: SnapshotInfo) -> date:
     """The earliest day Azure may use prefixes first published in ``snapshot``."""
-    return (snapshot.file_date or snapshot.fetched_at.date()) + USABLE_AFTER
+    return snapshot_day(snapshot) + USABLE_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +176,8 @@ def _merge_or_add(
         big_enough = data["counts"]["added"] + data["counts"]["removed"] >= watch.min_change
     else:
         missed = list(range(int(start["change_number"]) + 1, after.change_number))
-        missed = [n for n in missed if n not in _stored_numbers(conn, after.cloud)]
+        stored = {s.change_number for s in timeline(conn, after.cloud)}
+        missed = [n for n in missed if n not in stored]
         if not missed:
             return
         data = {"from": start, "to": snapshot_doc(after), "missed_change_numbers": missed}
@@ -203,10 +201,6 @@ def _merge_or_add(
         )
     else:
         outbox.update_event(conn, event, watch.channels, to_snapshot=after.id, queued=queued)
-
-
-def _stored_numbers(conn: sqlite3.Connection, cloud_name: str) -> set[int]:
-    return {s.change_number for s in timeline(conn, cloud_name)}
 
 
 def _ranges(numbers: Sequence[int]) -> str:

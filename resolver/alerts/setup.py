@@ -38,10 +38,6 @@ class Alerts:
     profiles: Mapping[str, Any] = field(default_factory=dict)  # the watches' profiles, read
 
     @property
-    def active(self) -> bool:
-        return bool(self.watches or self.channels)
-
-    @property
     def policy(self) -> Policy:
         """How deliveries are retried (the ``[alerts]`` table)."""
         from resolver.alerts.deliver import policy_from_config

@@ -40,11 +40,6 @@ class Watch:
             return True
         return family(prefix) == (4 if self.family == "ipv4" else 6)
 
-    @property
-    def needs_tag_details(self) -> bool:
-        """Selecting by profile or service needs each snapshot's tags (region, service)."""
-        return bool(self.profile or self.service)
-
 
 def watches_from_config(entries: Sequence[Mapping[str, object]], where: str) -> tuple[Watch, ...]:
     """The checked ``[[watch]]`` entries (their keys and types are checked by resolver.config)

@@ -425,6 +425,8 @@ def _join(pages: list[dict[str, Any]], shown: str) -> bytes:
     Pages of one answer share its changeNumber and cloud; pages that do not were read while
     the answer changed, and are refused rather than mixed."""
     first = pages[0]
+    if len(pages) == 1:  # the usual answer: as it came (the parser names a bad "values")
+        return json.dumps({k: v for k, v in first.items() if k != "nextLink"}).encode("utf-8")
     values: list[Any] = []
     for number, page in enumerate(pages, start=1):
         for key in ("changeNumber", "cloud"):
@@ -435,13 +437,15 @@ def _join(pages: list[dict[str, Any]], shown: str) -> bytes:
                     "Try again."
                 )
         page_values = page.get("values")
-        if isinstance(page_values, list):
-            values.extend(page_values)
-        elif number == 1:
-            values = page_values  # type: ignore[assignment] # the parser names what it is
+        if not isinstance(page_values, list):
+            raise FetchError(
+                f"{shown}: page {number} of the answer has no list of values; the answer is "
+                "not one this version of aztags can read. Try again later."
+            )
+        values.extend(page_values)
     joined = {k: v for k, v in first.items() if k != "nextLink"}
     joined["values"] = values
-    return json.dumps(joined, indent=2).encode("utf-8")
+    return json.dumps(joined).encode("utf-8")
 
 
 def refresh_api(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from resolver.alerts.channels import base, command, email, slack, syslog, teams, webhook
 from resolver.alerts.channels.base import message_document
 from resolver.alerts.model import Message, SendResult, SendStatus
-from resolver.alerts.secrets import reference_problem
+from resolver.alerts.secrets import is_reference, reference_problem
 
 __all__ = ["CHANNELS", "ChannelType", "check_channel", "message_document", "send"]
 
@@ -137,7 +137,7 @@ def check_channel(channel: Mapping[str, object]) -> list[str]:
                 problems.append(problem)
     address = channel.get("url")
     if kind.uses("url") and isinstance(address, str) and address:
-        if address.startswith(("env:", "file:")):
+        if is_reference(address):
             problem = reference_problem(address, where=f"{base.label(channel)}, key url")
             if problem:
                 problems.append(problem)

@@ -29,7 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from resolver.alerts.model import EventType, Message, SendResult, SendStatus
-from resolver.alerts.secrets import resolve_secret
+from resolver.alerts.secrets import is_reference, resolve_secret
 from resolver.errors import ConfigError
 
 DOCUMENT_TYPE = "aztags.events"
@@ -279,7 +279,7 @@ def url(channel: Channel) -> str:
     """The channel's URL: for Slack and Teams the URL is itself a secret, so it may be written
     as ``env:NAME`` or ``file:PATH``; a literal URL is used as written (never re-encoded)."""
     value = str(channel.get("url") or "")
-    if value.startswith(("env:", "file:")):
+    if is_reference(value):
         resolved = secret(channel, "url")
         return (resolved or "").strip()
     return value
