@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError, ProfileError
 from resolver.models import TagInfo
-from resolver.profiles.load import _LineMap, builtin_profiles, parse_profile
+from resolver.profiles.load import _LineMap, is_builtin, parse_profile
 from resolver.profiles.model import Profile
 from resolver.regions import RegionIndex
 
@@ -81,7 +81,7 @@ def check_profile(
             code = regions.resolve(region_text)
         except NotFoundError as error:
             findings.append(Finding("error", origin, str(error)))  # names its close matches
-    if profile.name in builtin_profiles() and not profile.origin.startswith("<builtin>"):
+    if is_builtin(profile.name) and not profile.origin.startswith("<builtin>"):
         findings.append(
             Finding(
                 "note",
