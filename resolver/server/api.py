@@ -42,13 +42,6 @@ def _answerable(report: Any) -> Any:
     return report
 
 
-def _json(request: Request, doc: Any, snapshot: Any = None, etag: str | None = None) -> Response:
-    response = Document(doc)
-    if snapshot is not None and etag is not None:
-        with_validators(response, snapshot, etag)
-    return response
-
-
 def install(app: FastAPI) -> None:
     db = app.state.db
     settings = app.state.settings
@@ -78,7 +71,7 @@ def install(app: FastAPI) -> None:
             if unchanged:
                 return unchanged
             snapshot, found = store.tags(at=at, region=region, service=service)
-        return _json(request, render.render_tags_json(snapshot, found), snapshot, etag)
+        return with_validators(Document(render.render_tags_json(snapshot, found)), snapshot, etag)
 
     @app.get("/v1/tags/{name}", tags=["api"], summary="One tag's prefixes")
     def tag(
@@ -95,7 +88,9 @@ def install(app: FastAPI) -> None:
             if unchanged:
                 return unchanged
             answer = store.cidrs([name], at=at, aggregate=aggregate)
-        return _json(request, render.render_cidrs_json(answer, aggregate), snapshot, etag)
+        return with_validators(
+            Document(render.render_cidrs_json(answer, aggregate)), snapshot, etag
+        )
 
     @app.get("/v1/lookup", tags=["api"], summary="Which tags contain these addresses")
     def lookup(
