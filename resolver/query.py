@@ -872,7 +872,7 @@ class TagStore:
                 f"{after.change_number}); swap them."
             )
         scope = self._diff_scope(names, profile, region, (before, after), profile_dirs)
-        tags, summary, since = self._diff_changed(before.seq, after.seq, scope)
+        tags, summary, since = self.changes_between(before.seq, after.seq, scope)
         snapshots = {s.seq: s for s in self.snapshots() if s.seq is not None}
         usable_by_prefix = {
             (d.name, p): _usable(snapshots[since[(d.name, p)]])
@@ -882,7 +882,7 @@ class TagStore:
         }
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
 
-    def _diff_changed(
+    def changes_between(
         self, low: int, high: int, scope: list[str] | None
     ) -> tuple[tuple[TagDiff, ...], DiffSummary, dict[tuple[str, str], int]]:
         """diff_tags over the tags whose history has an interval starting or ending between the

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from resolver.clouds import CLOUDS
 from resolver.errors import AztagsError, UsageError
 from resolver.models import SnapshotInfo
+from resolver.query import TagStore
 from resolver.server import atom
 from resolver.server.responses import cached, with_validators
 
@@ -165,7 +166,7 @@ def install(app: FastAPI) -> None:
             body = feeds.get(etag)
             if body is None:
                 if name is None:
-                    entries = _snapshot_entries(conn, store.cloud.key, timeline, base, kept)
+                    entries = _snapshot_entries(store, timeline, base, kept)
                 else:
                     entries = _tag_entries(conn, store.cloud.key, name, timeline, base, kept)
                 feed = _feed(request, store.cloud.name, name, current, entries)
@@ -247,16 +248,14 @@ def _diff_link(
 
 
 def _snapshot_entries(
-    conn: sqlite3.Connection,
-    cloud: str,
+    store: TagStore,
     timeline: Sequence[SnapshotInfo],
     base: str,
     kept: _Kept[tuple[str, ...], atom.Entry],
 ) -> list[atom.Entry]:
-    """One entry per snapshot, newest first: its diff against the one before it."""
-    from cache import history
-    from resolver.diff import diff_tags
-
+    """One entry per snapshot, newest first: its diff against the one before it (the same
+    reading of the history as ``aztags diff``: TagStore.changes_between)."""
+    cloud = store.cloud.key
     entries = []
     start = max(0, len(timeline) - ENTRIES)
     for index in range(len(timeline) - 1, start - 1, -1):
@@ -276,9 +275,7 @@ def _snapshot_entries(
             continue
         before = timeline[index - 1]
         low, high = int(before.seq or 0), int(snapshot.seq or 0)
-        ids = history.changed_tag_ids(conn, snapshot.cloud, low, high)
-        old, new, intervals, _ = history.load_tag_pair(conn, low, high, ids)
-        tags, summary = diff_tags({t.name: t for t in old}, {t.name: t for t in new}, intervals)
+        tags, summary, _ = store.changes_between(low, high, None)
         link = _diff_link(base, cloud, before, snapshot)
         entry = atom.snapshot_entry(snapshot, before, tags, summary, link)
         kept.put(key, entry)
