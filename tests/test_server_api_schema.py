@@ -24,9 +24,24 @@ from tests.helpers import simple_snapshot
 
 pytestmark = pytest.mark.slow
 
+# Every cloud holds a snapshot: "no snapshot stored yet" is a designed 503 (tested in
+# test_server_api.py), which this test's "never a 5xx" would otherwise report for ?cloud=usgov.
 FILES = [
-    ("20250106", 1, {"Storage": ["10.0.0.0/16"], "Sql": ["20.0.0.0/16", "2001:db8::/48"]}),
-    ("20250113", 2, {"Storage": ["10.0.0.0/16", "10.2.0.0/16"], "Storage.WestUS": ["10.2.0.0/24"]}),
+    (
+        "Public",
+        "20250106",
+        1,
+        {"Storage": ["10.0.0.0/16"], "Sql": ["20.0.0.0/16", "2001:db8::/48"]},
+    ),
+    (
+        "Public",
+        "20250113",
+        2,
+        {"Storage": ["10.0.0.0/16", "10.2.0.0/16"], "Storage.WestUS": ["10.2.0.0/24"]},
+    ),
+    ("AzureGovernment", "20250106", 1, {"Storage": ["30.0.0.0/16"]}),
+    ("China", "20250106", 1, {"Storage": ["40.0.0.0/16"]}),
+    ("AzureGermany", "20250106", 1, {"Storage": ["50.0.0.0/16"]}),
 ]
 
 
@@ -34,9 +49,9 @@ FILES = [
 def app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("schema-store")
     paths = []
-    for day, cn, tags in FILES:
-        path = folder / f"ServiceTags_Public_{day}.json"
-        path.write_bytes(simple_snapshot(cn, tags))
+    for cloud, day, cn, tags in FILES:
+        path = folder / f"ServiceTags_{cloud}_{day}.json"
+        path.write_bytes(simple_snapshot(cn, tags, cloud))
         paths.append(path)
     import_into(folder / "aztags.db", paths)
     return create_app(Settings(db=folder / "aztags.db", auth=Auth(), max_age_days=36500))
