@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from resolver.alerts import channels
 from resolver.alerts.model import SendStatus
 from tests.receivers import sample_event, sample_message
@@ -71,6 +73,7 @@ def test_a_command_that_ignores_stdin_still_succeeds(tmp_path):
     assert channels.send(command("pass", tmp_path), message).status is SendStatus.SENT
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_command_and_what_it_started(tmp_path):
     script = (
         "import subprocess, sys, time\n"

@@ -26,6 +26,7 @@ def starttls(tmp_path, monkeypatch):
         yield server
 
 
+@pytest.mark.slow
 def test_mail_is_sent_over_verified_tls_with_auth(smtp):
     message = sample_message(sample_event(1, added=2, removed=1), sample_event(2, added=1))
     result = channels.send(smtp.channel(to=["netops@example.test", "soc@example.test"]), message)

@@ -67,6 +67,7 @@ def test_sd_param_values_are_escaped():
     assert parse_syslog(raw).hostname == "fw-01" and parse_syslog(raw).procid == "42"
 
 
+@pytest.mark.slow
 def test_facility_setting_changes_pri(receiver):
     channels.send(receiver.channel(facility="local3"), sample_message())
     (raw,) = receiver.wait_for(1)

@@ -176,6 +176,7 @@ def test_webhook_truncates_a_large_change_and_says_so(hook):
 RETRY_DATE = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("reply", "status"),
     [
@@ -236,6 +237,7 @@ def test_retry_after_parsing():
     assert base.retry_after("-5", now=now) == 0.0
 
 
+@pytest.mark.slow
 def test_a_receiver_slower_than_the_timeout_is_a_retry(hook):
     hook.script(Reply(200, delay=3.0))
     result = channels.send(webhook_channel(hook, timeout=0.5), sample_message())
@@ -284,6 +286,7 @@ def test_a_secret_that_cannot_be_read_is_permanent_and_named(hook, monkeypatch):
     assert hook.requests == []
 
 
+@pytest.mark.slow
 def test_no_secret_in_any_detail(hook, monkeypatch):
     """The secret, the URL's path and query, and user info never reach a SendResult."""
     path_secret = "T0000/B0000/XXXXsecretpathXXXX"
@@ -360,6 +363,7 @@ def test_slack_section_counts_what_it_leaves_out():
     assert f"... and {501 - shown} more prefixes" in text  # 500 added + 1 removed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("reply", "status"),
     [
@@ -430,6 +434,7 @@ def test_teams_card_stays_under_28_kb_and_says_what_it_left_out():
     assert "more alerts (see aztags alerts list)" in body.decode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("reply", "status"),
     [

@@ -232,6 +232,7 @@ def _aztags(*args: str, db, verbose: bool = False) -> subprocess.CompletedProces
     )
 
 
+@pytest.mark.slow
 def test_credentials_and_signatures_in_a_source_url_are_never_shown(tmp_path):
     body = simple_snapshot(42, {"Storage": ["10.0.0.0/16"]})
     db = tmp_path / "s.db"
@@ -254,6 +255,7 @@ def test_credentials_and_signatures_in_a_source_url_are_never_shown(tmp_path):
         assert secret not in everything
 
 
+@pytest.mark.slow
 def test_a_proxy_password_is_never_shown(tmp_path):
     environ = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     environ["HTTP_PROXY"] = "http://bob:Hunter22@127.0.0.1:1"  # nothing listens on port 1
@@ -266,6 +268,7 @@ def test_a_proxy_password_is_never_shown(tmp_path):
     assert "Hunter22" not in done.stderr and "bob" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_redirect_is_logged_and_the_file_date_is_the_final_names(tmp_path):
     body = simple_snapshot(42, {"Storage": ["10.0.0.0/16"]})
     db = tmp_path / "r.db"
@@ -291,6 +294,7 @@ def test_a_redirect_is_logged_and_the_file_date_is_the_final_names(tmp_path):
 # Files that must not be waited on or stored
 
 
+@pytest.mark.slow
 def test_fetch_source_of_a_fifo_is_refused_at_once(env):
     fifo = env / "ServiceTags_Public_20250113.json"
     os.mkfifo(fifo)

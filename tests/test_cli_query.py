@@ -1150,6 +1150,7 @@ def test_process_history(aztags):
     assert rows == expected_history("Storage.WestUS")
 
 
+@pytest.mark.slow
 def test_process_profile_list(aztags, synthetic_db):
     done = aztags("profile", "list", "--json", store=synthetic_db)
     assert done.returncode == 0 and done.stderr == ""

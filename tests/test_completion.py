@@ -149,6 +149,7 @@ def aztags_command() -> list[str]:
     return [sys.executable, "-c", "import cli; cli.main(prog_name='aztags')"]
 
 
+@pytest.mark.slow
 def test_a_real_bash_completion_through_the_environment_protocol(store, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZTAGS_", "_AZTAGS"))}
     env.update(

@@ -256,6 +256,7 @@ def test_two_first_imports_at_once_both_store_their_file(tmp_path):
         conn.close()
 
 
+@pytest.mark.slow
 def test_switching_a_new_database_to_wal_waits_for_another_writers_lock(tmp_path):
     """SQLite refuses the switch to WAL at once (SQLITE_BUSY, no waiting) while another process
     holds a lock on a database still in rollback mode: the writer waits for it instead."""
@@ -349,6 +350,7 @@ def read_only_store(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_other_user_reads_a_store_in_a_folder_it_cannot_write(as_other_user):
     prefix, env, folder = as_other_user
     path = read_only_store(folder)
@@ -361,6 +363,7 @@ def test_other_user_reads_a_store_in_a_folder_it_cannot_write(as_other_user):
     assert files_in(path.parent) == before
 
 
+@pytest.mark.slow
 def test_other_user_cannot_write_a_store_and_is_told_so(as_other_user):
     prefix, env, folder = as_other_user
     path = read_only_store(folder)
@@ -377,6 +380,7 @@ def test_other_user_cannot_write_a_store_and_is_told_so(as_other_user):
     assert files_in(path.parent) == before
 
 
+@pytest.mark.slow
 def test_other_user_without_read_permission_is_told_it_is_permission(as_other_user):
     # (the CLI's --db option refuses an unreadable file itself, exit 2: this is the library)
     prefix, env, folder = as_other_user
@@ -500,6 +504,7 @@ def test_a_write_refused_by_sqlite_inside_a_transaction_is_a_sentence(tmp_path):
     assert not conn.in_transaction
 
 
+@pytest.mark.slow
 def test_cli_reader_without_read_permission_gets_the_permission_sentence(as_other_user):
     prefix, env, folder = as_other_user
     path = folder / "private.db"

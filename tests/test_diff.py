@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,12 +31,14 @@ def apply(before: set[str], added, removed, recuts) -> set[str]:
     return result
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(prefix_sets)
 def test_diff_of_a_set_with_itself_is_empty(a):
     assert diff_prefixes(a, a) == ((), (), ())
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(prefix_sets, prefix_sets)
 def test_applying_the_diff_gives_the_new_set(a, b):
@@ -68,6 +71,7 @@ V6_SMALL = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(st.sampled_from("ABC"), st.sets(st.one_of(v4, V6_SMALL), max_size=6)),

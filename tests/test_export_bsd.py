@@ -85,6 +85,7 @@ def prefixes(n: int) -> tuple[str, ...]:
     return tuple(f"{10 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24" for i in range(n))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("count", "warning"),
     [

@@ -873,6 +873,7 @@ def test_an_empty_list_is_an_error(small, fmt):
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", [*FULL_REPLACE, "aws-prefix-list"])
 def test_output_is_deterministic(small, fmt):
     first = small("export", "Sql", "Web", "-f", fmt)

@@ -317,6 +317,7 @@ def test_fortios_names_are_cut_with_a_hash_and_stay_unique():
     assert len(gate.tables["address"]) == 2 and len(gate.tables["addrgrp"]) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("before", "after"),
     [

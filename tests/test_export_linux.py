@@ -558,6 +558,7 @@ def test_rules_follow_protocol_and_ports(protocol, ports, nft_l4, ipt_l4):
     assert got == ipt_l4
 
 
+@pytest.mark.slow
 @NFT
 @IPTABLES
 @pytest.mark.parametrize("protocol", ["tcp", "udp", "any"])

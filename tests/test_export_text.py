@@ -151,6 +151,7 @@ def test_an_empty_list_is_an_error_where_it_would_be_silent(small):
     assert small("export", "AzureCloud", "-f", "json", "--ipv6").exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "problem"),
     [

@@ -86,6 +86,7 @@ def test_exit_code_table_lists_6():
 # -- import of a folder with other files -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_import_of_a_folder_counts_and_names_the_files_it_skips(tmp_path, monkeypatch):
     from tests.helpers import simple_snapshot
 
@@ -128,6 +129,7 @@ def test_import_of_a_folder_counts_and_names_the_files_it_skips(tmp_path, monkey
 OFFLINE = ["--download-base", "http://127.0.0.1:1", "--details-base", "http://127.0.0.1:1/dl"]
 
 
+@pytest.mark.slow
 def test_fetch_all_offline_says_one_line_per_cloud_and_one_hint(tmp_path):
     env = clean_env(tmp_path / "f.db", tmp_path)
     done = aztags_process("fetch", "--cloud", "all", "--retries", "0", *OFFLINE, env=env)

@@ -368,6 +368,7 @@ def _most_specific_first(matches: tuple[LookupMatch, ...]) -> bool:
     return keys == sorted(keys)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.tuples(TAGS, prefixes()), max_size=25),
@@ -385,6 +386,7 @@ def test_lookup_agrees_with_brute_force(pairs: list[tuple[str, str]], queries: l
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(TAGS, prefixes()), max_size=25), prefixes())
 def test_lookup_cidr_agrees_with_brute_force(pairs: list[tuple[str, str]], cidr: str) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from resolver.prefixes import parse_prefix
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32))
 def test_an_accepted_ipv4_prefix_is_canonical(value, length):

@@ -25,6 +25,7 @@ def _networks(version: int):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(_networks(4), _networks(6)), max_size=40))
 def test_aggregate_is_what_netaddr_and_ipaddress_give(cidrs):
@@ -40,6 +41,7 @@ def test_aggregate_is_what_netaddr_and_ipaddress_give(cidrs):
     assert got == collapsed
 
 
+@pytest.mark.slow
 @given(st.lists(st.one_of(_networks(4), _networks(6)), max_size=30))
 def test_sort_key_orders_ipv4_first_then_address_then_length(cidrs):
     expected = sorted(

@@ -332,6 +332,7 @@ def test_an_unexpected_error_is_a_500_problem_without_a_stack_trace(store, monke
 # -- ETag and 304 ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "url",
     ["/feeds/Storage.txt", "/feeds/profile/web.txt?region=westus", "/v1/tags", "/v1/tags/Sql",
@@ -374,6 +375,7 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [

@@ -366,6 +366,7 @@ def test_backup_while_the_writer_runs_is_consistent_and_a_replica_answers_like_t
             assert again.status_code == 304, path
 
 
+@pytest.mark.slow
 def test_backup_onto_its_own_database_is_refused_and_changes_nothing(tmp_path, files):
     db = tmp_path / "aztags.db"
     _store(tmp_path, db, files[0])
@@ -376,6 +377,7 @@ def test_backup_onto_its_own_database_is_refused_and_changes_nothing(tmp_path, f
     assert db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_backup_into_a_missing_folder_says_where(tmp_path, files):
     db = tmp_path / "aztags.db"
     _store(tmp_path, db, files[0])
@@ -500,6 +502,7 @@ def _try(url: str) -> httpx.Response | None:
         return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("serve_table", "flags", "message"),
     [

@@ -57,6 +57,7 @@ def test_served_store_answers_as_tag_store_on_the_real_store(db, tmp_path):
             assert served.lookup_report(addresses[:5]) == plain.lookup_report(addresses[:5])
 
 
+@pytest.mark.slow
 def test_a_kept_profile_answer_is_dropped_when_the_profile_file_changes(tmp_path):
     snapshot = tmp_path / "ServiceTags_Public_20250106.json"
     snapshot.write_bytes(simple_snapshot(1, {"Storage": ["10.0.0.0/16"], "Sql": ["20.0.0.0/16"]}))
@@ -78,6 +79,7 @@ def test_a_kept_profile_answer_is_dropped_when_the_profile_file_changes(tmp_path
         assert store.cidrs(profile="mine", profile_dirs=[profiles]).prefixes == ("20.0.0.0/16",)
 
 
+@pytest.mark.slow
 def test_a_replaced_file_is_read_afresh_though_its_snapshot_ids_are_the_same(tmp_path):
     """Both files hold snapshot id 1, with other content: nothing kept for the first is used."""
     first = tmp_path / "a" / "ServiceTags_Public_20250106.json"

@@ -225,6 +225,7 @@ def found_by(caplog: pytest.LogCaptureFixture) -> int:
     return int(found[0].split("discovery step ")[1][0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_every_page_shape_is_understood(srv, settings, shape, caplog):
     where, build = SHAPES[shape]
@@ -315,6 +316,7 @@ def test_all_steps_failing_names_every_step_and_what_to_try(srv, settings, caplo
     assert len(srv.requests_to(DETAILS)) == 3  # 5xx retried: 1 + retries
 
 
+@pytest.mark.slow
 def test_details_page_timeout_is_named(srv):
     settings = _settings(srv.url, read_timeout=0.2, retries=0, probe_weeks=1)
     srv.route(DETAILS, page("slow"), content_type=HTML, delay=1.0)
@@ -365,6 +367,7 @@ def test_500_forever_gives_up_after_bounded_retries(srv, settings):
     assert len(srv.requests_to("/f.json")) == 1 + settings.retries
 
 
+@pytest.mark.slow
 def test_read_timeout_is_a_fetch_error_mentioning_timeout(srv):
     settings = _settings(srv.url, read_timeout=0.2, retries=1)
     srv.route("/f.json", BODY, delay=1.5)
@@ -793,6 +796,7 @@ def test_gunzip_of_many_empty_members_is_linear(monkeypatch):
     assert counting.work <= 8 * len(blob)
 
 
+@pytest.mark.slow
 def test_gunzip_of_one_large_member_is_linear(monkeypatch):
     counting = _CountingZlib()
     monkeypatch.setattr(base, "zlib", counting)
@@ -836,6 +840,7 @@ def test_file_urls_finds_what_the_old_pattern_found(text):
     assert discovery._file_urls(text) == _OLD_FILE_URL.findall(text)
 
 
+@pytest.mark.slow
 @settings_(max_examples=300, deadline=None)
 @given(
     st.lists(
@@ -902,6 +907,7 @@ def test_file_urls_does_linear_work_on_hostile_pages(monkeypatch, page, urls):
     assert count[0] <= 4 * len(page)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "page",
     [

@@ -64,6 +64,7 @@ def run(db: Path, home: Path, *args: str) -> tuple[int, str, set[str]]:
     return result["code"], "\n".join(out), set(result["modules"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "printed", "also_never"),
     [
