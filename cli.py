@@ -15,6 +15,8 @@ config file's defaults are in cli_options.py.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import sys
@@ -162,6 +164,11 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
       aztags fetch --cloud public
       aztags status
     """
+    # At exit, the collector would walk every object the process made (every module's functions
+    # and classes) before the OS takes the memory back anyway: ~9 ms of a ~90 ms `cidrs TAG`.
+    # Frozen, they are left to the OS; what the commands open (the database, output files) they
+    # close themselves.
+    atexit.register(gc.freeze)
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="aztags: %(message)s", stream=sys.stderr)
     if verbose < 2:
