@@ -230,6 +230,14 @@ def command_settings(command: click.Command) -> dict[str, Any]:
     return types
 
 
+def subcommands(group: click.Group) -> list[click.Command]:
+    """Every command of ``group``, in name order; a lazily loaded group (cli.LazyGroup) imports
+    them all."""
+    ctx = click.Context(group)
+    found = (group.get_command(ctx, name) for name in group.list_commands(ctx))
+    return [command for command in found if command is not None]
+
+
 def setting_types(group: click.Group) -> dict[str, Any]:
     """The top-level config keys: every option of every command under ``group``, subcommands of
     groups included (not ``group``'s own, which are read before the file), each with the type
@@ -242,10 +250,10 @@ def setting_types(group: click.Group) -> dict[str, Any]:
         for name, kind in command_settings(command).items():
             types[name] = either(types[name], kind) if name in types else kind
         if isinstance(command, click.Group):
-            for sub in command.commands.values():
+            for sub in subcommands(command):
                 add(sub)
 
-    for command in group.commands.values():
+    for command in subcommands(group):
         add(command)
     return types
 
@@ -262,9 +270,9 @@ def settings_default_map(command: click.Command, settings: dict[str, object]) ->
         if name in settings and kind.accepts(settings[name])
     }
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            if sub_defaults := settings_default_map(sub, settings):
-                defaults[name] = sub_defaults
+        for sub in subcommands(command):
+            if sub.name and (sub_defaults := settings_default_map(sub, settings)):
+                defaults[sub.name] = sub_defaults
     return defaults
 
 
@@ -361,7 +369,7 @@ def families_wanted(families: tuple[int, ...]) -> int | None:
 
 
 def profile_folders(given: tuple[Path, ...]) -> tuple[Path, ...]:
-    from resolver.config import user_profile_dirs
+    from resolver.configfile import user_profile_dirs
 
     return given or user_profile_dirs()
 

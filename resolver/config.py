@@ -1,10 +1,9 @@
-"""The TOML config file: where it is, what it may hold, and the checked ``Config`` it gives.
+"""The TOML config file: what it may hold, and the checked ``Config`` it gives.
 
 Precedence (applied by cli.py through click): flag > environment variable (``AZTAGS_*``) > config
-file > built-in default. The file is ``--config PATH``, else ``$AZTAGS_CONFIG``, else
-``./aztags.toml``, else ``aztags.toml`` in the per-user config directory
-(``$XDG_CONFIG_HOME/aztags`` or ``~/.config/aztags``). A file named explicitly must be readable; a
-default location that cannot be read is skipped with a warning.
+file > built-in default. Where the file is (``--config PATH``, ``$AZTAGS_CONFIG``, the default
+locations) is resolver/configfile.py, which the command line imports alone: this module (the
+schema, tomllib) loads only when there is a file.
 
 Layout: top-level keys are the settings of the command-line options (``db``, ``cloud``,
 ``max_age_days``, ...; ``_`` or ``-``), checked against the types the caller derives from the
@@ -29,8 +28,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
-import stat
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,25 +35,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Protocol
 
+from resolver.configfile import FoundConfig, find_config
 from resolver.errors import ConfigError
-
-CONFIG_NAME = "aztags.toml"
-
-
-def user_config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/aztags``, else ``~/.config/aztags``."""
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "aztags"
-
-
-def user_profile_dirs() -> tuple[Path, ...]:
-    """Where user profiles live by default: ``profiles/`` in the user config directory."""
-    return (user_config_dir() / "profiles",)
-
-
-def default_locations() -> tuple[Path, ...]:
-    """Where the config file is looked for when none is named, first found wins."""
-    return (Path(CONFIG_NAME), user_config_dir() / CONFIG_NAME)
-
 
 # -- value types -----------------------------------------------------------------------------------
 
@@ -447,68 +427,16 @@ def read_config(explicit: str | Path | None, settings: Mapping[str, ValueType]) 
     ``settings`` maps each top-level key to its type (cli.py derives it from the options). A file
     named explicitly that cannot be read is a ConfigError; a default location that cannot be read
     is skipped, with a line in ``Config.warnings``."""
-    explicit = explicit or os.environ.get("AZTAGS_CONFIG") or None
-    warnings: list[str] = []
-    if explicit:
-        path = Path(explicit)
-        try:
-            data = _read(path)
-        except _Unreadable as e:
-            if e.missing:
-                hint = "Check the path given with --config or AZTAGS_CONFIG."
-            elif e.reason.startswith("it is"):
-                hint = "Name a TOML file."
-            else:
-                hint = "Check its permissions (and those of its folders)."
-            raise ConfigError(f"Cannot read the config file {path}: {e.reason}. {hint}") from None
-    else:
-        for candidate in default_locations():
-            try:
-                data = _read(candidate)
-            except _Unreadable as e:
-                if not e.missing:
-                    warnings.append(
-                        f"skipped the config file {candidate}: {e.reason}; going on without it."
-                    )
-                continue
-            path = candidate
-            break
-        else:
-            return Config(warnings=tuple(warnings))
-    config = parse_config(_decode(data, path), path, settings)
-    return replace(config, warnings=tuple(warnings))
+    return load_config(find_config(explicit), settings)
 
 
-class _Unreadable(Exception):
-    def __init__(self, reason: str, *, missing: bool = False):
-        self.reason = reason
-        self.missing = missing
-
-
-def _read(path: Path) -> bytes:
-    """The file's bytes, or _Unreadable saying why not."""
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise _Unreadable("it is a directory")
-        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
-            raise _Unreadable("it is not a regular file")
-        return path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        raise _Unreadable("there is no such file", missing=True) from None
-    except OSError as e:
-        raise _Unreadable(e.strerror or str(e)) from None
-
-
-def _decode(data: bytes, path: Path) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ConfigError(
-            f"The config file {path} is not UTF-8 text (byte 0x{data[e.start]:02x} on line "
-            f"{line}); save it as UTF-8."
-        ) from None
+def load_config(found: FoundConfig, settings: Mapping[str, ValueType]) -> Config:
+    """The checked ``Config`` of a file :func:`~resolver.configfile.find_config` found (an empty
+    one, with its warnings, when it found none)."""
+    if found.path is None or found.text is None:
+        return Config(warnings=found.warnings)
+    config = parse_config(found.text, found.path, settings)
+    return replace(config, warnings=found.warnings)
 
 
 def parse_config(

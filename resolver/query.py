@@ -424,10 +424,16 @@ class TagStore:
         return list(dict.fromkeys(found))
 
     def _exact_tags(self, names: Sequence[str], snapshot: SnapshotInfo) -> list[TagInfo]:
-        """:meth:`resolve_names` without a region: tag names in any case. Reads the names, then
-        the summaries of the tags found only (not one per tag of the snapshot), unless every
-        summary is cached already."""
+        """:meth:`resolve_names` without a region: tag names in any case. Names spelled as the
+        file spells them are read alone; otherwise every name of the snapshot is read to match
+        the case, then the summaries of the tags found only (not one per tag of the snapshot),
+        unless every summary is cached already."""
         cached = self._summaries.get(snapshot.id)
+        typed = list(dict.fromkeys(name.strip() for name in names))
+        if cached is None and all(name.isascii() for name in typed):  # (no lone surrogate)
+            spelled = self.tag_details(snapshot, typed)
+            if len(spelled) == len(typed):
+                return [spelled[name] for name in typed]
         known = (
             [t.name for t in cached]
             if cached is not None

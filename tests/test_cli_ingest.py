@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from cli import COMMANDS, main
 from tests.helpers import ROOT, real_path, simple_snapshot
 
 A = {"Storage": ["10.0.0.0/16", "10.1.0.0/16"], "Storage.WestUS": ["10.0.0.0/24"]}
@@ -143,7 +143,7 @@ def test_config_file_sets_defaults_and_rejects_unknown_keys(run, tmp_path):
 
 
 def test_every_command_has_help_with_an_example(run):
-    for command in main.commands:
+    for command in COMMANDS:
         result = run(command, "--help")
         assert result.exit_code == 0
         assert "Example" in result.stdout, command

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main, setting_types, settings_default_map
+from cli_options import subcommands
 from resolver.config import SECTIONS, Config, Integer, parse_config
 from resolver.errors import ConfigError
 from tests.helpers import ROOT, simple_snapshot
@@ -336,14 +337,14 @@ def _options(command: click.Command):
         if isinstance(param, click.Option) and param.name:
             yield param
     if isinstance(command, click.Group):
-        for sub in command.commands.values():
+        for sub in subcommands(command):
             yield from _options(sub)
 
 
 def test_every_option_default_is_a_valid_setting():
     """Derived from the click types: what click accepts as a default, the config accepts."""
     types = settings()
-    options = [o for command in main.commands.values() for o in _options(command)]
+    options = [o for command in subcommands(main) for o in _options(command)]
     assert {o.name for o in options} == set(types)
     for option in options:
         default = option.default

@@ -17,6 +17,7 @@ import pytest
 
 from cache.db import open_db
 from cache.store import SaveOptions
+from cli import COMMANDS
 from resolver.models import RawFile
 from resolver.refresh import store_file
 from tests.helpers import ROOT, cli_env, simple_snapshot
@@ -32,8 +33,11 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 # Needed by no single query below: profiles (only --profile), the diff, difflib (suggestions),
-# HTTP, the parser and the writer's digests.
-NEVER = ("resolver.profiles", "resolver.diff", "requests", "resolver.parse", "hashlib", "gzip")
+# HTTP, the parser and the writer's digests; without a config file, its schema and TOML parser.
+NEVER = (
+    *("resolver.profiles", "resolver.diff", "requests", "resolver.parse", "hashlib", "gzip"),
+    *("resolver.config", "tomllib"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,27 @@ def test_a_single_query_imports_only_what_it_uses(db, tmp_path, args, printed, a
     assert (code, out.split("\n")[0][: len(printed)]) in {(0, printed), (None, printed)}
     loaded = sorted(m for m in (*NEVER, *also_never) if m in modules)
     assert loaded == [], f"aztags {' '.join(args)} imported {loaded}"
+    # the command's own definition only (cli.py loads commands lazily), not fetch, serve...
+    own = sorted(m for m in modules if m.startswith("commands."))
+    assert own == sorted(["commands.common", f"commands.{args[0]}"])
+
+
+def test_help_lists_every_command_without_importing_them(db, tmp_path):
+    code, out, modules = run(db, tmp_path, "--help")
+    assert code == 0
+    listed = [line.split()[0] for line in out.split("Commands:\n")[1].splitlines()]
+    assert listed == sorted(COMMANDS)
+    assert sorted(m for m in modules if m.startswith("commands.")) == ["commands.common"]
+
+
+def test_a_config_file_is_still_read_and_applied(db, tmp_path):
+    # the schema is imported only when there is a file; its settings still reach the command
+    config = tmp_path / "aztags.toml"
+    config.write_text('cloud = "china"\n')  # nothing is stored for China: exit 3
+    code, out, modules = run(db, tmp_path, "--config", str(config), "cidrs", "AzureCloud")
+    assert (code, out) == (3, "") and "resolver.config" in modules
+    code, out, _ = run(db, tmp_path, "cidrs", "AzureCloud")
+    assert (code, out) in {(0, "20.0.0.0/8"), (None, "20.0.0.0/8")}
 
 
 def test_rule_filters_without_a_profile_are_refused_without_loading_profiles(db, tmp_path):

@@ -1,0 +1,1 @@
+"""The aztags commands, one module per command or group; cli.py imports each one when it runs."""
