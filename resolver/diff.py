@@ -108,7 +108,10 @@ def diff_tags(
     """Per-tag changes between two states (only tags that differ), and a summary.
 
     Tags equal on both sides change nothing, so a caller may pass only the tags that may have
-    changed. ``intervals`` may give each prefix's (family, (first, last)) already computed."""
+    changed; and of a tag on both sides, the prefixes it keeps that overlap none it gained or
+    lost change neither its lists nor its address counts, so a caller may leave those out (the
+    lists may then be in any order). ``intervals`` may give each prefix's (family, (first,
+    last)) already computed."""
     diffs = []
     counts = [0, 0, 0, 0]  # IPv4 added, removed; IPv6 /64s added, removed
     for name in sorted(before.keys() | after.keys()):

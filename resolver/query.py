@@ -886,16 +886,18 @@ class TagStore:
         self, low: int, high: int, scope: list[str] | None
     ) -> tuple[tuple[TagDiff, ...], DiffSummary, dict[tuple[str, str], int]]:
         """diff_tags over the tags whose history has an interval starting or ending between the
-        two snapshots (every other tag is the same in both), read in one pass with their
-        prefixes' integer intervals: the cost follows the size of the change, not of the
-        snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
+        two snapshots (every other tag is the same in both), read with their prefixes' integer
+        intervals: the prefixes that changed and the kept ones near them (history.load_tag_changes),
+        so the cost follows the size of the change, not of the snapshots. Also: since which seq
+        each (tag, prefix) at ``high`` has been there."""
         from resolver.diff import diff_tags
 
         ids = history.changed_tag_ids(self.conn, self.timeline, low, high)
-        old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
-        wanted = None if scope is None else set(scope)
-        old = {t.name: t for t in old_tags if wanted is None or t.name in wanted}
-        new = {t.name: t for t in new_tags if wanted is None or t.name in wanted}
+        old_tags, new_tags, intervals, since = history.load_tag_changes(
+            self.conn, low, high, ids, scope
+        )
+        old = {t.name: t for t in old_tags}
+        new = {t.name: t for t in new_tags}
         tags, summary = diff_tags(old, new, intervals)
         return tags, summary, since
 
