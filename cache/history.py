@@ -298,11 +298,13 @@ def prefix_spans(
 
 # The prefixes a tag keeps from one snapshot to the other are read for a diff only when they may
 # overlap one that it gained or lost: those in the same bucket (the network's first bytes: an
-# IPv4 /16, an IPv6 /32) as a changed one, and every prefix shorter than a bucket. A changed
+# IPv4 /16, an IPv6 /40) as a changed one, and every prefix shorter than a bucket. A changed
 # prefix shorter than a bucket names each bucket it covers (at most 2**_MAX_SPREAD of them, else
 # every kept prefix of its tag is read). Two CIDR blocks overlap only when one holds the other,
-# so a kept prefix that shares no bucket with a changed one overlaps none of them.
-_BUCKET_BYTES = {4: 2, 6: 4}
+# so a kept prefix that shares no bucket with a changed one overlaps none of them. (Azure's
+# IPv6 prefixes are /40 or longer; an IPv6 /32 bucket read three times as many prefixes for
+# nothing.)
+_BUCKET_BYTES = {4: 2, 6: 5}
 _MAX_SPREAD = 8
 
 
@@ -360,8 +362,7 @@ def load_tag_changes(
             "FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
             f"WHERE m.tag_id IN ({marks}) AND ((m.from_seq > :low AND m.from_seq <= :high) "
             "OR (m.to_seq > :low AND m.to_seq <= :high)) "
-            "AND (m.from_seq <= :low OR m.to_seq IS NULL OR m.to_seq > :high) "
-            "ORDER BY m.tag_id, p.family, p.network, p.length",
+            "AND (m.from_seq <= :low OR m.to_seq IS NULL OR m.to_seq > :high)",
             params,
         ):
             if first <= low:  # and it ends between the two
@@ -384,6 +385,11 @@ def load_tag_changes(
                     buckets.add((tag_id, network[:width]))
                 else:
                     _add_buckets(buckets, every, tag_id, fam, *intervals[prefix][1])
+    # A tag present at one seq only holds all of its prefixes there: in sort_key's order.
+    for tag_id in old_rows.keys() ^ new_rows.keys():
+        for side in (at_low, at_high):
+            if tag_id in side:
+                side[tag_id].sort(key=lambda p: _order(intervals[p]))
     # Pass 2: of the prefixes kept by a tag present at both seqs, those that may overlap one
     # it gained or lost.
     neighbours: dict[int, list[str]] = {}
@@ -407,6 +413,12 @@ def load_tag_changes(
         for t, row in new_rows.items()
     ]
     return old_tags, new_tags, intervals, since
+
+
+def _order(span: Span) -> tuple[int, int, int]:
+    """sort_key's order from a prefix's span: family, address, the shorter prefix first."""
+    fam, (first, last) = span
+    return fam, first, -last
 
 
 def _chunk_params(ids: list[int], low: int, high: int) -> Iterator[tuple[str, dict[str, object]]]:
