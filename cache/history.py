@@ -357,8 +357,8 @@ def load_tag_changes(
     buckets: set[tuple[int, bytes]] = set()
     every: set[int] = set()  # tags whose kept prefixes are all read
     for marks, params in _chunk_params(ids, low, high):
-        for tag_id, first, prefix, fam, network, length in conn.execute(
-            "SELECT m.tag_id, m.from_seq, p.prefix, p.family, p.network, p.length "
+        for tag_id, first, prefix, network, length in conn.execute(
+            "SELECT m.tag_id, m.from_seq, p.prefix, p.network, p.length "
             "FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
             f"WHERE m.tag_id IN ({marks}) AND ((m.from_seq > :low AND m.from_seq <= :high) "
             "OR (m.to_seq > :low AND m.to_seq <= :high)) "
@@ -374,6 +374,7 @@ def load_tag_changes(
                 side[tag_id].append(prefix)
             else:
                 side[tag_id] = [prefix]
+            fam = 4 if len(network) == 4 else 6
             if prefix not in intervals:
                 begin = int.from_bytes(network, "big")
                 intervals[prefix] = (fam, (begin, begin + (1 << (BITS[fam] - length)) - 1))
@@ -394,7 +395,7 @@ def load_tag_changes(
     # it gained or lost.
     neighbours: dict[int, list[str]] = {}
     if buckets or every:
-        for tag_id, prefix, fam, network, length in conn.execute(
+        for tag_id, prefix, network, length in conn.execute(
             _kept_near_changes(buckets, every), {"low": low, "high": high}
         ):
             if tag_id in neighbours:
@@ -402,6 +403,7 @@ def load_tag_changes(
             else:
                 neighbours[tag_id] = [prefix]
             if prefix not in intervals:
+                fam = 4 if len(network) == 4 else 6
                 start = int.from_bytes(network, "big")
                 intervals[prefix] = (fam, (start, start + (1 << (BITS[fam] - length)) - 1))
     old_tags = [
@@ -446,19 +448,19 @@ def _add_buckets(
 
 
 def _kept_near_changes(buckets: set[tuple[int, bytes]], every: set[int]) -> str:
-    """The query of the (tag_id, prefix, family, network, length) kept between :low and :high
+    """The query of the (tag_id, prefix, network, length) kept between :low and :high
     by the tags of ``buckets`` and ``every`` that share a bucket with a changed prefix of their
     tag, or are shorter than a bucket (all of them for the tags of ``every``).
 
     The buckets are written into the statement as literals (integers and hexadecimal blobs
     made here, never text from outside): there can be tens of thousands of them, more than
     SQLite allows parameters, and a VALUES list is looked up through one temporary index."""
-    tags = ",".join(str(t) for t in sorted({t for t, _ in buckets} | every))
-    values = ",".join(f"({t},X'{b.hex()}')" for t, b in sorted(buckets)) or "(NULL,NULL)"
-    all_of = ",".join(str(t) for t in sorted(every))
+    tags = ",".join(str(t) for t in {t for t, _ in buckets} | every)
+    values = ",".join(f"({t},X'{b.hex()}')" for t, b in buckets) or "(NULL,NULL)"
+    all_of = ",".join(str(t) for t in every)
     v4, v6 = _BUCKET_BYTES[4], _BUCKET_BYTES[6]
     return (
-        "SELECT m.tag_id, p.prefix, p.family, p.network, p.length FROM memberships m "
+        "SELECT m.tag_id, p.prefix, p.network, p.length FROM memberships m "
         f"JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id IN ({tags}) "
         "AND m.from_seq <= :low AND (m.to_seq IS NULL OR m.to_seq > :high) AND ("
         f"m.tag_id IN ({all_of}) OR p.length < CASE p.family WHEN 4 THEN {8 * v4} "
