@@ -99,9 +99,15 @@ def _compare(
                     )
                 )
                 recut_prefixes.update(p for *_, p in group)
-    kept_added = tuple(p for *_, is_added, p in items if is_added and p not in recut_prefixes)
-    kept_removed = tuple(p for *_, is_added, p in items if not is_added and p not in recut_prefixes)
-    return kept_added, kept_removed, tuple(recuts), items
+    sides: tuple[list[str], list[str]] = ([], [])  # removed, added
+    if recut_prefixes:
+        for *_, is_added, p in items:
+            if p not in recut_prefixes:
+                sides[is_added].append(p)
+    else:
+        for *_, is_added, p in items:
+            sides[is_added].append(p)
+    return tuple(sides[1]), tuple(sides[0]), tuple(recuts), items
 
 
 def _overlapping(items: list[_Item]) -> Iterator[list[_Item]]:
@@ -196,13 +202,19 @@ def _count_changes(
     """Add one tag's address changes to ``counts`` (IPv4 addresses, IPv6 /64s): what it gained
     is what its added prefixes cover outside its kept and its removed ones (the addresses of
     (kept + added) outside (kept + removed)), and the other way round. ``items``: _compare's."""
+    # each side of the change per family, merged straight from the sorted items (no sort)
+    sides: dict[tuple[int, bool], list[Interval]] = {}
+    for fam, first, neg, is_added, _ in items:
+        merged = sides.get((fam, is_added))
+        if merged is None:
+            sides[(fam, is_added)] = [(first, -neg)]
+        elif first > merged[-1][1] + 1:
+            merged.append((first, -neg))
+        elif -neg > merged[-1][1]:
+            merged[-1] = (merged[-1][0], -neg)
     blocks = list(map(span, kept))
     for fam, at in ((4, 0), (6, 2)):
-        # each side of the change, merged straight from the sorted items (no sort again)
-        gained = _merge_sorted([(a, -n) for f, a, n, is_added, _ in items if is_added and f == fam])
-        lost = _merge_sorted(
-            [(a, -n) for f, a, n, is_added, _ in items if f == fam and not is_added]
-        )
+        gained, lost = sides.get((fam, True), []), sides.get((fam, False), [])
         if not gained and not lost:
             continue
         held = merge([block for f, block in blocks if f == fam])
@@ -233,18 +245,6 @@ def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
         if first <= last:
             out.append((first, last))
     return out
-
-
-def _merge_sorted(intervals: list[Interval]) -> list[Interval]:
-    """merge() of intervals already sorted by their first address."""
-    merged: list[Interval] = []
-    for first, last in intervals:
-        if merged and first <= merged[-1][1] + 1:
-            if last > merged[-1][1]:
-                merged[-1] = (merged[-1][0], last)
-        else:
-            merged.append((first, last))
-    return merged
 
 
 def blocks_64(intervals: Iterable[Interval]) -> int:
