@@ -323,9 +323,9 @@ def load_tag_changes(
     and for every (tag name, prefix) at ``high`` that arrived after ``low`` the seq from which it
     has been there without a break (as :func:`first_seen`). A tag present at only one of the two
     seqs holds all of its prefixes, sorted; a tag present at both holds the prefixes it gained
-    or lost and, of those it kept, only the ones that may overlap a gained or lost one, in no
-    particular order (resolver.diff.diff_tags: the others change neither its prefix lists nor its
-    address counts)."""
+    or lost (sorted, as diff_tags sorts fastest) and then, of those it kept, only the ones that
+    may overlap a gained or lost one (resolver.diff.diff_tags: the others change neither its
+    prefix lists nor its address counts)."""
     wanted = None if names is None else set(names)
     old_rows: dict[int, tuple[Any, ...]] = {}
     new_rows: dict[int, tuple[Any, ...]] = {}
@@ -362,7 +362,8 @@ def load_tag_changes(
             "FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
             f"WHERE m.tag_id IN ({marks}) AND ((m.from_seq > :low AND m.from_seq <= :high) "
             "OR (m.to_seq > :low AND m.to_seq <= :high)) "
-            "AND (m.from_seq <= :low OR m.to_seq IS NULL OR m.to_seq > :high)",
+            "AND (m.from_seq <= :low OR m.to_seq IS NULL OR m.to_seq > :high) "
+            "ORDER BY m.tag_id, p.family, p.network, p.length",
             params,
         ):
             if first <= low:  # and it ends between the two
@@ -386,11 +387,6 @@ def load_tag_changes(
                     buckets.add((tag_id, network[:width]))
                 else:
                     _add_buckets(buckets, every, tag_id, fam, *intervals[prefix][1])
-    # A tag present at one seq only holds all of its prefixes there: in sort_key's order.
-    for tag_id in old_rows.keys() ^ new_rows.keys():
-        for side in (at_low, at_high):
-            if tag_id in side:
-                side[tag_id].sort(key=lambda p: _order(intervals[p]))
     # Pass 2: of the prefixes kept by a tag present at both seqs, those that may overlap one
     # it gained or lost.
     neighbours: dict[int, list[str]] = {}
@@ -415,12 +411,6 @@ def load_tag_changes(
         for t, row in new_rows.items()
     ]
     return old_tags, new_tags, intervals, since
-
-
-def _order(span: Span) -> tuple[int, int, int]:
-    """sort_key's order from a prefix's span: family, address, the shorter prefix first."""
-    fam, (first, last) = span
-    return fam, first, -last
 
 
 def _chunk_params(ids: list[int], low: int, high: int) -> Iterator[tuple[str, dict[str, object]]]:

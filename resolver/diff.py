@@ -16,7 +16,7 @@ networks (a /64 of which only part was added or removed counts as one), not in a
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from resolver.models import PROPERTY_FIELDS, ChangeKind, ServiceTag
@@ -61,7 +61,8 @@ def diff_prefixes(
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
     """(added, removed, recuts) between two prefix lists of one tag, sorted. ``intervals``
     may give each prefix's (family, (first, last)) already computed."""
-    added, removed, recuts, _ = _compare(set(before), set(after), _span_of(intervals))
+    old, new = dict.fromkeys(before), dict.fromkeys(after)  # each once, in their order
+    added, removed, recuts, _ = _compare(old, new, old.keys(), new.keys(), _span_of(intervals))
     return added, removed, recuts
 
 
@@ -71,21 +72,36 @@ _Item = tuple[int, int, int, bool, str]
 
 
 def _compare(
-    old: set[str], new: set[str], span: Callable[[str], tuple[int, Interval]]
+    old: Iterable[str],
+    new: Iterable[str],
+    old_set: Collection[str],
+    new_set: Collection[str],
+    span: Callable[[str], tuple[int, Interval]],
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...], list[_Item]]:
-    """diff_prefixes of two sets, and every prefix in one and not the other as an _Item, sorted.
+    """diff_prefixes of two prefix lists (each prefix once; ``old_set``, ``new_set``: the same
+    prefixes, for membership), and every prefix in one and not the other as an _Item, sorted.
 
     One sort serves all: the prefixes that changed are grouped by overlap in that order (a
     group whose two sides cover the same addresses is a re-cut), and the lists are read from
-    it already in order."""
-    added = new - old
-    changed = added | (old - new)
-    items = sorted(
-        [(fam, first, -last, p in added, p) for p in changed for fam, (first, last) in (span(p),)]
-    )
+    it already in order. The lists are walked in their own order, so lists already in
+    sort_key's order (as stored) give two sorted runs, which the sort only merges."""
+    items = [
+        (fam, first, -last, True, p)
+        for p in new
+        if p not in old_set
+        for fam, (first, last) in (span(p),)
+    ]
+    count_added = len(items)
+    items += [
+        (fam, first, -last, False, p)
+        for p in old
+        if p not in new_set
+        for fam, (first, last) in (span(p),)
+    ]
+    items.sort()
     recut_prefixes: set[str] = set()
     recuts: list[Recut] = []
-    if added and len(added) < len(changed):  # both sides: there may be re-cuts
+    if 0 < count_added < len(items):  # both sides: there may be re-cuts
         for group in _overlapping(items):
             new_side = [(first, -neg) for _, first, neg, is_added, _ in group if is_added]
             if len(new_side) in (0, len(group)):
@@ -155,7 +171,9 @@ def diff_tags(
             _count_all(counts, 1, old.prefixes, span)
         elif old is not None and new is not None and old != new:
             old_set, new_set = set(old.prefixes), set(new.prefixes)
-            added, removed, recut, items = _compare(old_set, new_set, span)
+            added, removed, recut, items = _compare(
+                old.prefixes, new.prefixes, old_set, new_set, span
+            )
             properties = tuple(
                 (field, getattr(old, field), getattr(new, field))
                 for field in PROPERTY_FIELDS
