@@ -889,7 +889,8 @@ class TagStore:
         two snapshots (every other tag is the same in both), read with their prefixes' integer
         intervals: the prefixes that changed and the kept ones near them (history.load_tag_changes),
         so the cost follows the size of the change, not of the snapshots. Also: since which seq
-        each (tag, prefix) at ``high`` has been there."""
+        each (tag, prefix) at ``high`` that arrived after ``low`` has been there (tags in
+        ``scope`` only, when given)."""
         from resolver.diff import diff_tags
 
         ids = history.changed_tag_ids(self.conn, self.timeline, low, high)
