@@ -82,71 +82,6 @@ def changed_tag_ids(conn: sqlite3.Connection, cloud: str, low: int, high: int) -
     ]
 
 
-def load_tag_pair(
-    conn: sqlite3.Connection, low: int, high: int, tag_ids: list[int]
-) -> tuple[list[ServiceTag], list[ServiceTag], dict[str, Span], dict[tuple[str, str], int]]:
-    """The tags ``tag_ids`` at seq ``low`` and at seq ``high`` (those present then), prefixes
-    sorted, read in one pass over their membership rows (a prefix kept in both is read once).
-
-    Also returns each prefix's (family, (first, last)) from the stored integers, and for every
-    (tag name, prefix) at ``high`` the seq from which it has been there without a break (the
-    start of the interval covering ``high``, as :func:`first_seen`), for those that arrived
-    after ``low`` (the others have been there since ``low`` or earlier)."""
-    sides: tuple[list[ServiceTag], list[ServiceTag]] = ([], [])
-    intervals: dict[str, Span] = {}
-    since: dict[tuple[str, str], int] = {}
-    covers = "from_seq <= :high AND (to_seq IS NULL OR to_seq > :low)"
-    for chunk in _id_chunks(tag_ids):
-        marks = ",".join(f":t{i}" for i in range(len(chunk)))
-        params: dict[str, object] = {"low": low, "high": high}
-        params.update({f"t{i}": t for i, t in enumerate(chunk)})
-        versions: tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]] = ({}, {})
-        for row in conn.execute(
-            "SELECT t.id, v.from_seq, v.to_seq, t.name, v.change_number, v.region, v.region_id, "
-            "v.system_service, v.network_features, v.platform FROM tag_versions v "
-            f"JOIN tags t ON t.id = v.tag_id WHERE v.{covers} AND v.tag_id IN ({marks})",
-            params,
-        ):
-            tag_id, first, end = row[0], row[1], row[2]
-            if first <= low and (end is None or end > low):
-                versions[0][tag_id] = row[3:]
-            if end is None or end > high:
-                versions[1][tag_id] = row[3:]
-        prefixes: tuple[dict[int, list[str]], dict[int, list[str]]] = ({}, {})
-        names = {t: row[0] for side in versions for t, row in side.items()}
-        at_low, at_high = prefixes
-        # (an end of None, still open, compares as after any seq)
-        for tag_id, first, end, prefix, fam, network, length in conn.execute(
-            "SELECT m.tag_id, m.from_seq, coalesce(m.to_seq, :open), p.prefix, p.family, "
-            f"p.network, p.length FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
-            f"WHERE m.{covers} AND m.tag_id IN ({marks}) "
-            "ORDER BY m.tag_id, p.family, p.network, p.length",
-            {**params, "open": _OPEN},
-        ):
-            if first <= low:  # the interval covers low (it ends after low: see covers)
-                if tag_id in at_low:
-                    at_low[tag_id].append(prefix)
-                else:
-                    at_low[tag_id] = [prefix]
-            elif end <= high:
-                continue  # an interval that began and ended between the two snapshots
-            if end > high:
-                if tag_id in at_high:
-                    at_high[tag_id].append(prefix)
-                else:
-                    at_high[tag_id] = [prefix]
-                if first > low:  # arrived after low: the diff dates it
-                    since[(names[tag_id], prefix)] = first
-            if prefix not in intervals:
-                start = int.from_bytes(network, "big")
-                intervals[prefix] = (fam, (start, start + (1 << (BITS[fam] - length)) - 1))
-        for index, side in enumerate(versions):
-            sides[index].extend(
-                _service_tag(row, prefixes[index].get(tag_id, ())) for tag_id, row in side.items()
-            )
-    return sides[0], sides[1], intervals, since
-
-
 def _service_tag(row: Sequence[Any], prefixes: Iterable[str]) -> ServiceTag:
     """A tag from its tag_versions row (name, change_number, region, region_id, system_service,
     network_features, platform) and its prefixes, already in order."""
@@ -163,7 +98,6 @@ def _service_tag(row: Sequence[Any], prefixes: Iterable[str]) -> ServiceTag:
     )
 
 
-_OPEN = 2**62  # stands for to_seq NULL (still present) in comparisons
 Span = tuple[int, tuple[int, int]]  # (family, (first, last)) of a prefix
 
 
@@ -358,3 +292,168 @@ def prefix_spans(
     rows = _rows_for(conn, select, {"cloud": cloud}, prefixes, within)
     rows.sort(key=lambda r: (r[2], -r[4], r[0], r[1]))
     return [(tag, prefix, from_seq, to_seq) for tag, prefix, from_seq, to_seq, _ in rows]
+
+
+# -- a diff read in proportion to the change ------------------------------------------------------
+
+# The prefixes a tag keeps from one snapshot to the other are read for a diff only when they may
+# overlap one that it gained or lost: those in the same bucket (the network's first bytes: an
+# IPv4 /16, an IPv6 /40) as a changed one, and every prefix shorter than a bucket. A changed
+# prefix shorter than a bucket names each bucket it covers (at most 2**_MAX_SPREAD of them, else
+# every kept prefix of its tag is read). Two CIDR blocks overlap only when one holds the other,
+# so a kept prefix that shares no bucket with a changed one overlaps none of them. (Azure's
+# IPv6 prefixes are /40 or longer; IPv6 /32 buckets read about twice as many kept IPv6 prefixes,
+# none of which overlapped a change in the 24 Public files.)
+_BUCKET_BYTES = {4: 2, 6: 5}
+_MAX_SPREAD = 8
+
+
+def load_tag_changes(
+    conn: sqlite3.Connection,
+    low: int,
+    high: int,
+    tag_ids: list[int],
+    names: Iterable[str] | None = None,
+) -> tuple[list[ServiceTag], list[ServiceTag], dict[str, Span], dict[tuple[str, str], int]]:
+    """What :func:`resolver.diff.diff_tags` needs to compare the tags ``tag_ids`` (or those of
+    them named in ``names``) at seq ``low`` and at seq ``high`` (``low <= high``), read in
+    proportion to the change rather than to the tags' size.
+
+    Returns the tags present at ``low`` and at ``high``, each prefix's (family, (first, last)),
+    and for every (tag name, prefix) at ``high`` that arrived after ``low`` the seq from which it
+    has been there without a break (as :func:`first_seen`). A tag present at only one of the two
+    seqs holds all of its prefixes, sorted; a tag present at both holds the prefixes it gained
+    or lost (sorted, as diff_tags sorts fastest) and then, of those it kept, only the ones that
+    may overlap a gained or lost one (resolver.diff.diff_tags: the others change neither its
+    prefix lists nor its address counts)."""
+    wanted = None if names is None else set(names)
+    old_rows: dict[int, tuple[Any, ...]] = {}
+    new_rows: dict[int, tuple[Any, ...]] = {}
+    for marks, params in _chunk_params(tag_ids, low, high):
+        for row in conn.execute(
+            "SELECT v.tag_id, v.from_seq, v.to_seq, t.name, v.change_number, v.region, "
+            "v.region_id, v.system_service, v.network_features, v.platform FROM tag_versions v "
+            "JOIN tags t ON t.id = v.tag_id WHERE v.from_seq <= :high "
+            f"AND (v.to_seq IS NULL OR v.to_seq > :low) AND v.tag_id IN ({marks})",
+            params,
+        ):
+            if wanted is not None and row[3] not in wanted:
+                continue
+            tag_id, first, end = row[0], row[1], row[2]
+            if first <= low and (end is None or end > low):
+                old_rows[tag_id] = row[3:]
+            if end is None or end > high:
+                new_rows[tag_id] = row[3:]
+    ids = sorted(old_rows.keys() | new_rows.keys())
+    names_of = {t: row[0] for rows in (old_rows, new_rows) for t, row in rows.items()}
+    at_low: dict[int, list[str]] = {}
+    at_high: dict[int, list[str]] = {}
+    intervals: dict[str, Span] = {}
+    since: dict[tuple[str, str], int] = {}
+    # Pass 1: the membership intervals that start or end between the two seqs and hold their
+    # prefix at one of them (not those that began and ended in between); and the buckets of the
+    # prefixes that a tag present at both seqs gained or lost (see _BUCKET_BYTES).
+    both = old_rows.keys() & new_rows.keys()
+    buckets: set[tuple[int, bytes]] = set()
+    every: set[int] = set()  # tags whose kept prefixes are all read
+    for marks, params in _chunk_params(ids, low, high):
+        for tag_id, first, prefix, network, length in conn.execute(
+            "SELECT m.tag_id, m.from_seq, p.prefix, p.network, p.length "
+            "FROM memberships m JOIN prefixes p ON p.id = m.prefix_id "
+            f"WHERE m.tag_id IN ({marks}) AND ((m.from_seq > :low AND m.from_seq <= :high) "
+            "OR (m.to_seq > :low AND m.to_seq <= :high)) "
+            "AND (m.from_seq <= :low OR m.to_seq IS NULL OR m.to_seq > :high) "
+            "ORDER BY m.tag_id, p.family, p.network, p.length",
+            params,
+        ):
+            if first <= low:  # and it ends between the two
+                side = at_low
+            else:  # it begins between the two and is still there at high
+                side = at_high
+                since[(names_of[tag_id], prefix)] = first
+            if tag_id in side:
+                side[tag_id].append(prefix)
+            else:
+                side[tag_id] = [prefix]
+            fam = 4 if len(network) == 4 else 6
+            if prefix not in intervals:
+                begin = int.from_bytes(network, "big")
+                intervals[prefix] = (fam, (begin, begin + (1 << (BITS[fam] - length)) - 1))
+            if tag_id in both:
+                # (a prefix dropped and taken again in between is kept: its bucket is read
+                # for nothing, which changes no answer)
+                width = _BUCKET_BYTES[fam]
+                if length >= 8 * width:
+                    buckets.add((tag_id, network[:width]))
+                else:
+                    _add_buckets(buckets, every, tag_id, fam, *intervals[prefix][1])
+    # Pass 2: of the prefixes kept by a tag present at both seqs, those that may overlap one
+    # it gained or lost.
+    neighbours: dict[int, list[str]] = {}
+    if buckets or every:
+        for tag_id, prefix, network, length in conn.execute(
+            _kept_near_changes(buckets, every), {"low": low, "high": high}
+        ):
+            if tag_id in neighbours:
+                neighbours[tag_id].append(prefix)
+            else:
+                neighbours[tag_id] = [prefix]
+            if prefix not in intervals:
+                fam = 4 if len(network) == 4 else 6
+                start = int.from_bytes(network, "big")
+                intervals[prefix] = (fam, (start, start + (1 << (BITS[fam] - length)) - 1))
+    old_tags = [
+        _service_tag(row, [*at_low.get(t, ()), *neighbours.get(t, ())])
+        for t, row in old_rows.items()
+    ]
+    new_tags = [
+        _service_tag(row, [*at_high.get(t, ()), *neighbours.get(t, ())])
+        for t, row in new_rows.items()
+    ]
+    return old_tags, new_tags, intervals, since
+
+
+def _chunk_params(ids: list[int], low: int, high: int) -> Iterator[tuple[str, dict[str, object]]]:
+    """Per chunk of ``ids``: its ``:t0,:t1,...`` marks and its parameters, with ``low`` and
+    ``high``."""
+    for chunk in _id_chunks(ids):
+        params: dict[str, object] = {"low": low, "high": high}
+        params.update({f"t{i}": t for i, t in enumerate(chunk)})
+        yield ",".join(f":t{i}" for i in range(len(chunk))), params
+
+
+def _add_buckets(
+    buckets: set[tuple[int, bytes]], every: set[int], tag_id: int, fam: int, first: int, last: int
+) -> None:
+    """Name the buckets of a changed prefix [first, last] shorter than a bucket (see
+    _BUCKET_BYTES), or read every kept prefix of its tag when it covers too many."""
+    width = _BUCKET_BYTES[fam]
+    shift = BITS[fam] - 8 * width
+    low_bucket, high_bucket = first >> shift, last >> shift
+    if high_bucket - low_bucket >= 1 << _MAX_SPREAD:
+        every.add(tag_id)
+        return
+    for bucket in range(low_bucket, high_bucket + 1):
+        buckets.add((tag_id, bucket.to_bytes(width, "big")))
+
+
+def _kept_near_changes(buckets: set[tuple[int, bytes]], every: set[int]) -> str:
+    """The query of the (tag_id, prefix, network, length) kept between :low and :high
+    by the tags of ``buckets`` and ``every`` that share a bucket with a changed prefix of their
+    tag, or are shorter than a bucket (all of them for the tags of ``every``).
+
+    The buckets are written into the statement as literals (integers and hexadecimal blobs
+    made here, never text from outside): there can be tens of thousands of them, more than
+    SQLite allows parameters, and a VALUES list is looked up through one temporary index."""
+    tags = ",".join(str(t) for t in {t for t, _ in buckets} | every)
+    values = ",".join(f"({t},X'{b.hex()}')" for t, b in buckets) or "(NULL,NULL)"
+    all_of = ",".join(str(t) for t in every)
+    v4, v6 = _BUCKET_BYTES[4], _BUCKET_BYTES[6]
+    return (
+        "SELECT m.tag_id, p.prefix, p.network, p.length FROM memberships m "
+        f"JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id IN ({tags}) "
+        "AND m.from_seq <= :low AND (m.to_seq IS NULL OR m.to_seq > :high) AND ("
+        f"m.tag_id IN ({all_of}) OR p.length < CASE p.family WHEN 4 THEN {8 * v4} "
+        f"ELSE {8 * v6} END OR (m.tag_id, substr(p.network, 1, "
+        f"CASE p.family WHEN 4 THEN {v4} ELSE {v6} END)) IN (VALUES {values}))"
+    )

@@ -15,11 +15,12 @@ networks (a /64 of which only part was added or removed counts as one), not in a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from resolver.models import PROPERTY_FIELDS, ChangeKind, ServiceTag
-from resolver.prefixes import Interval, interval, merge, sort_prefixes, space
+from resolver.prefixes import Interval, interval, merge
 
 # (family, (first, last)) of a prefix: resolver.prefixes.interval, or a table read from the store
 Intervals = Mapping[str, tuple[int, Interval]]
@@ -60,44 +61,89 @@ def diff_prefixes(
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...]]:
     """(added, removed, recuts) between two prefix lists of one tag, sorted. ``intervals``
     may give each prefix's (family, (first, last)) already computed."""
-    old, new = set(before), set(after)
-    added, removed = new - old, old - new
-    span = interval if intervals is None else intervals.__getitem__
+    old, new = dict.fromkeys(before), dict.fromkeys(after)  # each once, in their order
+    added, removed, recuts, _ = _compare(old, new, old.keys(), new.keys(), _span_of(intervals))
+    return added, removed, recuts
 
-    def _sorted(prefixes: Iterable[str]) -> tuple[str, ...]:
-        if intervals is None:
-            return sort_prefixes(prefixes)
-        # the order of sort_key: family, address, then the longer block (shorter length) first
-        return tuple(sorted(prefixes, key=lambda p: _span_key(span(p))))
 
-    if not added or not removed:
-        return _sorted(added), _sorted(removed), ()
-    # Group added and removed prefixes that overlap; a group whose two sides cover the same
-    # addresses is a re-cut.
-    items = sorted((span(p), p in added, p) for p in added | removed)
+# A prefix that changed, as it sorts: (family, first, -last, added?, prefix). Sorting by
+# (family, first, -last) is sort_key's order (family, address, the shorter prefix first).
+_Item = tuple[int, int, int, bool, str]
+
+
+def _compare(
+    old: Iterable[str],
+    new: Iterable[str],
+    old_set: Collection[str],
+    new_set: Collection[str],
+    span: Callable[[str], tuple[int, Interval]],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Recut, ...], list[_Item]]:
+    """diff_prefixes of two prefix lists (each prefix once; ``old_set``, ``new_set``: the same
+    prefixes, for membership), and every prefix in one and not the other as an _Item, sorted.
+
+    One sort serves all: the prefixes that changed are grouped by overlap in that order (a
+    group whose two sides cover the same addresses is a re-cut), and the lists are read from
+    it already in order. The lists are walked in their own order, so lists already in
+    sort_key's order (as stored) give two sorted runs, which the sort only merges."""
+    items = [
+        (fam, first, -last, True, p)
+        for p in new
+        if p not in old_set
+        for fam, (first, last) in (span(p),)
+    ]
+    count_added = len(items)
+    items += [
+        (fam, first, -last, False, p)
+        for p in old
+        if p not in new_set
+        for fam, (first, last) in (span(p),)
+    ]
+    items.sort()
+    recut_prefixes: set[str] = set()
     recuts: list[Recut] = []
-    groups: list[list[tuple[int, int, int, bool, str]]] = []
-    current: list[tuple[int, int, int, bool, str]] = []
-    reach = (-1, -1)
-    for (family, (first, last)), is_added, prefix in items:
-        if current and (family, first) > reach:
-            groups.append(current)
-            current = []
-        current.append((family, first, last, is_added, prefix))
-        reach = max(reach, (family, last)) if current[1:] else (family, last)
-    groups.append(current)
-    for group in groups:
-        new_side = [(first, last) for _, first, last, a, _ in group if a]
-        old_side = [(first, last) for _, first, last, a, _ in group if not a]
-        if new_side and old_side and merge(new_side) == merge(old_side):
-            recut = Recut(
-                removed=_sorted(p for *_, a, p in group if not a),
-                added=_sorted(p for *_, a, p in group if a),
-            )
-            recuts.append(recut)
-            added -= set(recut.added)
-            removed -= set(recut.removed)
-    return _sorted(added), _sorted(removed), tuple(recuts)
+    if 0 < count_added < len(items):  # both sides: there may be re-cuts
+        for group in _overlapping(items):
+            new_side = [(first, -neg) for _, first, neg, is_added, _ in group if is_added]
+            if len(new_side) in (0, len(group)):
+                continue
+            old_side = [(first, -neg) for _, first, neg, is_added, _ in group if not is_added]
+            if merge(new_side) == merge(old_side):
+                recuts.append(
+                    Recut(
+                        removed=tuple(p for *_, is_added, p in group if not is_added),
+                        added=tuple(p for *_, is_added, p in group if is_added),
+                    )
+                )
+                recut_prefixes.update(p for *_, p in group)
+    sides: tuple[list[str], list[str]] = ([], [])  # removed, added
+    if recut_prefixes:
+        for *_, is_added, p in items:
+            if p not in recut_prefixes:
+                sides[is_added].append(p)
+    else:
+        for *_, is_added, p in items:
+            sides[is_added].append(p)
+    return tuple(sides[1]), tuple(sides[0]), tuple(recuts), items
+
+
+def _overlapping(items: list[_Item]) -> Iterator[list[_Item]]:
+    """The groups of sorted items that overlap one another (of two CIDR blocks that overlap,
+    one holds the other), in order; a group of one is left out."""
+    current: list[_Item] = []
+    reach_family, reach = -1, -1
+    for item in items:
+        fam, first, neg, _, _ = item
+        if fam != reach_family or first > reach:
+            if len(current) > 1:
+                yield current
+            current = [item]
+            reach_family, reach = fam, -neg
+        else:
+            current.append(item)
+            if -neg > reach:
+                reach = -neg
+    if len(current) > 1:
+        yield current
 
 
 def diff_tags(
@@ -108,19 +154,26 @@ def diff_tags(
     """Per-tag changes between two states (only tags that differ), and a summary.
 
     Tags equal on both sides change nothing, so a caller may pass only the tags that may have
-    changed. ``intervals`` may give each prefix's (family, (first, last)) already computed."""
+    changed; and of a tag on both sides, the prefixes it keeps that overlap none it gained or
+    lost change neither its lists nor its address counts, so a caller may leave those out (the
+    lists may then be in any order). ``intervals`` may give each prefix's (family, (first,
+    last)) already computed."""
+    span = _span_of(intervals)
     diffs = []
     counts = [0, 0, 0, 0]  # IPv4 added, removed; IPv6 /64s added, removed
     for name in sorted(before.keys() | after.keys()):
         old, new = before.get(name), after.get(name)
         if old is None and new is not None:
             diffs.append(TagDiff(name, ChangeKind.ADDED, new.prefixes, ()))
-            _count(counts, (), new.prefixes, intervals)
+            _count_all(counts, 0, new.prefixes, span)
         elif new is None and old is not None:
             diffs.append(TagDiff(name, ChangeKind.REMOVED, (), old.prefixes))
-            _count(counts, old.prefixes, (), intervals)
+            _count_all(counts, 1, old.prefixes, span)
         elif old is not None and new is not None and old != new:
-            added, removed, recut = diff_prefixes(old.prefixes, new.prefixes, intervals)
+            old_set, new_set = set(old.prefixes), set(new.prefixes)
+            added, removed, recut, items = _compare(
+                old.prefixes, new.prefixes, old_set, new_set, span
+            )
             properties = tuple(
                 (field, getattr(old, field), getattr(new, field))
                 for field in PROPERTY_FIELDS
@@ -129,7 +182,7 @@ def diff_tags(
             if added or removed or recut or properties:
                 diffs.append(TagDiff(name, ChangeKind.CHANGED, added, removed, recut, properties))
             if added or removed:  # a re-cut alone covers the same addresses
-                _count(counts, old.prefixes, new.prefixes, intervals)
+                _count_changes(counts, items, old_set & new_set, span)
     summary = DiffSummary(
         tags_added=sum(1 for d in diffs if d.status is ChangeKind.ADDED),
         tags_removed=sum(1 for d in diffs if d.status is ChangeKind.REMOVED),
@@ -142,32 +195,50 @@ def diff_tags(
     return tuple(diffs), summary
 
 
-def _count(
-    counts: list[int], old: Iterable[str], new: Iterable[str], intervals: Intervals | None
+def _span_of(intervals: Intervals | None) -> Callable[[str], tuple[int, Interval]]:
+    return interval if intervals is None else intervals.__getitem__
+
+
+def _count_all(
+    counts: list[int],
+    side: int,
+    prefixes: Iterable[str],
+    span: Callable[[str], tuple[int, Interval]],
 ) -> None:
-    """Add one tag's address changes to ``counts`` (IPv4 addresses, IPv6 /64s)."""
-    old_space, new_space = _space(old, intervals), _space(new, intervals)
+    """Add the addresses of a tag that appeared (``side`` 0) or went (1) to ``counts``."""
+    blocks = list(map(span, prefixes))
+    counts[side] += _size(merge([block for fam, block in blocks if fam == 4]))
+    counts[2 + side] += blocks_64(merge([block for fam, block in blocks if fam == 6]))
+
+
+def _count_changes(
+    counts: list[int],
+    items: list[_Item],
+    kept: set[str],
+    span: Callable[[str], tuple[int, Interval]],
+) -> None:
+    """Add one tag's address changes to ``counts`` (IPv4 addresses, IPv6 /64s): what it gained
+    is what its added prefixes cover outside its kept and its removed ones (the addresses of
+    (kept + added) outside (kept + removed)), and the other way round. ``items``: _compare's."""
+    # each side of the change per family, merged straight from the sorted items (no sort)
+    sides: dict[tuple[int, bool], list[Interval]] = {}
+    for fam, first, neg, is_added, _ in items:
+        merged = sides.get((fam, is_added))
+        if merged is None:
+            sides[(fam, is_added)] = [(first, -neg)]
+        elif first > merged[-1][1] + 1:
+            merged.append((first, -neg))
+        elif -neg > merged[-1][1]:
+            merged[-1] = (merged[-1][0], -neg)
+    blocks = list(map(span, kept))
     for fam, at in ((4, 0), (6, 2)):
-        a, b = new_space[fam], old_space[fam]
-        # A block merged the same on both sides cancels out (merged blocks are disjoint and
-        # non-adjacent): only the others are compared.
-        same = set(a).intersection(b)
-        if same:
-            a = [x for x in a if x not in same]
-            b = [x for x in b if x not in same]
+        gained, lost = sides.get((fam, True), []), sides.get((fam, False), [])
+        if not gained and not lost:
+            continue
+        held = merge([block for f, block in blocks if f == fam])
         measure = _size if fam == 4 else blocks_64
-        counts[at] += measure(subtract(a, b))
-        counts[at + 1] += measure(subtract(b, a))
-
-
-def _space(prefixes: Iterable[str], intervals: Intervals | None) -> dict[int, list[Interval]]:
-    if intervals is None:
-        return space(prefixes)
-    blocks = [intervals[p] for p in prefixes]
-    return {
-        4: merge([block for fam, block in blocks if fam == 4]),
-        6: merge([block for fam, block in blocks if fam == 6]),
-    }
+        counts[at] += measure(subtract(subtract(gained, held), lost))
+        counts[at + 1] += measure(subtract(subtract(lost, held), gained))
 
 
 def _size(intervals: Iterable[Interval]) -> int:
@@ -175,13 +246,15 @@ def _size(intervals: Iterable[Interval]) -> int:
 
 
 def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    """The parts of merged ``a`` outside merged ``b``, sorted and disjoint."""
+    """The parts of merged ``a`` outside merged ``b``, sorted and disjoint. Each interval of
+    ``a`` finds its first overlap in ``b`` by bisection: the time follows ``a`` and the
+    overlaps, not the length of ``b``."""
+    if not a or not b:
+        return list(a)
     out: list[Interval] = []
-    j = 0
+    ends = [last for _, last in b]
     for first, last in a:
-        while j < len(b) and b[j][1] < first:
-            j += 1
-        k = j
+        k = bisect_left(ends, first)  # the first interval of b that ends at or after first
         while k < len(b) and b[k][0] <= last:
             if b[k][0] > first:
                 out.append((first, b[k][0] - 1))
@@ -201,8 +274,3 @@ def blocks_64(intervals: Iterable[Interval]) -> int:
             total += hi - lo + 1
             seen = hi
     return total
-
-
-def _span_key(span: tuple[int, Interval]) -> tuple[int, int, int]:
-    fam, (first, last) = span
-    return fam, first, -last

@@ -879,29 +879,32 @@ class TagStore:
             )
         scope = self._diff_scope(names, profile, region, (before, after), profile_dirs)
         tags, summary, since = self.changes_between(before.seq, after.seq, scope)
-        snapshots = {s.seq: s for s in self.snapshots() if s.seq is not None}
-        usable_by_prefix = {
-            (d.name, p): _usable(snapshots[since[(d.name, p)]])
-            for d in tags
-            for p in d.added
-            if (d.name, p) in since  # arrived after before.seq
-        }
+        usable = {s.seq: _usable(s) for s in self.snapshots() if s.seq is not None}
+        usable_by_prefix = {}
+        for d in tags:  # (a two-year diff adds some 30,000 prefixes: one date per snapshot)
+            for p in d.added:
+                seq = since.get(key := (d.name, p))
+                if seq is not None:  # arrived after before.seq
+                    usable_by_prefix[key] = usable[seq]
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
 
     def changes_between(
         self, low: int, high: int, scope: list[str] | None
     ) -> tuple[tuple[TagDiff, ...], DiffSummary, dict[tuple[str, str], int]]:
         """diff_tags over the tags whose history has an interval starting or ending between the
-        two snapshots (every other tag is the same in both), read in one pass with their
-        prefixes' integer intervals: the cost follows the size of the change, not of the
-        snapshots. Also: since which seq each (tag, prefix) at ``high`` has been there."""
+        two snapshots (every other tag is the same in both), read with their prefixes' integer
+        intervals: the prefixes that changed and the kept ones near them (history.load_tag_changes),
+        so the cost follows the size of the change, not of the snapshots. Also: since which seq
+        each (tag, prefix) at ``high`` that arrived after ``low`` has been there (tags in
+        ``scope`` only, when given)."""
         from resolver.diff import diff_tags
 
         ids = history.changed_tag_ids(self.conn, self.timeline, low, high)
-        old_tags, new_tags, intervals, since = history.load_tag_pair(self.conn, low, high, ids)
-        wanted = None if scope is None else set(scope)
-        old = {t.name: t for t in old_tags if wanted is None or t.name in wanted}
-        new = {t.name: t for t in new_tags if wanted is None or t.name in wanted}
+        old_tags, new_tags, intervals, since = history.load_tag_changes(
+            self.conn, low, high, ids, scope
+        )
+        old = {t.name: t for t in old_tags}
+        new = {t.name: t for t in new_tags}
         tags, summary = diff_tags(old, new, intervals)
         return tags, summary, since
 
