@@ -871,6 +871,8 @@ def render_diff_text(answer: DiffAnswer) -> str:
         f"{a.cloud}: changeNumber {b.change_number} ({b.file_date or '-'}) -> "
         f"{a.change_number} ({a.file_date or '-'})"
     ]
+    suffixes: dict[object, str] = {}  # "  (usable from DAY)" per day: a long diff has few days
+    by_prefix, default = answer.usable_by_prefix, answer.usable_from
     for d in answer.tags:
         lines.append(f"\n{d.name} ({d.status})")
         for field_name, old, new in d.properties:
@@ -878,10 +880,12 @@ def render_diff_text(answer: DiffAnswer) -> str:
         for r in d.recut:
             lines.append(f"  ~ {' '.join(r.removed)} re-cut as {' '.join(r.added)}")
         for p in d.added:
-            usable = answer.usable_by_prefix.get((d.name, p), answer.usable_from)
-            lines.append(f"  + {p}" + (f"  (usable from {usable})" if usable else ""))
-        for p in d.removed:
-            lines.append(f"  - {p}")
+            usable = by_prefix.get((d.name, p), default)
+            suffix = suffixes.get(usable)
+            if suffix is None:
+                suffix = suffixes[usable] = f"  (usable from {usable})" if usable else ""
+            lines.append(f"  + {p}{suffix}")
+        lines.extend([f"  - {p}" for p in d.removed])
     lines.append(
         f"\n{s.tags_added} tags added, {s.tags_removed} removed, {s.tags_changed} changed; "
         f"summed per tag: IPv4 addresses +{s.ipv4_addresses_added} "
