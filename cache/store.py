@@ -11,7 +11,7 @@ with it or not at all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from socket import AF_INET, AF_INET6, inet_pton
@@ -59,11 +59,13 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
     return None if text is None else frozenset(f for f in text.split(",") if f)
 
 
-def _version_key(tag: ServiceTag) -> Row:
-    """The stored properties of a tag, in tag_versions column order (after tag_id)."""
-    import hashlib  # here: a read-only command does not import it
+def _version_key(tag: ServiceTag, digest: str | None = None) -> Row:
+    """The stored properties of a tag, in tag_versions column order (after tag_id).
+    ``digest``: the sha1 of its prefix lines when the parser computed it already."""
+    if digest is None:
+        import hashlib  # here: a read-only command does not import it
 
-    digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
+        digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
     return (
         tag.change_number,
@@ -114,12 +116,19 @@ def known_prefix_digests(conn: sqlite3.Connection) -> frozenset[str]:
 # -- saving ----------------------------------------------------------------------------------------
 
 
+# A prefix text -> (family, network bytes, length, canonical text), as the parser computed it.
+Networks = Mapping[str, tuple[int, bytes, int, str]]
+
+
 def save_snapshot(
     conn: sqlite3.Connection,
     snapshot: Snapshot,
     raw: RawFile,
     options: SaveOptions = SaveOptions(),
     now: datetime | None = None,
+    *,
+    digests: Mapping[str, str] | None = None,
+    networks: Networks | None = None,
 ) -> IngestResult:
     """Store a snapshot and its history, inside the caller's write transaction
     (``with cache.db.transaction(conn):``); raises RuntimeError when there is none.
@@ -129,6 +138,10 @@ def save_snapshot(
     but lost more than ``options.quarantine_drop`` of the current file's prefix entries; kept for
     inspection, not current, unless ``options.force``). The result says what changed per tag
     relative to the snapshot before it in the timeline (see :class:`IngestResult`).
+
+    ``digests`` (tag name -> prefix digest) and ``networks`` (see :data:`Networks`): what the
+    parser computed already (resolver.parse.ParsedFile), so it is not computed again; anything
+    they lack is computed here.
     """
     if not conn.in_transaction:
         raise RuntimeError(
@@ -136,7 +149,8 @@ def save_snapshot(
             "'with cache.db.transaction(conn):' (resolver.refresh.store_file does)"
         )
     now = now or datetime.now(UTC)
-    versions = {tag.name: _version_key(tag) for tag in snapshot.tags}
+    known = digests or {}
+    versions = {tag.name: _version_key(tag, known.get(tag.name)) for tag in snapshot.tags}
     digest = content_digest(versions.items())
     file_date = raw.file_date.isoformat() if raw.file_date else None
     existing = conn.execute(
@@ -180,7 +194,7 @@ def save_snapshot(
             "UPDATE snapshots SET quarantined = 0, quarantine_reason = NULL, seq = ? WHERE id = ?",
             (s, snapshot_id),
         )
-    counts, changes = _splice_history(conn, snapshot, versions, s, n)
+    counts, changes = _splice_history(conn, snapshot, versions, s, n, networks or {})
     info = _info(_row(conn, snapshot_id))
     outcome = Outcome.CURRENT if n is None else Outcome.BACKFILL
     return IngestResult(info, outcome, *counts, changes=changes)
@@ -278,7 +292,12 @@ def _save_raw(
 
 
 def _splice_history(
-    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, Row], s: int, n: int | None
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    versions: dict[str, Row],
+    s: int,
+    n: int | None,
+    networks: Networks,
 ) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
     """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
 
@@ -299,6 +318,8 @@ def _splice_history(
         )
     }
     new = {tag_ids[name]: key for name, key in versions.items()}
+    if not before and n is None:  # the cloud's first snapshot: every tag and pair is new
+        return _first_history(conn, snapshot, new, tag_ids, s, networks)
     changed_versions = [
         t for t in new.keys() | before.keys() if before.get(t, (0, 0, None))[2] != new.get(t)
     ]
@@ -334,7 +355,7 @@ def _splice_history(
     # Most new prefixes of a changed tag were its old ones (ids read just above): only the others
     # are looked up or inserted, rather than reading every stored prefix.
     wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
-    prefix_ids.update(_ensure_prefixes(conn, wanted - prefix_ids.keys()))
+    prefix_ids.update(_ensure_prefixes(conn, wanted - prefix_ids.keys(), networks))
     new_pairs = {(t, prefix_ids[p]) for t in changed if t in by_id for p in by_id[t].prefixes}
     added, removed = _splice(
         conn,
@@ -356,6 +377,60 @@ def _splice_history(
         removed,
     )
     return counts, changes
+
+
+def _first_history(
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    new: dict[int, Row],
+    tag_ids: dict[str, int],
+    s: int,
+    networks: Networks,
+) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
+    """:func:`_splice_history` when nothing of the cloud is stored before or after seq ``s``:
+    every version and membership is a new interval ``[s, NULL)``, written in index order
+    without comparing anything to what is stored."""
+    _insert_intervals(
+        conn, "tag_versions", ("tag_id", *_VERSION_COLUMNS), [(t, *new[t], s, None) for t in new]
+    )
+    prefix_ids = _ensure_prefixes(
+        conn, {p for tag in snapshot.tags for p in tag.prefixes}, networks
+    )
+    by_id = sorted((tag_ids[tag.name], tag.prefixes) for tag in snapshot.tags)
+    rows = [
+        (t, prefix_id, s, None)
+        for t, prefixes in by_id
+        for prefix_id in sorted([prefix_ids[p] for p in prefixes])
+    ]
+    _bulk_insert_memberships(conn, rows)
+    changes = tuple(
+        TagChange(tag.name, ChangeKind.ADDED, added=tag.prefixes) for tag in snapshot.tags
+    )
+    return (len(new), 0, 0, len(rows), 0), changes
+
+
+_BULK = 20_000  # memberships rows from which an empty table is filled before its index is built
+
+
+def _bulk_insert_memberships(conn: sqlite3.Connection, rows: list[Row]) -> None:
+    """Insert memberships rows given in primary-key order. Into an empty table, many rows go in
+    before the prefix_id index is built (building it once is about 50 ms cheaper than keeping
+    it up to date row by row on a first ingest); the transaction keeps that invisible."""
+    index = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'idx_memberships_prefix_id'"
+    ).fetchone()
+    rebuild = (
+        index is not None
+        and len(rows) >= _BULK
+        and conn.execute("SELECT 1 FROM memberships LIMIT 1").fetchone() is None
+    )
+    if rebuild:
+        conn.execute("DROP INDEX idx_memberships_prefix_id")
+    conn.executemany(
+        "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) VALUES (?,?,?,?)", rows
+    )
+    if rebuild:
+        conn.execute(index[0])
 
 
 def _changes(
@@ -488,8 +563,11 @@ def _ensure_tags(conn: sqlite3.Connection, cloud: str, names: Iterable[str]) -> 
     return ids
 
 
-def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, int]:
-    """Ids for these prefixes, inserting the ones never seen before."""
+def _ensure_prefixes(
+    conn: sqlite3.Connection, prefixes: set[str], networks: Networks
+) -> dict[str, int]:
+    """Ids for these prefixes, inserting the ones never seen before (their family, length and
+    network from ``networks`` where the parser has them)."""
     if len(prefixes) > 2000:
         ids = dict(conn.execute("SELECT prefix, id FROM prefixes").fetchall())
     else:
@@ -504,12 +582,17 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
         for number, p in enumerate(missing, start=first):
-            # Canonical text the parser validated already: only packed again, not re-checked.
-            addr, _, length = p.partition("/")
-            if ":" in addr:
-                rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+            # Canonical text the parser validated already: not re-checked, only packed again
+            # when the parser's result is not at hand.
+            known = networks.get(p)
+            if known is not None and known[3] == p:
+                rows.append((number, p, known[0], known[2], known[1]))
             else:
-                rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
+                addr, _, length = p.partition("/")
+                if ":" in addr:
+                    rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+                else:
+                    rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows

@@ -21,7 +21,7 @@ from cache.store import SaveOptions, known_prefix_digests, load_snapshots, save_
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, Snapshot, SnapshotInfo
-from resolver.parse import parse_snapshot
+from resolver.parse import parse_file
 from resolver.timelines import split_key
 
 if TYPE_CHECKING:
@@ -107,15 +107,18 @@ def store_file(
     writes commits with the snapshot; an exception it raises rolls the whole file back (the
     database is left as it was) and propagates to the caller.
     """
-    snapshot = parse_snapshot(
+    parsed = parse_file(
         raw.data,
         raw.source,
         cloud.name if cloud else None,
         allow_empty=options.allow_empty,
         validated=known_prefix_digests(conn),  # unchanged tags are not parsed again
     )
+    snapshot = parsed.snapshot
     with snapshot_transaction(conn):  # parsed first: the write lock is held only while writing
-        result = save_snapshot(conn, snapshot, raw, options, now)
+        result = save_snapshot(
+            conn, snapshot, raw, options, now, digests=parsed.digests, networks=parsed.networks
+        )
         if after_save is not None:
             after_save(conn, result, snapshot)
     return result

@@ -48,8 +48,35 @@ def test_a_weekly_file_parsed_with_the_stored_digests_is_the_same_snapshot(tmp_p
     assert parse_snapshot(new, "new.json", validated=digests) == full
     changed = [t for t in full.tags if previous.get(t.name) != t.prefixes]
     assert changed and len(changed) < len(full.tags) // 4
-    # only the prefixes of the tags whose list changed were parsed
-    assert sorted(parsed) == sorted(p for t in changed for p in t.prefixes)
+    # only the prefixes of the tags whose list changed were parsed, each text once however
+    # many of those tags list it
+    assert sorted(parsed) == sorted({p for t in changed for p in t.prefixes})
+
+
+def test_a_prefix_listed_by_many_tags_is_parsed_once_and_checked_in_each(monkeypatch):
+    shared = ["10.0.0.0/24", "2001:db8::/48"]
+    data = snapshot_bytes(
+        1, [tag_json("A", shared), tag_json("B", [*shared, "10.1.0.0/24"]), tag_json("C", shared)]
+    )
+    parsed = _counting(monkeypatch)
+    snapshot = parse_snapshot(data, "x.json")
+    assert sorted(parsed) == sorted([*shared, "10.1.0.0/24"])
+    assert [t.prefixes for t in snapshot.tags] == [
+        ("10.0.0.0/24", "2001:db8::/48"),
+        ("10.0.0.0/24", "10.1.0.0/24", "2001:db8::/48"),
+        ("10.0.0.0/24", "2001:db8::/48"),
+    ]
+    # a text parsed for one tag is still checked for duplicates in every other
+    twice = snapshot_bytes(1, [tag_json("A", shared), tag_json("B", [shared[0], shared[0]])])
+    with pytest.raises(SnapshotError) as refused:
+        parse_snapshot(twice, "x.json")
+    assert "tag 'B': prefix '10.0.0.0/24' is listed twice" in str(refused.value)
+    # and a bad text is reported for every tag that lists it
+    bad = snapshot_bytes(1, [tag_json("A", ["10.0.0.1/24"]), tag_json("B", ["10.0.0.1/24"])])
+    with pytest.raises(SnapshotError) as refused:
+        parse_snapshot(bad, "x.json")
+    assert "tag 'A': prefix '10.0.0.1/24'" in str(refused.value)
+    assert "tag 'B': prefix '10.0.0.1/24'" in str(refused.value)
 
 
 def test_a_changed_tag_is_validated_even_with_an_unchanged_change_number(tmp_path):
