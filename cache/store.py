@@ -333,30 +333,27 @@ def _splice_history(
         s=s,
         n=n,
     )
-    # Memberships change only where the prefix digest differs (or the tag came or went).
+    # Memberships change only where the prefix digest differs (or the tag came or went), and
+    # then only for the prefixes that came or went: those are compared as text, and only they
+    # are looked up (ids, intervals) and written.
     changed = [
         t
         for t in changed_versions
         if t not in before or t not in new or before[t][2][_DIGEST] != new[t][_DIGEST]
     ]
     by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
-    old_pairs: dict[Row, tuple[int, int | None]] = {}
-    prefix_ids: dict[str, int] = {}  # the ids of the changed tags' prefixes, old and new
+    old_texts = _member_texts(conn, [t for t in changed if t in before], s)
+    gone: dict[int, set[str]] = {}
+    arriving: dict[int, set[str]] = {}
     for t in changed:
-        if t in before:
-            for prefix_id, prefix, from_seq, to_seq in conn.execute(
-                "SELECT m.prefix_id, p.prefix, m.from_seq, m.to_seq FROM memberships m "
-                "JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id = ? "
-                "AND m.from_seq < ? AND (m.to_seq IS NULL OR m.to_seq > ?)",
-                (t, s, s),
-            ):
-                old_pairs[(t, prefix_id)] = (from_seq, to_seq)
-                prefix_ids[prefix] = prefix_id
-    # Most new prefixes of a changed tag were its old ones (ids read just above): only the others
-    # are looked up or inserted, rather than reading every stored prefix.
-    wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
-    prefix_ids.update(_ensure_prefixes(conn, wanted - prefix_ids.keys(), networks))
-    new_pairs = {(t, prefix_ids[p]) for t in changed if t in by_id for p in by_id[t].prefixes}
+        had = old_texts.get(t, set())
+        has = set(by_id[t].prefixes) if t in by_id else set()
+        gone[t] = had - has
+        arriving[t] = has - had
+    prefix_ids = _ensure_prefixes(conn, set().union(*arriving.values()), networks)
+    prefix_ids.update(_prefix_ids(conn, set().union(*gone.values()) - prefix_ids.keys()))
+    old_pairs = _intervals_at(conn, [(t, prefix_ids[p]) for t in changed for p in gone[t]], s)
+    new_pairs = {(t, prefix_ids[p]) for t in changed for p in arriving[t]}
     added, removed = _splice(
         conn,
         "memberships",
@@ -367,7 +364,7 @@ def _splice_history(
         s=s,
         n=n,
     )
-    changes = _changes(conn, tag_ids, before, new, changed_versions, by_id, prefix_ids, old_pairs)
+    changes = _changes(tag_ids, before, new, changed_versions, by_id, old_texts, gone, arriving)
     # (tags added, removed, changed; pairs added, removed): IngestResult's field order
     counts = (
         len(new.keys() - before.keys()),
@@ -434,40 +431,35 @@ def _bulk_insert_memberships(conn: sqlite3.Connection, rows: list[Row]) -> None:
 
 
 def _changes(
-    conn: sqlite3.Connection,
     tag_ids: dict[str, int],
     before: dict[int, tuple[int, int | None, Row]],
     new: dict[int, Row],
     changed_versions: list[int],
     by_id: dict[int, ServiceTag],
-    prefix_ids: dict[str, int],
-    old_pairs: dict[Row, tuple[int, int | None]],
+    old_texts: dict[int, set[str]],
+    gone: dict[int, set[str]],
+    arriving: dict[int, set[str]],
 ) -> tuple[TagChange, ...]:
     """Per tag, what the splice changed relative to seq ``s - 1``, by tag name.
 
-    ``old_pairs`` holds the memberships at ``s - 1`` of every tag whose prefixes changed;
-    ``prefix_ids`` the ids of those tags' new prefixes."""
+    ``old_texts``: the prefixes at ``s - 1`` of every tag whose prefixes changed; ``gone`` and
+    ``arriving``: the prefixes those tags lost and gained."""
     names = {i: name for name, i in tag_ids.items()}
-    old_ids: dict[int, set[int]] = {}
-    for t, prefix_id in old_pairs:
-        old_ids.setdefault(t, set()).add(prefix_id)
-    new_ids = {t: {prefix_ids[p] for p in by_id[t].prefixes} for t in old_ids if t in by_id}
-    gone = {t: ids - new_ids.get(t, set()) for t, ids in old_ids.items()}
-    texts = _prefix_texts(conn, set().union(*gone.values()))
     changes = []
     for t in changed_versions:
         if t not in before:
             changes.append(TagChange(names[t], ChangeKind.ADDED, added=by_id[t].prefixes))
             continue
-        removed = sort_prefixes(texts[i] for i in gone.get(t, ()))
         if t not in new:
+            removed = sort_prefixes(old_texts.get(t, ()))
             changes.append(TagChange(names[t], ChangeKind.REMOVED, removed=removed))
             continue
+        removed = sort_prefixes(gone.get(t, ()))
         old_key, new_key = before[t][2], new[t]
         added: tuple[str, ...] = ()
-        if old_key[_DIGEST] != new_key[_DIGEST]:  # else the memberships were not touched
-            had = old_ids.get(t, set())
-            added = tuple(p for p in by_id[t].prefixes if prefix_ids[p] not in had)
+        if t in arriving:  # else the memberships were not touched
+            came = arriving[t]
+            added = tuple(p for p in by_id[t].prefixes if p in came)
         properties = tuple(
             (name, _property(old_key, i), _property(new_key, i))
             for name, i in _PROPERTIES
@@ -478,17 +470,51 @@ def _changes(
     return tuple(sorted(changes, key=lambda c: c.name))
 
 
+def _member_texts(conn: sqlite3.Connection, tags: list[int], s: int) -> dict[int, set[str]]:
+    """The prefixes of each of these tags at seq ``s - 1`` (what covers ``s`` after a shift),
+    as text: one row per tag, joined by SQLite."""
+    texts: dict[int, set[str]] = {}
+    for t in tags:
+        (joined,) = conn.execute(
+            "SELECT group_concat(p.prefix, ' ') FROM memberships m "
+            "JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id = ? "
+            "AND m.from_seq < ? AND (m.to_seq IS NULL OR m.to_seq > ?)",
+            (t, s, s),
+        ).fetchone()
+        texts[t] = set(joined.split(" ")) if joined else set()
+    return texts
+
+
+def _intervals_at(
+    conn: sqlite3.Connection, pairs: list[tuple[int, int]], s: int
+) -> dict[Row, tuple[int, int | None]]:
+    """(from_seq, to_seq) of the membership interval of each (tag_id, prefix_id) covering
+    ``s - 1``."""
+    found: dict[Row, tuple[int, int | None]] = {}
+    for pair in pairs:
+        row = conn.execute(
+            "SELECT from_seq, to_seq FROM memberships WHERE tag_id = ? AND prefix_id = ? "
+            "AND from_seq < ? AND (to_seq IS NULL OR to_seq > ?)",
+            (*pair, s, s),
+        ).fetchone()
+        found[pair] = (row[0], row[1])
+    return found
+
+
 def _property(key: Row, index: int) -> object:
     """A stored property as ServiceTag holds it (networkFeatures back to a frozenset)."""
     return features_from_text(key[index]) if index == _FEATURES else key[index]
 
 
-def _prefix_texts(conn: sqlite3.Connection, ids: set[int]) -> dict[int, str]:
-    texts: dict[int, str] = {}
-    for chunk in _chunks(sorted(ids), 500):
+def _prefix_ids(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, int]:
+    """The ids of stored prefixes."""
+    ids: dict[str, int] = {}
+    for chunk in _chunks(sorted(prefixes), 500):
         marks = ",".join("?" * len(chunk))
-        texts.update(conn.execute(f"SELECT id, prefix FROM prefixes WHERE id IN ({marks})", chunk))
-    return texts
+        ids.update(
+            conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
+        )
+    return ids
 
 
 def _splice(

@@ -454,35 +454,35 @@ def _parse_tag(
     seen: set[str] = set()
     for text in raw_prefixes:
         try:
-            key = networks.get(text)
+            network = networks.get(text)
         except TypeError:  # a list or an object where a prefix should be: reported below
-            key = None
-        if key is None:
+            network = None
+        if network is None:
             if not isinstance(text, str):
                 problem(f"{where}: addressPrefixes: {_show(text)} is not a string")
                 ok = False
                 continue
             try:
-                key = parse_prefix(text)
+                network = parse_prefix(text)
             except ValueError as e:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
                 problem(f"{where}: prefix {_q(text)}: {e}")
                 ok = False
                 continue
-            if key[0] == 6 and key[1][:12] == _IPV4_MAPPED and key[2] >= 96:
+            if network[0] == 6 and network[1][:12] == _IPV4_MAPPED and network[2] >= 96:
                 problem(
                     f"{where}: prefix {_q(text)}: an IPv4-mapped IPv6 prefix; Azure lists IPv4 "
                     "ranges as a.b.c.d/n, and an IPv4 address would never match this one"
                 )
                 ok = False
                 continue
-            networks[text] = key
-        canonical = key[3]
+            networks[text] = network
+        canonical = network[3]
         if canonical in seen:
             problem(f"{where}: prefix {_q(text)} is listed twice")
             ok = False
             continue
         seen.add(canonical)
-        keyed.append(key)
+        keyed.append(network)
     if not ok:
         return None
     keyed.sort()
