@@ -20,6 +20,7 @@ from cache.db import open_db, transaction
 from cache.history import load_tags
 from cache.store import SaveOptions, load_current, load_snapshots, save_snapshot
 from resolver.diff import diff_tags
+from resolver.errors import SnapshotError
 from resolver.models import ChangeKind, Outcome, RawFile, TagChange
 from resolver.parse import parse_snapshot
 from resolver.prefixes import sort_prefixes
@@ -653,4 +654,32 @@ def test_a_first_ingest_rolled_back_leaves_an_empty_store_with_its_indexes(tmp_p
     assert conn.execute("SELECT count(*) FROM prefixes").fetchone() == (0,)
     # and the next ingest of the same file stores it
     assert store_file(conn, RawFile(data, "f"), SaveOptions()).outcome == Outcome.CURRENT
+    conn.close()
+
+
+def test_the_cycle_collector_runs_again_after_a_file_is_stored_or_refused(tmp_path):
+    """store_file pauses Python's cycle collector while it parses and writes; a stored file,
+    a refused one and a failing after_save all leave it as it was."""
+    import gc
+
+    conn = open_db(tmp_path / "s.db")
+    assert gc.isenabled()
+    store_file(conn, RawFile(simple_snapshot(1, A), "a"), SaveOptions())
+    assert gc.isenabled()
+    with pytest.raises(SnapshotError):
+        store_file(conn, RawFile(b'{"changeNumber": 2}', "bad"), SaveOptions())
+    assert gc.isenabled()
+
+    def after_save(c, result, snapshot):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store_file(conn, RawFile(simple_snapshot(2, B), "b"), SaveOptions(), after_save=after_save)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that runs without it keeps it off
+        store_file(conn, RawFile(simple_snapshot(3, C), "c"), SaveOptions())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
     conn.close()
