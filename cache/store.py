@@ -393,41 +393,65 @@ def _first_history(
     prefix_ids = _ensure_prefixes(
         conn, {p for tag in snapshot.tags for p in tag.prefixes}, networks
     )
-    by_id = sorted((tag_ids[tag.name], tag.prefixes) for tag in snapshot.tags)
-    rows = [
-        (t, prefix_id, s, None)
-        for t, prefixes in by_id
-        for prefix_id in sorted([prefix_ids[p] for p in prefixes])
-    ]
-    _bulk_insert_memberships(conn, rows)
+    groups = sorted((tag_ids[tag.name], tag.prefixes) for tag in snapshot.tags)
+    pairs = _bulk_insert_memberships(
+        conn, [(t, sorted([prefix_ids[p] for p in prefixes])) for t, prefixes in groups], s
+    )
     changes = tuple(
         TagChange(tag.name, ChangeKind.ADDED, added=tag.prefixes) for tag in snapshot.tags
     )
-    return (len(new), 0, 0, len(rows), 0), changes
+    return (len(new), 0, 0, pairs, 0), changes
 
 
 _BULK = 20_000  # memberships rows from which an empty table is filled before its index is built
 
 
-def _bulk_insert_memberships(conn: sqlite3.Connection, rows: list[Row]) -> None:
-    """Insert memberships rows given in primary-key order. Into an empty table, many rows go in
-    before the prefix_id index is built (building it once is about 50 ms cheaper than keeping
-    it up to date row by row on a first ingest); the transaction keeps that invisible."""
+def _bulk_insert_memberships(
+    conn: sqlite3.Connection, groups: list[tuple[int, list[int]]], s: int
+) -> int:
+    """Insert the memberships ``[s, NULL)`` of each (tag id, its prefix ids), both ascending
+    (primary-key order, so SQLite appends); returns how many.
+
+    Each tag's ids go in one statement, as a JSON array SQLite reads itself (json_each): about
+    a third of the cost of binding the rows one by one with executemany. Into an empty table,
+    many rows go in before the prefix_id index is built: building it once costs a fraction of
+    keeping it up to date row by row, and the transaction keeps that invisible."""
+    total = sum(len(ids) for _, ids in groups)
     index = conn.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'idx_memberships_prefix_id'"
     ).fetchone()
     rebuild = (
         index is not None
-        and len(rows) >= _BULK
+        and total >= _BULK
         and conn.execute("SELECT 1 FROM memberships LIMIT 1").fetchone() is None
     )
     if rebuild:
         conn.execute("DROP INDEX idx_memberships_prefix_id")
-    conn.executemany(
-        "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) VALUES (?,?,?,?)", rows
-    )
+    if _has_json(conn):
+        for t, ids in groups:
+            if ids:
+                conn.execute(
+                    "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) "
+                    "SELECT ?, value, ?, NULL FROM json_each(?)",
+                    (t, s, f"[{','.join(map(str, ids))}]"),
+                )
+    else:
+        conn.executemany(
+            "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) VALUES (?,?,?,?)",
+            [(t, prefix_id, s, None) for t, ids in groups for prefix_id in ids],
+        )
     if rebuild:
         conn.execute(index[0])
+    return total
+
+
+def _has_json(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, an option before)."""
+    try:
+        conn.execute("SELECT count(*) FROM json_each('[1]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def _changes(

@@ -600,11 +600,19 @@ def test_backfills_quarantines_and_forced_files_leave_no_dangling_reference(tmp_
 
 
 @pytest.mark.realdata
-def test_a_first_ingest_stores_each_pair_and_prefix_once_and_keeps_its_indexes(tmp_path):
+@pytest.mark.parametrize("json_functions", [True, False])
+def test_a_first_ingest_stores_each_pair_and_prefix_once_and_keeps_its_indexes(
+    tmp_path, monkeypatch, json_functions
+):
     """The first snapshot of a cloud is written in bulk (cache.store._first_history): every
     (tag, prefix) of the file, the network bytes of each prefix as the parser read them, and
-    the memberships' prefix_id index, which is rebuilt after the bulk insert."""
+    the memberships' prefix_id index, which is rebuilt after the bulk insert. The same with
+    an SQLite built without its JSON functions (rows bound one by one instead)."""
+    import cache.store
     from resolver.prefixes import parse_prefix
+
+    if not json_functions:
+        monkeypatch.setattr(cache.store, "_has_json", lambda conn: False)
 
     path = tmp_path / "s.db"
     conn = open_db(path)
