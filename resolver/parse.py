@@ -415,7 +415,8 @@ def _parse_tag(
     for key, kind in _TAG_FIELDS:
         fields[key] = field = props.get(key)
         if kind == "count":
-            ok = _check_count(f"{where}: {key}", field, problem) and ok
+            if not (field.__class__ is int and 0 <= field <= MAX_INTEGER):
+                ok = _check_count(f"{where}: {key}", field, problem) and ok
         elif not isinstance(field, str):
             problem(f"{where}: {key}: expected {kind}, found {_show(field)}")
             ok = False
@@ -424,7 +425,11 @@ def _parse_tag(
             ok = False
     features = props.get("networkFeatures")
     feature_set: frozenset[str] | None = None
-    if features is not None:
+    if features.__class__ is list and all(
+        f.__class__ is str and f and "," not in f and f.isprintable() for f in features
+    ):  # the usual case, checked in one pass; else the checks below say what is wrong
+        feature_set = frozenset(features)
+    elif features is not None:
         if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
             problem(
                 f"{where}: networkFeatures: expected null or a list of names, "
@@ -446,9 +451,12 @@ def _parse_tag(
     if not isinstance(raw_prefixes, list):
         problem(f"{where}: addressPrefixes: expected a list, found {_show(raw_prefixes)}")
         return None
-    if validated and all(text.__class__ is str for text in raw_prefixes):
-        digest = prefix_digest(raw_prefixes)
-        if digest in validated:  # validated before, canonical and sorted
+    if validated:
+        try:
+            digest: str | None = prefix_digest(raw_prefixes)
+        except TypeError:  # something else than text in the list: reported below
+            digest = None
+        if digest is not None and digest in validated:  # validated before, canonical, sorted
             return (_tag(name, fields, feature_set, tuple(raw_prefixes)), digest) if ok else None
     keyed: list[Network] = []
     seen: set[str] = set()

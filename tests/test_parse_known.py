@@ -107,3 +107,22 @@ def test_a_known_list_is_taken_as_is_and_an_unknown_one_is_made_canonical():
     snapshot = parse_snapshot(data, "x.json", validated={prefix_digest(listed)})
     assert [t.prefixes for t in snapshot.tags] == [tuple(listed), ("2001:db8::/48",)]
     assert snapshot == parse_snapshot(data, "x.json")
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (167772160, "167772160 is not a string"),
+        (None, "null (or missing) is not a string"),
+        (["10.0.0.0/24"], "is not a string"),
+        ({"prefix": "10.0.0.0/24"}, "is not a string"),
+    ],
+)
+def test_something_else_than_text_among_prefixes_is_refused_with_known_digests(bad, said):
+    """With stored digests at hand (a weekly import), a list holding a number, null, a list
+    or an object is not mistaken for a known one: the file is refused, naming it."""
+    listed = ["10.0.0.0/24", "10.1.0.0/24"]
+    data = snapshot_bytes(1, [tag_json("A", listed), tag_json("B", [listed[0], bad])])
+    with pytest.raises(SnapshotError) as refused:
+        parse_snapshot(data, "x.json", validated={prefix_digest(listed)})
+    assert "tag 'B': addressPrefixes: " in str(refused.value) and said in str(refused.value)
