@@ -131,7 +131,7 @@ def store_file(
 def _no_cycle_collection() -> Iterator[None]:
     """Python's cycle collector paused while one file is parsed and stored: that makes some
     hundred thousand tuples and strings, none in a cycle, and the collector would walk all
-    of them again and again as they pile up (about 40 ms of a first ingest). Whatever was
+    of them again and again as they pile up (about 25 ms of a first ingest). Whatever was
     enabled is enabled again afterwards; reference counting frees memory as ever."""
     enabled = gc.isenabled()
     gc.disable()
