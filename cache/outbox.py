@@ -22,8 +22,27 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from resolver.alerts.model import Event, EventType
+
+if TYPE_CHECKING:
+    from cache.outbox_rows import DeliveryRow as DeliveryRow
+    from cache.outbox_rows import FetchRuns as FetchRuns
+    from cache.outbox_rows import MessageRow as MessageRow
+
+# The rows of messages, deliveries and scheduled fetches: defined in cache.outbox_rows and
+# loaded on first use, so that recording events at ingest does not build their classes.
+_ROWS = ("DeliveryRow", "FetchRuns", "MessageRow")
+
+
+def __getattr__(name: str) -> Any:
+    """``MessageRow``, ``DeliveryRow`` and ``FetchRuns``, from cache.outbox_rows (PEP 562)."""
+    if name in _ROWS:
+        from cache import outbox_rows
+
+        return getattr(outbox_rows, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _t(moment: datetime) -> str:
@@ -226,19 +245,9 @@ def add_message(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    id: str
-    channel: str
-    created: datetime
-    state: str  # pending | sent | dead
-    attempts: int
-    next_attempt: datetime
-    last_error: str | None
-    finished: datetime | None
-
-
 def _message(row: tuple[object, ...]) -> MessageRow:
+    from cache.outbox_rows import MessageRow
+
     id_, channel, created, state, attempts, next_at, error, finished = row
     return MessageRow(
         str(id_),
@@ -356,16 +365,6 @@ def message_ids_and_events(conn: sqlite3.Connection) -> set[str]:
 # -- listing ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    """One event as one channel sees it: ``message`` None while no round has taken it."""
-
-    event: Event
-    queued: bool
-    channel: str | None  # None: a recorded event with no delivery
-    message: MessageRow | None
-
-
 def list_deliveries(conn: sqlite3.Connection, state: str | None, limit: int) -> list[DeliveryRow]:
     """Newest first. ``state``: ``pending`` (not sent yet, in a message or not), ``dead``, or
     None (everything, recorded events included)."""
@@ -382,6 +381,8 @@ def list_deliveries(conn: sqlite3.Connection, state: str | None, limit: int) -> 
         "ORDER BY e.created_at DESC, e.rowid DESC, d.channel LIMIT ?",
         (limit,),
     )
+    from cache.outbox_rows import DeliveryRow
+
     found = []
     for row in rows:
         stored = _event(row[:10])
@@ -415,18 +416,9 @@ def enable_channels(conn: sqlite3.Connection, names: Iterable[str]) -> None:
 # -- scheduled fetches -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FetchRuns:
-    cloud: str
-    failures: int = 0  # failed runs in a row
-    last_error: str | None = None
-    last_attempt: datetime | None = None
-    last_success: datetime | None = None
-    failing_alerted: bool = False  # the "fetch failing" event of this streak was raised
-    stale_alerted_snapshot: int | None = None  # the snapshot a "stale" event was raised for
-
-
 def load_fetch_runs(conn: sqlite3.Connection, cloud: str) -> FetchRuns:
+    from cache.outbox_rows import FetchRuns
+
     row = conn.execute(
         "SELECT failures, last_error, last_attempt_at, last_success_at, failing_alerted, "
         "stale_alerted_snapshot FROM fetch_runs WHERE cloud = ?",

@@ -11,7 +11,7 @@ with it or not at all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from socket import AF_INET, AF_INET6, inet_pton
@@ -59,11 +59,13 @@ def features_from_text(text: str | None) -> frozenset[str] | None:
     return None if text is None else frozenset(f for f in text.split(",") if f)
 
 
-def _version_key(tag: ServiceTag) -> Row:
-    """The stored properties of a tag, in tag_versions column order (after tag_id)."""
-    import hashlib  # here: a read-only command does not import it
+def _version_key(tag: ServiceTag, digest: str | None = None) -> Row:
+    """The stored properties of a tag, in tag_versions column order (after tag_id).
+    ``digest``: the sha1 of its prefix lines when the parser computed it already."""
+    if digest is None:
+        import hashlib  # here: a read-only command does not import it
 
-    digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
+        digest = hashlib.sha1("\n".join(tag.prefixes).encode()).hexdigest()
     v4, v6 = count(tag.prefixes)
     return (
         tag.change_number,
@@ -114,12 +116,19 @@ def known_prefix_digests(conn: sqlite3.Connection) -> frozenset[str]:
 # -- saving ----------------------------------------------------------------------------------------
 
 
+# A prefix text -> (family, network bytes, length, canonical text), as the parser computed it.
+Networks = Mapping[str, tuple[int, bytes, int, str]]
+
+
 def save_snapshot(
     conn: sqlite3.Connection,
     snapshot: Snapshot,
     raw: RawFile,
     options: SaveOptions = SaveOptions(),
     now: datetime | None = None,
+    *,
+    digests: Mapping[str, str] | None = None,
+    networks: Networks | None = None,
 ) -> IngestResult:
     """Store a snapshot and its history, inside the caller's write transaction
     (``with cache.db.transaction(conn):``); raises RuntimeError when there is none.
@@ -129,6 +138,10 @@ def save_snapshot(
     but lost more than ``options.quarantine_drop`` of the current file's prefix entries; kept for
     inspection, not current, unless ``options.force``). The result says what changed per tag
     relative to the snapshot before it in the timeline (see :class:`IngestResult`).
+
+    ``digests`` (tag name -> prefix digest) and ``networks`` (see :data:`Networks`): what the
+    parser computed already (resolver.parse.ParsedFile), so it is not computed again; anything
+    they lack is computed here.
     """
     if not conn.in_transaction:
         raise RuntimeError(
@@ -136,7 +149,8 @@ def save_snapshot(
             "'with cache.db.transaction(conn):' (resolver.refresh.store_file does)"
         )
     now = now or datetime.now(UTC)
-    versions = {tag.name: _version_key(tag) for tag in snapshot.tags}
+    known = digests or {}
+    versions = {tag.name: _version_key(tag, known.get(tag.name)) for tag in snapshot.tags}
     digest = content_digest(versions.items())
     file_date = raw.file_date.isoformat() if raw.file_date else None
     existing = conn.execute(
@@ -180,7 +194,7 @@ def save_snapshot(
             "UPDATE snapshots SET quarantined = 0, quarantine_reason = NULL, seq = ? WHERE id = ?",
             (s, snapshot_id),
         )
-    counts, changes = _splice_history(conn, snapshot, versions, s, n)
+    counts, changes = _splice_history(conn, snapshot, versions, s, n, networks or {})
     info = _info(_row(conn, snapshot_id))
     outcome = Outcome.CURRENT if n is None else Outcome.BACKFILL
     return IngestResult(info, outcome, *counts, changes=changes)
@@ -278,7 +292,12 @@ def _save_raw(
 
 
 def _splice_history(
-    conn: sqlite3.Connection, snapshot: Snapshot, versions: dict[str, Row], s: int, n: int | None
+    conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    versions: dict[str, Row],
+    s: int,
+    n: int | None,
+    networks: Networks,
 ) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
     """Write the snapshot at seq ``s`` into the interval tables; ``n`` is the next seq or None.
 
@@ -299,6 +318,8 @@ def _splice_history(
         )
     }
     new = {tag_ids[name]: key for name, key in versions.items()}
+    if not before and n is None:  # the cloud's first snapshot: every tag and pair is new
+        return _first_history(conn, snapshot, new, tag_ids, s, networks)
     changed_versions = [
         t for t in new.keys() | before.keys() if before.get(t, (0, 0, None))[2] != new.get(t)
     ]
@@ -312,30 +333,27 @@ def _splice_history(
         s=s,
         n=n,
     )
-    # Memberships change only where the prefix digest differs (or the tag came or went).
+    # Memberships change only where the prefix digest differs (or the tag came or went), and
+    # then only for the prefixes that came or went: those are compared as text, and only they
+    # are looked up (ids, intervals) and written.
     changed = [
         t
         for t in changed_versions
         if t not in before or t not in new or before[t][2][_DIGEST] != new[t][_DIGEST]
     ]
     by_id = {tag_ids[tag.name]: tag for tag in snapshot.tags}
-    old_pairs: dict[Row, tuple[int, int | None]] = {}
-    prefix_ids: dict[str, int] = {}  # the ids of the changed tags' prefixes, old and new
+    old_texts = _member_texts(conn, [t for t in changed if t in before], s)
+    gone: dict[int, set[str]] = {}
+    arriving: dict[int, set[str]] = {}
     for t in changed:
-        if t in before:
-            for prefix_id, prefix, from_seq, to_seq in conn.execute(
-                "SELECT m.prefix_id, p.prefix, m.from_seq, m.to_seq FROM memberships m "
-                "JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id = ? "
-                "AND m.from_seq < ? AND (m.to_seq IS NULL OR m.to_seq > ?)",
-                (t, s, s),
-            ):
-                old_pairs[(t, prefix_id)] = (from_seq, to_seq)
-                prefix_ids[prefix] = prefix_id
-    # Most new prefixes of a changed tag were its old ones (ids read just above): only the others
-    # are looked up or inserted, rather than reading every stored prefix.
-    wanted = {p for t in changed if t in by_id for p in by_id[t].prefixes}
-    prefix_ids.update(_ensure_prefixes(conn, wanted - prefix_ids.keys()))
-    new_pairs = {(t, prefix_ids[p]) for t in changed if t in by_id for p in by_id[t].prefixes}
+        had = old_texts.get(t, set())
+        has = set(by_id[t].prefixes) if t in by_id else set()
+        gone[t] = had - has
+        arriving[t] = has - had
+    prefix_ids = _ensure_prefixes(conn, set().union(*arriving.values()), networks)
+    prefix_ids.update(_prefix_ids(conn, set().union(*gone.values()) - prefix_ids.keys()))
+    old_pairs = _intervals_at(conn, [(t, prefix_ids[p]) for t in changed for p in gone[t]], s)
+    new_pairs = {(t, prefix_ids[p]) for t in changed for p in arriving[t]}
     added, removed = _splice(
         conn,
         "memberships",
@@ -346,7 +364,7 @@ def _splice_history(
         s=s,
         n=n,
     )
-    changes = _changes(conn, tag_ids, before, new, changed_versions, by_id, prefix_ids, old_pairs)
+    changes = _changes(tag_ids, before, new, changed_versions, by_id, old_texts, gone, arriving)
     # (tags added, removed, changed; pairs added, removed): IngestResult's field order
     counts = (
         len(new.keys() - before.keys()),
@@ -358,41 +376,114 @@ def _splice_history(
     return counts, changes
 
 
-def _changes(
+def _first_history(
     conn: sqlite3.Connection,
+    snapshot: Snapshot,
+    new: dict[int, Row],
+    tag_ids: dict[str, int],
+    s: int,
+    networks: Networks,
+) -> tuple[tuple[int, int, int, int, int], tuple[TagChange, ...]]:
+    """:func:`_splice_history` when nothing of the cloud is stored before or after seq ``s``:
+    every version and membership is a new interval ``[s, NULL)``, written in index order
+    without comparing anything to what is stored."""
+    _insert_intervals(
+        conn, "tag_versions", ("tag_id", *_VERSION_COLUMNS), [(t, *new[t], s, None) for t in new]
+    )
+    prefix_ids = _ensure_prefixes(
+        conn, {p for tag in snapshot.tags for p in tag.prefixes}, networks
+    )
+    groups = sorted((tag_ids[tag.name], tag.prefixes) for tag in snapshot.tags)
+    pairs = _bulk_insert_memberships(
+        conn, [(t, sorted([prefix_ids[p] for p in prefixes])) for t, prefixes in groups], s
+    )
+    changes = tuple(
+        TagChange(tag.name, ChangeKind.ADDED, added=tag.prefixes) for tag in snapshot.tags
+    )
+    return (len(new), 0, 0, pairs, 0), changes
+
+
+_BULK = 20_000  # memberships rows from which an empty table is filled before its index is built
+
+
+def _bulk_insert_memberships(
+    conn: sqlite3.Connection, groups: list[tuple[int, list[int]]], s: int
+) -> int:
+    """Insert the memberships ``[s, NULL)`` of each (tag id, its prefix ids), both ascending
+    (primary-key order, so SQLite appends); returns how many.
+
+    Each tag's ids go in one statement, as a JSON array SQLite reads itself (json_each): about
+    a third of the cost of binding the rows one by one with executemany. Into an empty table,
+    many rows go in before the prefix_id index is built: building it once costs a fraction of
+    keeping it up to date row by row, and the transaction keeps that invisible."""
+    total = sum(len(ids) for _, ids in groups)
+    index = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'idx_memberships_prefix_id'"
+    ).fetchone()
+    rebuild = (
+        index is not None
+        and total >= _BULK
+        and conn.execute("SELECT 1 FROM memberships LIMIT 1").fetchone() is None
+    )
+    if rebuild:
+        conn.execute("DROP INDEX idx_memberships_prefix_id")
+    if _has_json(conn):
+        for t, ids in groups:
+            if ids:
+                conn.execute(
+                    "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) "
+                    "SELECT ?, value, ?, NULL FROM json_each(?)",
+                    (t, s, f"[{','.join(map(str, ids))}]"),
+                )
+    else:
+        conn.executemany(
+            "INSERT INTO memberships (tag_id, prefix_id, from_seq, to_seq) VALUES (?,?,?,?)",
+            [(t, prefix_id, s, None) for t, ids in groups for prefix_id in ids],
+        )
+    if rebuild:
+        conn.execute(index[0])
+    return total
+
+
+def _has_json(conn: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, an option before)."""
+    try:
+        conn.execute("SELECT count(*) FROM json_each('[1]')").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def _changes(
     tag_ids: dict[str, int],
     before: dict[int, tuple[int, int | None, Row]],
     new: dict[int, Row],
     changed_versions: list[int],
     by_id: dict[int, ServiceTag],
-    prefix_ids: dict[str, int],
-    old_pairs: dict[Row, tuple[int, int | None]],
+    old_texts: dict[int, set[str]],
+    gone: dict[int, set[str]],
+    arriving: dict[int, set[str]],
 ) -> tuple[TagChange, ...]:
     """Per tag, what the splice changed relative to seq ``s - 1``, by tag name.
 
-    ``old_pairs`` holds the memberships at ``s - 1`` of every tag whose prefixes changed;
-    ``prefix_ids`` the ids of those tags' new prefixes."""
+    ``old_texts``: the prefixes at ``s - 1`` of every tag whose prefixes changed; ``gone`` and
+    ``arriving``: the prefixes those tags lost and gained."""
     names = {i: name for name, i in tag_ids.items()}
-    old_ids: dict[int, set[int]] = {}
-    for t, prefix_id in old_pairs:
-        old_ids.setdefault(t, set()).add(prefix_id)
-    new_ids = {t: {prefix_ids[p] for p in by_id[t].prefixes} for t in old_ids if t in by_id}
-    gone = {t: ids - new_ids.get(t, set()) for t, ids in old_ids.items()}
-    texts = _prefix_texts(conn, set().union(*gone.values()))
     changes = []
     for t in changed_versions:
         if t not in before:
             changes.append(TagChange(names[t], ChangeKind.ADDED, added=by_id[t].prefixes))
             continue
-        removed = sort_prefixes(texts[i] for i in gone.get(t, ()))
         if t not in new:
+            removed = sort_prefixes(old_texts.get(t, ()))
             changes.append(TagChange(names[t], ChangeKind.REMOVED, removed=removed))
             continue
+        removed = sort_prefixes(gone.get(t, ()))
         old_key, new_key = before[t][2], new[t]
         added: tuple[str, ...] = ()
-        if old_key[_DIGEST] != new_key[_DIGEST]:  # else the memberships were not touched
-            had = old_ids.get(t, set())
-            added = tuple(p for p in by_id[t].prefixes if prefix_ids[p] not in had)
+        if t in arriving:  # else the memberships were not touched
+            came = arriving[t]
+            added = tuple(p for p in by_id[t].prefixes if p in came)
         properties = tuple(
             (name, _property(old_key, i), _property(new_key, i))
             for name, i in _PROPERTIES
@@ -403,17 +494,51 @@ def _changes(
     return tuple(sorted(changes, key=lambda c: c.name))
 
 
+def _member_texts(conn: sqlite3.Connection, tags: list[int], s: int) -> dict[int, set[str]]:
+    """The prefixes of each of these tags at seq ``s - 1`` (what covers ``s`` after a shift),
+    as text: one row per tag, joined by SQLite."""
+    texts: dict[int, set[str]] = {}
+    for t in tags:
+        (joined,) = conn.execute(
+            "SELECT group_concat(p.prefix, ' ') FROM memberships m "
+            "JOIN prefixes p ON p.id = m.prefix_id WHERE m.tag_id = ? "
+            "AND m.from_seq < ? AND (m.to_seq IS NULL OR m.to_seq > ?)",
+            (t, s, s),
+        ).fetchone()
+        texts[t] = set(joined.split(" ")) if joined else set()
+    return texts
+
+
+def _intervals_at(
+    conn: sqlite3.Connection, pairs: list[tuple[int, int]], s: int
+) -> dict[Row, tuple[int, int | None]]:
+    """(from_seq, to_seq) of the membership interval of each (tag_id, prefix_id) covering
+    ``s - 1``."""
+    found: dict[Row, tuple[int, int | None]] = {}
+    for pair in pairs:
+        row = conn.execute(
+            "SELECT from_seq, to_seq FROM memberships WHERE tag_id = ? AND prefix_id = ? "
+            "AND from_seq < ? AND (to_seq IS NULL OR to_seq > ?)",
+            (*pair, s, s),
+        ).fetchone()
+        found[pair] = (row[0], row[1])
+    return found
+
+
 def _property(key: Row, index: int) -> object:
     """A stored property as ServiceTag holds it (networkFeatures back to a frozenset)."""
     return features_from_text(key[index]) if index == _FEATURES else key[index]
 
 
-def _prefix_texts(conn: sqlite3.Connection, ids: set[int]) -> dict[int, str]:
-    texts: dict[int, str] = {}
-    for chunk in _chunks(sorted(ids), 500):
+def _prefix_ids(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, int]:
+    """The ids of stored prefixes."""
+    ids: dict[str, int] = {}
+    for chunk in _chunks(sorted(prefixes), 500):
         marks = ",".join("?" * len(chunk))
-        texts.update(conn.execute(f"SELECT id, prefix FROM prefixes WHERE id IN ({marks})", chunk))
-    return texts
+        ids.update(
+            conn.execute(f"SELECT prefix, id FROM prefixes WHERE prefix IN ({marks})", chunk)
+        )
+    return ids
 
 
 def _splice(
@@ -488,8 +613,11 @@ def _ensure_tags(conn: sqlite3.Connection, cloud: str, names: Iterable[str]) -> 
     return ids
 
 
-def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, int]:
-    """Ids for these prefixes, inserting the ones never seen before."""
+def _ensure_prefixes(
+    conn: sqlite3.Connection, prefixes: set[str], networks: Networks
+) -> dict[str, int]:
+    """Ids for these prefixes, inserting the ones never seen before (their family, length and
+    network from ``networks`` where the parser has them)."""
     if len(prefixes) > 2000:
         ids = dict(conn.execute("SELECT prefix, id FROM prefixes").fetchall())
     else:
@@ -504,12 +632,17 @@ def _ensure_prefixes(conn: sqlite3.Connection, prefixes: set[str]) -> dict[str, 
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM prefixes").fetchone()[0]
         rows = []
         for number, p in enumerate(missing, start=first):
-            # Canonical text the parser validated already: only packed again, not re-checked.
-            addr, _, length = p.partition("/")
-            if ":" in addr:
-                rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+            # Canonical text the parser validated already: not re-checked, only packed again
+            # when the parser's result is not at hand.
+            known = networks.get(p)
+            if known is not None and known[3] == p:
+                rows.append((number, p, known[0], known[2], known[1]))
             else:
-                rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
+                addr, _, length = p.partition("/")
+                if ":" in addr:
+                    rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
+                else:
+                    rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows

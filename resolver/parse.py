@@ -40,6 +40,7 @@ import codecs
 import hashlib
 import json
 from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from resolver.clouds import CLOUDS, get_cloud
@@ -143,6 +144,22 @@ def decode_json(data: bytes, source: str) -> object:
         raise SnapshotError(source, [f"the body holds a number too large to read ({e})"]) from None
 
 
+Network = tuple[int, bytes, int, str]  # (family, network bytes, length, canonical text)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """A validated snapshot, with what its parse learnt that the store would compute again.
+
+    ``digests``: each tag's :func:`prefix_digest` (by tag name). ``networks``: prefix text as
+    written in the file -> :data:`Network`, for the prefixes that were parsed (not those of
+    tags taken as they are through ``validated``)."""
+
+    snapshot: Snapshot
+    digests: dict[str, str]
+    networks: dict[str, Network]
+
+
 def parse_snapshot(
     data: bytes,
     source: str,
@@ -151,6 +168,21 @@ def parse_snapshot(
     allow_empty: bool = False,
     validated: Container[str] = frozenset(),
 ) -> Snapshot:
+    """Validate a Service Tags file and build a :class:`Snapshot`: :func:`parse_file`'s
+    snapshot."""
+    return parse_file(
+        data, source, expected_cloud, allow_empty=allow_empty, validated=validated
+    ).snapshot
+
+
+def parse_file(
+    data: bytes,
+    source: str,
+    expected_cloud: str | None = None,
+    *,
+    allow_empty: bool = False,
+    validated: Container[str] = frozenset(),
+) -> ParsedFile:
     """Validate a Service Tags file against the published schema and build a :class:`Snapshot`.
 
     ``expected_cloud`` is the cloud's file name ("Public"); a file for another cloud is an error.
@@ -213,10 +245,13 @@ def parse_snapshot(
 
     tags: list[ServiceTag] = []
     seen: dict[str, str] = {}  # casefolded name -> name: tags are looked up in any case
+    digests: dict[str, str] = {}
+    networks: dict[str, Network] = {}  # every valid prefix text parsed so far
     for position, value in enumerate(values):
-        tag = _parse_tag(value, position, problem, validated, api=api)
-        if tag is None:
+        parsed = _parse_tag(value, position, problem, validated, networks, api=api)
+        if parsed is None:
             continue
+        tag, digest = parsed
         other = seen.get(tag.name.casefold())
         if other == tag.name:
             problem(f"tag {_q(tag.name)}: appears more than once")
@@ -229,12 +264,14 @@ def parse_snapshot(
             continue
         seen[tag.name.casefold()] = tag.name
         tags.append(tag)
+        digests[tag.name] = digest
 
     if problems:
         raise SnapshotError(source, problems)
     tags.sort(key=lambda t: t.name)
     key = timeline_key(get_cloud(cast(str, cloud)), API) if api else cast(str, cloud)
-    return Snapshot(cloud=key, change_number=cast(int, change_number), tags=tuple(tags))
+    snapshot = Snapshot(cloud=key, change_number=cast(int, change_number), tags=tuple(tags))
+    return ParsedFile(snapshot, digests, networks)
 
 
 # -- shapes ------------------------------------------------------------------------------------
@@ -337,10 +374,13 @@ def _parse_tag(
     value: object,
     position: int,
     problem: Problem,
-    validated: Container[str] = frozenset(),
+    validated: Container[str],
+    networks: dict[str, Network],
     *,
     api: bool = False,
-) -> ServiceTag | None:
+) -> tuple[ServiceTag, str] | None:
+    """The tag and its prefix digest, or None after reporting its problems. ``networks``: the
+    prefixes parsed so far in this file, valid ones only; those parsed here are added."""
     where = f"values[{position}]"
     if not isinstance(value, dict):
         problem(f"{where}: expected an object, found {_show(value)}")
@@ -375,7 +415,8 @@ def _parse_tag(
     for key, kind in _TAG_FIELDS:
         fields[key] = field = props.get(key)
         if kind == "count":
-            ok = _check_count(f"{where}: {key}", field, problem) and ok
+            if not (field.__class__ is int and 0 <= field <= MAX_INTEGER):
+                ok = _check_count(f"{where}: {key}", field, problem) and ok
         elif not isinstance(field, str):
             problem(f"{where}: {key}: expected {kind}, found {_show(field)}")
             ok = False
@@ -384,7 +425,11 @@ def _parse_tag(
             ok = False
     features = props.get("networkFeatures")
     feature_set: frozenset[str] | None = None
-    if features is not None:
+    if features.__class__ is list and all(
+        f.__class__ is str and f and "," not in f and f.isprintable() for f in features
+    ):  # the usual case, checked in one pass; else the checks below say what is wrong
+        feature_set = frozenset(features)
+    elif features is not None:
         if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
             problem(
                 f"{where}: networkFeatures: expected null or a list of names, "
@@ -406,42 +451,51 @@ def _parse_tag(
     if not isinstance(raw_prefixes, list):
         problem(f"{where}: addressPrefixes: expected a list, found {_show(raw_prefixes)}")
         return None
-    if (
-        validated
-        and all(text.__class__ is str for text in raw_prefixes)
-        and prefix_digest(raw_prefixes) in validated  # validated before, canonical and sorted
-    ):
-        return _tag(name, fields, feature_set, tuple(raw_prefixes)) if ok else None
-    keyed: list[tuple[int, bytes, int, str]] = []
+    if validated:
+        try:
+            digest: str | None = prefix_digest(raw_prefixes)
+        except TypeError:  # something else than text in the list: reported below
+            digest = None
+        if digest is not None and digest in validated:  # validated before, canonical, sorted
+            return (_tag(name, fields, feature_set, tuple(raw_prefixes)), digest) if ok else None
+    keyed: list[Network] = []
     seen: set[str] = set()
     for text in raw_prefixes:
-        if not isinstance(text, str):
-            problem(f"{where}: addressPrefixes: {_show(text)} is not a string")
-            ok = False
-            continue
         try:
-            family, packed, length, canonical = parse_prefix(text)
-        except ValueError as e:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
-            problem(f"{where}: prefix {_q(text)}: {e}")
-            ok = False
-            continue
-        if family == 6 and packed[:12] == _IPV4_MAPPED and length >= 96:
-            problem(
-                f"{where}: prefix {_q(text)}: an IPv4-mapped IPv6 prefix; Azure lists IPv4 "
-                "ranges as a.b.c.d/n, and an IPv4 address would never match this one"
-            )
-            ok = False
-            continue
+            network = networks.get(text)
+        except TypeError:  # a list or an object where a prefix should be: reported below
+            network = None
+        if network is None:
+            if not isinstance(text, str):
+                problem(f"{where}: addressPrefixes: {_show(text)} is not a string")
+                ok = False
+                continue
+            try:
+                network = parse_prefix(text)
+            except ValueError as e:  # UnicodeEncodeError (a lone surrogate) is a ValueError too
+                problem(f"{where}: prefix {_q(text)}: {e}")
+                ok = False
+                continue
+            if network[0] == 6 and network[1][:12] == _IPV4_MAPPED and network[2] >= 96:
+                problem(
+                    f"{where}: prefix {_q(text)}: an IPv4-mapped IPv6 prefix; Azure lists IPv4 "
+                    "ranges as a.b.c.d/n, and an IPv4 address would never match this one"
+                )
+                ok = False
+                continue
+            networks[text] = network
+        canonical = network[3]
         if canonical in seen:
             problem(f"{where}: prefix {_q(text)} is listed twice")
             ok = False
             continue
         seen.add(canonical)
-        keyed.append((family, packed, length, canonical))
+        keyed.append(network)
     if not ok:
         return None
     keyed.sort()
-    return _tag(name, fields, feature_set, tuple(k[3] for k in keyed))
+    prefixes = tuple([k[3] for k in keyed])
+    return _tag(name, fields, feature_set, prefixes), prefix_digest(prefixes)
 
 
 def _tag(

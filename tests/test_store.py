@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from cache.db import open_db, transaction
 from cache.history import load_tags
 from cache.store import SaveOptions, load_current, load_snapshots, save_snapshot
 from resolver.diff import diff_tags
+from resolver.errors import SnapshotError
 from resolver.models import ChangeKind, Outcome, RawFile, TagChange
 from resolver.parse import parse_snapshot
 from resolver.prefixes import sort_prefixes
@@ -595,3 +597,97 @@ def test_backfills_quarantines_and_forced_files_leave_no_dangling_reference(tmp_
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched on again
     conn.close()
     assert _dangling(path) == []
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("json_functions", [True, False])
+def test_a_first_ingest_stores_each_pair_and_prefix_once_and_keeps_its_indexes(
+    tmp_path, monkeypatch, json_functions
+):
+    """The first snapshot of a cloud is written in bulk (cache.store._first_history): every
+    (tag, prefix) of the file, the network bytes of each prefix as the parser read them, and
+    the memberships' prefix_id index, which is rebuilt after the bulk insert. The same with
+    an SQLite built without its JSON functions (rows bound one by one instead)."""
+    import cache.store
+    from resolver.prefixes import parse_prefix
+
+    if not json_functions:
+        monkeypatch.setattr(cache.store, "_has_json", lambda conn: False)
+
+    path = tmp_path / "s.db"
+    conn = open_db(path)
+    data = gzip.decompress(real_path("Public", WEEKLY_2023[0]).read_bytes())
+    result = store_file(conn, RawFile(data, "f"), SaveOptions())
+    snapshot = parse_snapshot(data, "f")
+    expected = {(t.name, p) for t in snapshot.tags for p in t.prefixes}
+    assert result.prefixes_added == len(expected) > 20_000
+    stored = conn.execute(
+        "SELECT t.name, p.prefix, m.from_seq, m.to_seq FROM memberships m "
+        "JOIN tags t ON t.id = m.tag_id JOIN prefixes p ON p.id = m.prefix_id"
+    ).fetchall()
+    assert len(stored) == len(expected)
+    assert {(name, prefix) for name, prefix, _, _ in stored} == expected
+    assert {(f, t) for _, _, f, t in stored} == {(1, None)}
+    for prefix, family, length, network in conn.execute(
+        "SELECT prefix, family, length, network FROM prefixes"
+    ):
+        assert parse_prefix(prefix)[:3] == (family, network, length)
+    indexes = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "idx_memberships_prefix_id" in indexes
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT tag_id FROM memberships WHERE prefix_id = 5"
+    ).fetchall()
+    assert "idx_memberships_prefix_id" in str(plan)
+    conn.close()
+    assert _dangling(path) == []
+
+
+@pytest.mark.realdata
+def test_a_first_ingest_rolled_back_leaves_an_empty_store_with_its_indexes(tmp_path):
+    path = tmp_path / "s.db"
+    conn = open_db(path)
+    schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    data = gzip.decompress(real_path("Public", WEEKLY_2023[0]).read_bytes())
+
+    def after_save(c, result, snapshot):
+        raise RuntimeError("the alerts outbox could not be written")
+
+    with pytest.raises(RuntimeError):
+        store_file(conn, RawFile(data, "f"), SaveOptions(), after_save=after_save)
+    assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == [
+        (sql,) for _, _, sql in schema
+    ]
+    assert conn.execute("SELECT count(*) FROM memberships").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM prefixes").fetchone() == (0,)
+    # and the next ingest of the same file stores it
+    assert store_file(conn, RawFile(data, "f"), SaveOptions()).outcome == Outcome.CURRENT
+    conn.close()
+
+
+def test_the_cycle_collector_runs_again_after_a_file_is_stored_or_refused(tmp_path):
+    """store_file pauses Python's cycle collector while it parses and writes; a stored file,
+    a refused one and a failing after_save all leave it as it was."""
+    import gc
+
+    conn = open_db(tmp_path / "s.db")
+    assert gc.isenabled()
+    store_file(conn, RawFile(simple_snapshot(1, A), "a"), SaveOptions())
+    assert gc.isenabled()
+    with pytest.raises(SnapshotError):
+        store_file(conn, RawFile(b'{"changeNumber": 2}', "bad"), SaveOptions())
+    assert gc.isenabled()
+
+    def after_save(c, result, snapshot):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store_file(conn, RawFile(simple_snapshot(2, B), "b"), SaveOptions(), after_save=after_save)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that runs without it keeps it off
+        store_file(conn, RawFile(simple_snapshot(3, C), "c"), SaveOptions())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    conn.close()

@@ -1,0 +1,44 @@
+"""The rows of the outbox's delivery side (cache.outbox): messages, an event as a channel
+sees it, and scheduled fetches. Importable from cache.outbox as ever; kept apart so that
+recording events at ingest does not build these classes (about 1.5 ms of start-up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from resolver.alerts.model import Event
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: str
+    channel: str
+    created: datetime
+    state: str  # pending | sent | dead
+    attempts: int
+    next_attempt: datetime
+    last_error: str | None
+    finished: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One event as one channel sees it: ``message`` None while no round has taken it."""
+
+    event: Event
+    queued: bool
+    channel: str | None  # None: a recorded event with no delivery
+    message: MessageRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRuns:
+    cloud: str
+    failures: int = 0  # failed runs in a row
+    last_error: str | None = None
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    failing_alerted: bool = False  # the "fetch failing" event of this streak was raised
+    stale_alerted_snapshot: int | None = None  # the snapshot a "stale" event was raised for

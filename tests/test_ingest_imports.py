@@ -1,0 +1,97 @@
+"""What an ingest process imports for its watches: recording change events does not load the
+delivery side (messages, delivery rows), and an import with no watch loads no alert machinery.
+
+Every `aztags import` and `fetch` is a new process, and issue 10 measures an ingest with 50
+watches against the same ingest with none: what is imported for nothing is paid at every call.
+Each case runs the real command in a fresh interpreter and checks what it stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, cli_env, simple_snapshot
+
+CHILD = """
+import json, sys
+from cli import main
+try:
+    main(sys.argv[1:], prog_name="aztags")
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+DELIVERY = ("cache.outbox_rows", "resolver.alerts.deliver", "resolver.alerts.channels")
+ALERTS = ("resolver.alerts.events", "cache.outbox", "resolver.profiles", *DELIVERY)
+
+
+def _import(tmp_path: Path, config: str, *files: Path) -> tuple[int, set[str], Path]:
+    db = tmp_path / "a.db"
+    path = tmp_path / "aztags.toml"
+    path.write_text(config)
+    env = {k: v for k, v in cli_env(db, tmp_path).items() if v is not None}
+    env.update(PATH="", HOME=str(tmp_path), AZTAGS_CONFIG=str(path))
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, "import", *map(str, files)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    result = json.loads(done.stdout.rstrip("\n").split("\n")[-1])
+    return result["code"], set(result["modules"]), db
+
+
+def _files(tmp_path: Path) -> list[Path]:
+    old = tmp_path / "ServiceTags_Public_20250106.json"
+    new = tmp_path / "ServiceTags_Public_20250113.json"
+    old.write_bytes(simple_snapshot(1, {"Sql": ["20.0.0.0/16"], "Storage": ["10.0.0.0/16"]}))
+    new.write_bytes(simple_snapshot(2, {"Sql": ["20.0.0.0/16", "20.1.0.0/16"], "Storage": []}))
+    return [old, new]
+
+
+@pytest.mark.parametrize(
+    ("watch", "events"),
+    [('tags = ["Sql"]', 1), ("all = true", 1), ('tags = ["Nothing.Here"]', 0)],
+)
+def test_recording_events_loads_no_delivery_machinery(tmp_path, watch, events):
+    code, modules, db = _import(tmp_path, f'[[watch]]\nname = "w"\n{watch}\n', *_files(tmp_path))
+    assert code in (0, None)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM alert_events").fetchone() == (events,)
+    conn.close()
+    loaded = sorted(m for m in (*DELIVERY, "resolver.profiles") if m in modules)
+    assert loaded == [], f"an import with a {watch} watch loaded {loaded}"
+
+
+def test_an_import_without_watches_loads_no_alert_machinery(tmp_path):
+    code, modules, db = _import(tmp_path, "", *_files(tmp_path))
+    assert code in (0, None)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (2,)
+    conn.close()
+    loaded = sorted(m for m in ALERTS if m in modules)
+    assert loaded == [], f"an import without watches loaded {loaded}"
+
+
+def test_the_delivery_rows_are_still_importable_from_the_outbox():
+    """cache.outbox still gives the delivery side's rows, now defined in cache.outbox_rows."""
+    from cache import outbox, outbox_rows
+    from cache.outbox import DeliveryRow, FetchRuns, MessageRow
+
+    assert (DeliveryRow, FetchRuns, MessageRow) == (
+        outbox_rows.DeliveryRow,
+        outbox_rows.FetchRuns,
+        outbox_rows.MessageRow,
+    )
+    with pytest.raises(AttributeError):
+        outbox.NoSuchRow  # noqa: B018
