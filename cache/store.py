@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from socket import AF_INET, AF_INET6, inet_pton
 from typing import Any, TypeVar
 
 from resolver.models import (
@@ -28,7 +27,7 @@ from resolver.models import (
     SnapshotInfo,
     TagChange,
 )
-from resolver.prefixes import count, sort_prefixes
+from resolver.prefixes import count, parse_prefix, sort_prefixes
 
 Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
 _T = TypeVar("_T")
@@ -638,11 +637,8 @@ def _ensure_prefixes(
             if known is not None and known[3] == p:
                 rows.append((number, p, known[0], known[2], known[1]))
             else:
-                addr, _, length = p.partition("/")
-                if ":" in addr:
-                    rows.append((number, p, 6, int(length), inet_pton(AF_INET6, addr)))
-                else:
-                    rows.append((number, p, 4, int(length), inet_pton(AF_INET, addr)))
+                fam, packed, length, _ = parse_prefix(p)
+                rows.append((number, p, fam, length, packed))
             ids[p] = number
         conn.executemany(
             "INSERT INTO prefixes (id, prefix, family, length, network) VALUES (?,?,?,?,?)", rows
