@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from resolver.lookup import LookupIndex
     from resolver.models import SnapshotInfo, TagSummary
     from resolver.regions import RegionIndex
+    from resolver.server.batch import KeptIndex
 
 Identity = tuple[int, int]  # (st_dev, st_ino) of the database file
 T = TypeVar("T")
@@ -182,12 +183,18 @@ class ServedStore(TagStore):
 
     def whole_index(self, snapshot: SnapshotInfo) -> LookupIndex:
         """The snapshot's reverse-lookup index of every prefix, kept (call inside a read view)."""
+        return self.kept_index(snapshot).index
 
-        def build() -> LookupIndex:
+    def kept_index(self, snapshot: SnapshotInfo) -> KeptIndex:
+        """The snapshot's whole index with what batch lookups rendered from it (resolver/server/
+        batch.py), kept per database file and snapshot (call inside a read view)."""
+
+        def build() -> KeptIndex:
             from resolver.lookup import LookupIndex
+            from resolver.server.batch import KeptIndex
 
             pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
-            return LookupIndex.build(pairs)
+            return KeptIndex(LookupIndex.build(pairs))
 
         return self.caches.indexes.get((self.cloud.name, snapshot.id, snapshot.sha256), build)
 
