@@ -458,6 +458,71 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+# A feed URL answered before is answered again without FastAPI's routing (feeds.FeedShortcut)
+# when it is a 304 or a list already rendered: the same answer, the same checks.
+ASKED_AGAIN = ["/feeds/Storage.txt", "/feeds/profile/web.txt?region=westus&family=4"]
+
+
+@pytest.mark.parametrize("url", ASKED_AGAIN)
+def test_a_feed_asked_again_is_the_same_answer(store, profiles, url):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = client_for(store, profiles)
+    first, again = client.get(url), client.get(url)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again.headers == first.headers
+    etag = first.headers["etag"]
+    for _ in range(2):
+        unchanged = client.get(url, headers={"If-None-Match": f'"other", {etag}'})
+        assert unchanged.status_code == 304 and unchanged.content == b""
+        assert unchanged.headers["etag"] == etag
+        assert unchanged.headers["last-modified"] == first.headers["last-modified"]
+    # counted under the route's template, as every request
+    route = "/feeds/profile/{name}" if "profile" in url else "/feeds/{name}"
+    counted = {
+        s.labels["status"]: s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+        if s.name == "aztags_http_requests_total" and s.labels["route"] == route
+    }
+    assert counted == {"200": 2, "304": 2}
+
+
+@pytest.mark.parametrize("url", ASKED_AGAIN)
+def test_a_feed_asked_again_without_credentials_is_refused(store, profiles, url):
+    client = client_for(store, profiles, auth=BASIC)
+    asked = client.get(url, headers=basic("edl", "s3cret"))
+    assert asked.status_code == 200
+    assert_problem(client.get(url), 401)
+    assert_problem(client.get(url, headers={"If-None-Match": asked.headers["etag"]}), 401)
+
+
+def test_a_feed_asked_again_when_the_database_is_gone_is_an_error(tmp_path):
+    db = tmp_path / "aztags.db"
+    folder = tmp_path / "files"
+    folder.mkdir()
+    import_into(db, write_files(folder))
+    client = client_for(db)
+    assert client.get("/feeds/Storage.txt").status_code == 200
+    db.rename(tmp_path / "elsewhere.db")
+    assert_problem(client.get("/feeds/Storage.txt"), 503)
+
+
+def test_a_profile_feed_asked_again_follows_its_edited_profile(tmp_path, store):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "web.toml").write_text(WEB_PROFILE)
+    client = client_for(store, folder)
+    url = "/feeds/profile/web.txt?region=westus"
+    before = client.get(url)
+    assert "20.0.0.0/16" in before.text
+    (folder / "web.toml").write_text(
+        WEB_PROFILE.split("[[rule]]")[0] + "[[rule]]" + (WEB_PROFILE.split("[[rule]]")[1])
+    )  # the Sql rule removed
+    after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and "20.0.0.0/16" not in after.text
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -4,8 +4,10 @@ Last-Modified, 304 for ``If-None-Match``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
@@ -46,13 +48,22 @@ def etag_for(snapshot: SnapshotInfo, *parts: object) -> str:
 
 
 def last_modified(snapshot: SnapshotInfo) -> str:
+    return _http_date(snapshot.fetched_at)
+
+
+@functools.lru_cache(maxsize=64)
+def _http_date(moment: datetime) -> str:  # every answer of one snapshot has the same one
     from email.utils import format_datetime
 
-    return format_datetime(snapshot.fetched_at, usegmt=True)
+    return format_datetime(moment, usegmt=True)
 
 
 def not_modified(request: Request, etag: str) -> bool:
-    wanted = request.headers.get("if-none-match")
+    return matches(request.headers.get("if-none-match"), etag)
+
+
+def matches(wanted: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header (None: absent) names ``etag`` (or is ``*``)."""
     if not wanted:
         return False
     return wanted.strip() == "*" or etag in [t.strip() for t in wanted.split(",")]
@@ -60,8 +71,15 @@ def not_modified(request: Request, etag: str) -> bool:
 
 def cached(request: Request, snapshot: SnapshotInfo, *parts: object) -> tuple[str, Response | None]:
     """The ETag for this answer, and a 304 response when the client has it already."""
-    etag = etag_for(snapshot, request.url.path, *parts)
-    if not_modified(request, etag):
+    return conditional(request.url.path, request.headers.get("if-none-match"), snapshot, *parts)
+
+
+def conditional(
+    path: str, wanted: str | None, snapshot: SnapshotInfo, *parts: object
+) -> tuple[str, Response | None]:
+    """:func:`cached` from the request's path and ``If-None-Match`` header (None: absent)."""
+    etag = etag_for(snapshot, path, *parts)
+    if matches(wanted, etag):
         return etag, Response(status_code=304, headers=_validators(snapshot, etag))
     return etag, None
 
