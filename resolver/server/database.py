@@ -35,13 +35,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cache import history
 from cache.db import open_db, read_view
+from cache.store import load_current
 from resolver.clouds import get_cloud
 from resolver.errors import InvalidAddressError, StoreError
+from resolver.models import SnapshotInfo
 from resolver.query import At, CidrAnswer, LookupAnswer, TagStore
+from resolver.timelines import timeline_key
 
 if TYPE_CHECKING:
     from resolver.lookup import LookupIndex
-    from resolver.models import SnapshotInfo, TagSummary
+    from resolver.models import TagSummary
     from resolver.regions import RegionIndex
     from resolver.server.batch import KeptIndex
 
@@ -270,6 +273,12 @@ class Database:
             # the older one and the next request opens the file again (never the reverse)
             self._local.conn, self._local.identity = conn, identity
         return conn
+
+    def current(self, cloud: str) -> SnapshotInfo | None:
+        """The current snapshot of a cloud's file timeline, or None when it has none: one
+        statement, which reads one state of the database without a read view around it (the
+        feeds' shortcut asks this per request; a name that is no cloud raises NotFoundError)."""
+        return load_current(self.connection(), timeline_key(get_cloud(cloud)))
 
     @contextmanager
     def view(self) -> Iterator[sqlite3.Connection]:

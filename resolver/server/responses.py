@@ -80,14 +80,15 @@ def conditional(
     """:func:`cached` from the request's path and ``If-None-Match`` header (None: absent)."""
     etag = etag_for(snapshot, path, *parts)
     if matches(wanted, etag):
-        return etag, Response(status_code=304, headers=_validators(snapshot, etag))
+        return etag, Response(status_code=304, headers=validators(snapshot, etag))
     return etag, None
 
 
-def _validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
+def validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
+    """The headers every conditional answer carries, a 304 included."""
     return {"ETag": etag, "Last-Modified": last_modified(snapshot), "Cache-Control": "no-cache"}
 
 
 def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Response:
-    response.headers.update(_validators(snapshot, etag))
+    response.headers.update(validators(snapshot, etag))
     return response
