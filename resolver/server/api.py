@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from resolver import render
 from resolver.errors import UsageError
-from resolver.server.batch import lookup_document
 from resolver.server.database import WHOLE_INDEX_FROM, ServedStore
 from resolver.server.responses import Document, cached, with_validators
 
@@ -112,7 +111,7 @@ def install(app: FastAPI) -> None:
             store = db.store(conn, batch.cloud)
             if isinstance(store, ServedStore) and len(batch.addresses) > WHOLE_INDEX_FROM:
                 # the same document, written from the snapshot's kept index (batch.py)
-                body = lookup_document(store, batch.addresses, at=batch.at)
+                body = store.lookup_document(batch.addresses, at=batch.at)
                 return Response(body, media_type="application/json")
             report = store.lookup_report(batch.addresses, at=batch.at)
         return Document(render.render_lookup_report_json(_answerable(report)))

@@ -20,17 +20,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from cache.db import read_view
 from resolver import render
 from resolver.errors import InvalidAddressError, UsageError
 from resolver.lookup import LookupMatch, QueryResult
-from resolver.query import At, LookupReport
+from resolver.query import LookupReport
 from resolver.server.responses import dumps
 
 if TYPE_CHECKING:
     from resolver.lookup import LookupIndex
-    from resolver.models import TagSummary
-    from resolver.server.database import ServedStore
+    from resolver.models import SnapshotInfo, TagSummary
+    from resolver.staleness import Freshness
 
 Details = Mapping[str, "TagSummary"]
 _EMPTY_ANSWERS = '"answers":[]}'
@@ -90,14 +89,17 @@ def _around(tag: str, details: Details) -> tuple[str, str | None]:
     return before, after
 
 
-def lookup_document(store: ServedStore, queries: Sequence[str], at: At = None) -> bytes:
-    """The API's lookup document for ``queries`` (a 400 UsageError when no line of it is an
-    address or a CIDR, as ``api._answerable``), read in one view of ``store``."""
-    with read_view(store.conn):
-        snapshot = store.snapshot(at)
-        kept = store.kept_index(snapshot)
-        details = store.tag_details(snapshot)  # every tag: kept per snapshot
-        freshness = store.freshness(snapshot, at)
+def lookup_document(
+    kept: KeptIndex,
+    queries: Sequence[str],
+    snapshot: SnapshotInfo,
+    details: Details,
+    freshness: Freshness | None,
+) -> bytes:
+    """The API's lookup document for ``queries`` answered from ``kept`` (the index of
+    ``snapshot``; ``details``: its tags; ``freshness``: what to say about it), as
+    ``ServedStore.lookup_document`` reads them in one view. A UsageError (400) when no line is
+    an address or a CIDR, as ``api._answerable``."""
     index, tails = kept.index, kept.tails
     parts: list[str] = []
     append = parts.append

@@ -184,6 +184,19 @@ class ServedStore(TagStore):
                 answers.append(LookupAnswer(query.strip(), None, str(e)))
         return answers
 
+    def lookup_document(self, queries: Sequence[str], at: At = None) -> bytes:
+        """The API's JSON document of a lookup of many queries (resolver/server/batch.py),
+        from the snapshot's kept index, read in one view: byte for byte what the query layer's
+        ``lookup_report`` gives, rendered as the API renders every document."""
+        from resolver.server.batch import lookup_document
+
+        with read_view(self.conn):
+            snapshot = self.snapshot(at)
+            kept = self.kept_index(snapshot)
+            details = self.tag_details(snapshot)  # every tag: its summaries are kept
+            freshness = self.freshness(snapshot, at)
+        return lookup_document(kept, queries, snapshot, details, freshness)
+
     def whole_index(self, snapshot: SnapshotInfo) -> LookupIndex:
         """The snapshot's reverse-lookup index of every prefix, kept (call inside a read view)."""
         return self.kept_index(snapshot).index
