@@ -195,19 +195,19 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 class _Ready:
-    """Answers ready to send, by ETag and Last-Modified (a copy of the database may hold the
-    same file fetched at another time): the headers of a 304, and the headers and body of the
-    200, each built once by a Starlette Response as the routes build theirs. Bounded: emptied
-    when full (the bodies are those of ``_RENDERED``, shared)."""
+    """Headers ready to send, by ETag, Last-Modified (a copy of the database may hold the same
+    file fetched at another time) and status: those of a 304, and those of the 200 (its body
+    stays in ``_RENDERED`` only, which bounds what is kept), each built once by a Starlette
+    Response as the routes build theirs. Bounded: emptied when full."""
 
     def __init__(self, size: int = 1024):
         self.size = size
-        self._items: dict[tuple[str, str, int], tuple[RawHeaders, bytes]] = {}
+        self._items: dict[tuple[str, str, int], RawHeaders] = {}
 
-    def get(self, key: tuple[str, str, int]) -> tuple[RawHeaders, bytes] | None:
+    def get(self, key: tuple[str, str, int]) -> RawHeaders | None:
         return self._items.get(key)
 
-    def put(self, key: tuple[str, str, int], value: tuple[RawHeaders, bytes]) -> None:
+    def put(self, key: tuple[str, str, int], value: RawHeaders) -> None:
         if len(self._items) >= self.size:
             self._items.clear()
         self._items[key] = value
@@ -225,22 +225,22 @@ def _ready_answer(
         return None  # the app's answer: 503, no snapshot
     etag = etag_for(snapshot, path, *ask.etag_parts())
     stamp = last_modified(snapshot)
-    status = 304 if matches(wanted, etag) else 200
-    ready = _READY.get((etag, stamp, status))
-    if ready is None:
-        if status == 304:
-            response = Response(status_code=304, headers=validators(snapshot, etag))
-        else:
-            kept = _RENDERED.get(etag)
-            if kept is None:
-                return None  # to render: the app does it in a worker thread
-            body, media, headers = kept
-            response = Response(body, media_type=media, headers=dict(headers))
-            with_validators(response, snapshot, etag)
-        ready = (response.raw_headers, bytes(response.body))
-        _READY.put((etag, stamp, status), ready)
-    raw, content = ready
-    return status, raw, content
+    if matches(wanted, etag):
+        headers = _READY.get((etag, stamp, 304))
+        if headers is None:
+            headers = Response(status_code=304, headers=validators(snapshot, etag)).raw_headers
+            _READY.put((etag, stamp, 304), headers)
+        return 304, headers, b""
+    kept = _RENDERED.get(etag)
+    if kept is None:
+        return None  # to render: the app does it in a worker thread
+    body, media, extra = kept
+    headers = _READY.get((etag, stamp, 200))
+    if headers is None:
+        response = Response(body, media_type=media, headers=dict(extra))
+        headers = with_validators(response, snapshot, etag).raw_headers
+        _READY.put((etag, stamp, 200), headers)
+    return 200, headers, body
 
 
 class _Rendered:
