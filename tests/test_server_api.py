@@ -177,6 +177,90 @@ def test_lookup_batch_of_ten_thousand(client):
     assert all([t["tag"] for t in a["tags"]] == ["Storage"] for a in answers)
 
 
+JSON = {"content-type": "application/json"}
+# Every kind of line a batch may hold: IPv4 and IPv6 in and out of tags, CIDRs containing and
+# holding prefixes, host bits set, blank and padded lines, near misses and hostile text.
+ODD_LINES = [
+    "10.0.1.7",
+    " 10.2.3.4\t",
+    "2001:db8::1",
+    "2001:DB8:0:0::5",
+    "8.8.8.8",
+    "::ffff:10.0.0.1",
+    "10.0.0.0/8",
+    "10.0.0.0/24",
+    "10.0.0.1/24",
+    "2001:db8::/32",
+    "0.0.0.0/0",
+    "10.0.0.0/99",
+    "",
+    "   ",
+    "not-an-ip",
+    "10.1",
+    "010.0.0.1",
+    "10.0.0.1:443",
+    "[2001:db8::1]:443",
+    "fe80::1%eth0",
+    'quote"back\\slash',
+    "caf\u00e9 \u2603",
+    "tab\there\x7f\x00",
+]
+
+
+def test_a_large_batch_answers_byte_for_byte_like_the_query_layer(client, store):
+    """Over 64 lines the server answers from the snapshot's whole index and writes the document
+    itself: the bytes are those of the library's lookup report rendered as the API renders every
+    document, line by line (the same text the CLI's --json gives, compact)."""
+    from cache.db import open_db
+    from resolver import render
+    from resolver.clouds import get_cloud
+    from resolver.query import TagStore
+    from resolver.server.responses import dumps
+
+    addresses = ODD_LINES * 5 + [f"10.{i % 3}.{i // 256 % 256}.{i % 256}" for i in range(300)]
+    body = json.dumps({"addresses": addresses}).encode()
+    response = client.post("/v1/lookup", content=body, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    conn = open_db(store, readonly=True)
+    try:
+        report = TagStore(conn, get_cloud("public"), max_age_days=36500).lookup_report(addresses)
+    finally:
+        conn.close()
+    expected = dumps(render.render_lookup_report_json(report)).encode()
+    assert response.content == expected
+    # ... and the same as a batch of up to 64 lines, answered by the query layer line by line
+    body = json.dumps({"addresses": ODD_LINES}).encode()
+    small = client.post("/v1/lookup", content=body, headers=JSON).json()["answers"]
+    assert response.json()["answers"][: len(ODD_LINES)] == small
+
+
+def test_a_batch_answer_is_the_renderers_whatever_the_tag_names_hold():
+    """The kept JSON of a tag is cut around a placeholder prefix; names with quotes, non-ASCII
+    text or the placeholder itself still come out as the renderer writes them."""
+    from resolver import render
+    from resolver.lookup import LookupIndex, QueryResult
+    from resolver.server.batch import _PLACEHOLDER, KeptIndex
+    from resolver.server.responses import dumps
+
+    names = ['Odd"Tag\\\u00e9', _PLACEHOLDER, f"x{_PLACEHOLDER}", "Plain"]
+    index = LookupIndex.build([(name, "10.0.0.0/8") for name in names])
+    kept = KeptIndex(index)
+    for _ in range(2):  # rendered, then kept
+        result = index.lookup("10.1.2.3")
+        expected = dumps(render.render_lookup_doc("", QueryResult("", False, result), None, {}))
+        assert '{"query":"' + kept.tail(result, {}) == expected
+
+
+def test_a_large_batch_with_no_address_in_it_is_a_400_naming_the_first_lines(client):
+    lines = [f"bad-{n}" for n in range(100)]
+    response = client.post("/v1/lookup", json={"addresses": lines})
+    doc = assert_problem(response, 400)
+    assert doc["detail"].startswith("No address or CIDR to look up: 'bad-0' is not an IPv4")
+    assert "'bad-4'" in doc["detail"] and "'bad-5'" not in doc["detail"]
+    assert doc["detail"].endswith("(and 95 more).")
+
+
 def test_diff_and_changes(client):
     diff = client.get("/v1/diff").json()
     assert (diff["from"]["change_number"], diff["to"]["change_number"]) == (1, 2)
@@ -373,6 +457,71 @@ BASIC = Auth(username="edl", password="s3cret", tokens=("tok-1", "tok-2"))
 
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+# A feed URL answered before is answered again without FastAPI's routing (feeds.FeedShortcut)
+# when it is a 304 or a list already rendered: the same answer, the same checks.
+ASKED_AGAIN = ["/feeds/Storage.txt", "/feeds/profile/web.txt?region=westus&family=4"]
+
+
+@pytest.mark.parametrize("url", ASKED_AGAIN)
+def test_a_feed_asked_again_is_the_same_answer(store, profiles, url):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = client_for(store, profiles)
+    first, again = client.get(url), client.get(url)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again.headers == first.headers
+    etag = first.headers["etag"]
+    for _ in range(2):
+        unchanged = client.get(url, headers={"If-None-Match": f'"other", {etag}'})
+        assert unchanged.status_code == 304 and unchanged.content == b""
+        assert unchanged.headers["etag"] == etag
+        assert unchanged.headers["last-modified"] == first.headers["last-modified"]
+    # counted under the route's template, as every request
+    route = "/feeds/profile/{name}" if "profile" in url else "/feeds/{name}"
+    counted = {
+        s.labels["status"]: s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+        if s.name == "aztags_http_requests_total" and s.labels["route"] == route
+    }
+    assert counted == {"200": 2, "304": 2}
+
+
+@pytest.mark.parametrize("url", ASKED_AGAIN)
+def test_a_feed_asked_again_without_credentials_is_refused(store, profiles, url):
+    client = client_for(store, profiles, auth=BASIC)
+    asked = client.get(url, headers=basic("edl", "s3cret"))
+    assert asked.status_code == 200
+    assert_problem(client.get(url), 401)
+    assert_problem(client.get(url, headers={"If-None-Match": asked.headers["etag"]}), 401)
+
+
+def test_a_feed_asked_again_when_the_database_is_gone_is_an_error(tmp_path):
+    db = tmp_path / "aztags.db"
+    folder = tmp_path / "files"
+    folder.mkdir()
+    import_into(db, write_files(folder))
+    client = client_for(db)
+    assert client.get("/feeds/Storage.txt").status_code == 200
+    db.rename(tmp_path / "elsewhere.db")
+    assert_problem(client.get("/feeds/Storage.txt"), 503)
+
+
+def test_a_profile_feed_asked_again_follows_its_edited_profile(tmp_path, store):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "web.toml").write_text(WEB_PROFILE)
+    client = client_for(store, folder)
+    url = "/feeds/profile/web.txt?region=westus"
+    before = client.get(url)
+    assert "20.0.0.0/16" in before.text
+    (folder / "web.toml").write_text(
+        WEB_PROFILE.split("[[rule]]")[0] + "[[rule]]" + (WEB_PROFILE.split("[[rule]]")[1])
+    )  # the Sql rule removed
+    after = client.get(url, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200 and "20.0.0.0/16" not in after.text
 
 
 @pytest.mark.slow

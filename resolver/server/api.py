@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from resolver import render
 from resolver.errors import UsageError
+from resolver.server.database import WHOLE_INDEX_FROM, ServedStore
 from resolver.server.responses import Document, cached, with_validators
 
 MAX_BATCH = 10_000
@@ -107,7 +108,12 @@ def install(app: FastAPI) -> None:
     @app.post("/v1/lookup", tags=["api"], summary=f"Look up to {MAX_BATCH:,} addresses at once")
     def lookup_batch(batch: Annotated[LookupBatch, Body()]) -> Response:
         with db.view() as conn:
-            report = db.store(conn, batch.cloud).lookup_report(batch.addresses, at=batch.at)
+            store = db.store(conn, batch.cloud)
+            if isinstance(store, ServedStore) and len(batch.addresses) > WHOLE_INDEX_FROM:
+                # the same document, written from the snapshot's kept index (batch.py)
+                body = store.lookup_document(batch.addresses, at=batch.at)
+                return Response(body, media_type="application/json")
+            report = store.lookup_report(batch.addresses, at=batch.at)
         return Document(render.render_lookup_report_json(_answerable(report)))
 
     @app.get("/v1/diff", tags=["api"], summary="What changed between two snapshots")

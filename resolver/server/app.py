@@ -276,7 +276,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.db, max_age_days=settings.max_age_days)
     _install_errors(app)
-    # innermost (middleware added first is nearest the routes): its 413 reaches FastAPI's body
+    # the innermost of all: feeds asked before, answered without FastAPI's routing (feeds.py);
+    # every middleware added after it (auth first) still applies
+    app.state.feeds_asked = asked = feeds.Asked()
+    app.add_middleware(feeds.FeedShortcut, db=app.state.db, asked=asked)
+    # next (middleware added first is nearest the routes): its 413 reaches FastAPI's body
     # parsing as it is, not inside the task group of the guard's call_next
     app.add_middleware(BodyLimit, limit=MAX_BODY)
 

@@ -35,14 +35,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cache import history
 from cache.db import open_db, read_view
+from cache.store import load_current
 from resolver.clouds import get_cloud
 from resolver.errors import InvalidAddressError, StoreError
+from resolver.models import SnapshotInfo
 from resolver.query import At, CidrAnswer, LookupAnswer, TagStore
+from resolver.timelines import timeline_key
 
 if TYPE_CHECKING:
     from resolver.lookup import LookupIndex
-    from resolver.models import SnapshotInfo, TagSummary
+    from resolver.models import TagSummary
     from resolver.regions import RegionIndex
+    from resolver.server.batch import KeptIndex
 
 Identity = tuple[int, int]  # (st_dev, st_ino) of the database file
 T = TypeVar("T")
@@ -180,14 +184,33 @@ class ServedStore(TagStore):
                 answers.append(LookupAnswer(query.strip(), None, str(e)))
         return answers
 
+    def lookup_document(self, queries: Sequence[str], at: At = None) -> bytes:
+        """The API's JSON document of a lookup of many queries (resolver/server/batch.py),
+        from the snapshot's kept index, read in one view: byte for byte what the query layer's
+        ``lookup_report`` gives, rendered as the API renders every document."""
+        from resolver.server.batch import lookup_document
+
+        with read_view(self.conn):
+            snapshot = self.snapshot(at)
+            kept = self.kept_index(snapshot)
+            details = self.tag_details(snapshot)  # every tag: its summaries are kept
+            freshness = self.freshness(snapshot, at)
+        return lookup_document(kept, queries, snapshot, details, freshness)
+
     def whole_index(self, snapshot: SnapshotInfo) -> LookupIndex:
         """The snapshot's reverse-lookup index of every prefix, kept (call inside a read view)."""
+        return self.kept_index(snapshot).index
 
-        def build() -> LookupIndex:
+    def kept_index(self, snapshot: SnapshotInfo) -> KeptIndex:
+        """The snapshot's whole index with what batch lookups rendered from it (resolver/server/
+        batch.py), kept per database file and snapshot (call inside a read view)."""
+
+        def build() -> KeptIndex:
             from resolver.lookup import LookupIndex
+            from resolver.server.batch import KeptIndex
 
             pairs = history.load_pairs(self.conn, self.cloud.name, self._seq(snapshot))
-            return LookupIndex.build(pairs)
+            return KeptIndex(LookupIndex.build(pairs))
 
         return self.caches.indexes.get((self.cloud.name, snapshot.id, snapshot.sha256), build)
 
@@ -263,6 +286,12 @@ class Database:
             # the older one and the next request opens the file again (never the reverse)
             self._local.conn, self._local.identity = conn, identity
         return conn
+
+    def current(self, cloud: str) -> SnapshotInfo | None:
+        """The current snapshot of a cloud's file timeline, or None when it has none: one
+        statement, which reads one state of the database without a read view around it (the
+        feeds' shortcut asks this per request; a name that is no cloud raises NotFoundError)."""
+        return load_current(self.connection(), timeline_key(get_cloud(cloud)))
 
     @contextmanager
     def view(self) -> Iterator[sqlite3.Connection]:

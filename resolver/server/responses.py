@@ -4,8 +4,10 @@ Last-Modified, 304 for ``If-None-Match``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
@@ -14,13 +16,19 @@ from fastapi.responses import JSONResponse
 from resolver.models import SnapshotInfo
 
 
+def dumps(content: Any) -> str:
+    """The text of every JSON document the API answers: compact, dates as ISO text (``str``).
+    Compact is the C encoder (render_json's indent=2 forces the pure-Python one, 2-3x slower on a
+    10,000-address lookup); and the compact text of a list is its items' texts joined by ``,``
+    between ``[`` and ``]``, which the batch lookup (resolver/server/batch.py) builds on."""
+    return json.dumps(content, separators=(",", ":"), default=str)
+
+
 class Document(JSONResponse):
     """A JSON document built by resolver/render.py (dates as ISO text, like the CLI), compact."""
 
     def render(self, content: Any) -> bytes:
-        # compact: the C encoder (render_json's indent=2 forces the pure-Python one, 2-3x slower
-        # on a 10,000-address lookup)
-        return json.dumps(content, separators=(",", ":"), default=str).encode("utf-8")
+        return dumps(content).encode("utf-8")
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -40,13 +48,22 @@ def etag_for(snapshot: SnapshotInfo, *parts: object) -> str:
 
 
 def last_modified(snapshot: SnapshotInfo) -> str:
+    return _http_date(snapshot.fetched_at)
+
+
+@functools.lru_cache(maxsize=64)
+def _http_date(moment: datetime) -> str:  # every answer of one snapshot has the same one
     from email.utils import format_datetime
 
-    return format_datetime(snapshot.fetched_at, usegmt=True)
+    return format_datetime(moment, usegmt=True)
 
 
 def not_modified(request: Request, etag: str) -> bool:
-    wanted = request.headers.get("if-none-match")
+    return matches(request.headers.get("if-none-match"), etag)
+
+
+def matches(wanted: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header (None: absent) names ``etag`` (or is ``*``)."""
     if not wanted:
         return False
     return wanted.strip() == "*" or etag in [t.strip() for t in wanted.split(",")]
@@ -54,16 +71,24 @@ def not_modified(request: Request, etag: str) -> bool:
 
 def cached(request: Request, snapshot: SnapshotInfo, *parts: object) -> tuple[str, Response | None]:
     """The ETag for this answer, and a 304 response when the client has it already."""
-    etag = etag_for(snapshot, request.url.path, *parts)
-    if not_modified(request, etag):
-        return etag, Response(status_code=304, headers=_validators(snapshot, etag))
+    return conditional(request.url.path, request.headers.get("if-none-match"), snapshot, *parts)
+
+
+def conditional(
+    path: str, wanted: str | None, snapshot: SnapshotInfo, *parts: object
+) -> tuple[str, Response | None]:
+    """:func:`cached` from the request's path and ``If-None-Match`` header (None: absent)."""
+    etag = etag_for(snapshot, path, *parts)
+    if matches(wanted, etag):
+        return etag, Response(status_code=304, headers=validators(snapshot, etag))
     return etag, None
 
 
-def _validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
+def validators(snapshot: SnapshotInfo, etag: str) -> dict[str, str]:
+    """The headers every conditional answer carries, a 304 included."""
     return {"ETag": etag, "Last-Modified": last_modified(snapshot), "Cache-Control": "no-cache"}
 
 
 def with_validators(response: Response, snapshot: SnapshotInfo, etag: str) -> Response:
-    response.headers.update(_validators(snapshot, etag))
+    response.headers.update(validators(snapshot, etag))
     return response
