@@ -25,7 +25,6 @@ such as ``AzureFrontDoor.Frontend`` contain a dot but have no region.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections import Counter, defaultdict
@@ -173,6 +172,8 @@ class RegionIndex:
             raise NotFoundError(
                 f"Region {text!r} is ambiguous in this file.", suggestions=self._ambiguous[key]
             )
+        import difflib  # only for this error's suggestions: not on every query's start-up
+
         close = difflib.get_close_matches(key, list(self._aliases), n=6, cutoff=0.75)
         suggestions = tuple(dict.fromkeys(self._aliases[c] for c in close))[:3]
         message = f"Unknown region {text!r}."
