@@ -36,7 +36,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 # HTTP, the parser and the writer's digests; without a config file, its schema and TOML parser.
 NEVER = (
     *("resolver.profiles", "resolver.diff", "requests", "resolver.parse", "hashlib", "gzip"),
-    *("resolver.config", "tomllib"),
+    *("resolver.config", "tomllib", "socket", "difflib"),
 )
 
 
