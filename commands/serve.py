@@ -52,7 +52,11 @@ def _listen(host: str, port: int) -> Any:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelt out: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    # connections whose socket says so, and accepted ones inherit proto 0 otherwise. With Nagle
+    # on, a small body written after its headers waited for the client's delayed ACK: ~40 ms per
+    # request (1,100 req/s at 50 connections for a 6 KB feed) and a 26 ms p99 for a 77 KB one.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
