@@ -48,6 +48,7 @@ def test_mail_is_sent_over_verified_tls_with_auth(smtp):
     assert "changeNumber 376 (2025-11-03) → 377 (2025-11-10)" in body
 
 
+@pytest.mark.slow
 def test_one_event_subject_is_its_summary(starttls):
     assert channels.send(starttls.channel(), sample_message()).status is SendStatus.SENT
     (mail,) = starttls.wait_for(1)

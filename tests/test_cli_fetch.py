@@ -154,6 +154,7 @@ def test_real_file_fetched_by_a_subprocess_through_the_stable_folder(tmp_path):
     assert doc["snapshot"]["file_date"] == str(monday - timedelta(weeks=1))
 
 
+@pytest.mark.slow
 def test_a_quarantined_download_stays_reported_until_forced(env):
     big = simple_snapshot(1, {"T": [f"10.{i}.0.0/16" for i in range(10)]})
     small = simple_snapshot(2, {"T": ["10.0.0.0/16"]})

@@ -62,6 +62,7 @@ def _overlaps(a: str, b: str) -> bool:
     return x.version == y.version and x.overlaps(y)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(st.sampled_from("ABC"), edge_sets),
@@ -162,6 +163,7 @@ def test_a_prefix_dropped_and_taken_again_in_between_is_no_change(tmp_path):
     _check(tmp_path, first, edits)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=80,
     deadline=None,

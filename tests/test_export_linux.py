@@ -682,6 +682,7 @@ def test_same_input_same_bytes_with_the_header(aztags, fmt):
     assert first.startswith("# aztags") and "# cloud Public, changeNumber 259" in first
 
 
+@pytest.mark.slow
 def test_ipset_refuses_a_set_larger_than_its_maxelem():
     prefixes = tuple(f"{i >> 16}.{(i >> 8) & 255}.{i & 255}.0/24" for i in range(262_145))
     inp = ExportInput(HEADER, (ExportObject("big", prefixes),))

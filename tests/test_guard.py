@@ -93,6 +93,7 @@ def run(pytester: pytest.Pytester, data) -> dict[str, str]:
     return outcomes
 
 
+@pytest.mark.slow
 def test_unmarked_readers_fail_when_the_files_are_there(pytester, tmp_path):
     (tmp_path / "MANIFEST.tsv").write_text("cloud\tdate\n")
     (tmp_path / "Public").mkdir()
@@ -110,6 +111,7 @@ def test_unmarked_readers_fail_when_the_files_are_there(pytester, tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_unmarked_readers_fail_rather_than_skip_when_the_files_are_absent(pytester, tmp_path):
     assert run(pytester, tmp_path / "absent") == {
         "test_marked": "skipped",
@@ -122,6 +124,7 @@ def test_unmarked_readers_fail_rather_than_skip_when_the_files_are_absent(pytest
     }
 
 
+@pytest.mark.slow
 def test_the_failure_says_what_to_do(pytester, tmp_path):
     setup(pytester, tmp_path)
     pytester.makepyfile(

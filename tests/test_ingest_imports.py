@@ -59,6 +59,7 @@ def _files(tmp_path: Path) -> list[Path]:
     return [old, new]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("watch", "events"),
     [('tags = ["Sql"]', 1), ("all = true", 1), ('tags = ["Nothing.Here"]', 0)],
@@ -73,6 +74,7 @@ def test_recording_events_loads_no_delivery_machinery(tmp_path, watch, events):
     assert loaded == [], f"an import with a {watch} watch loaded {loaded}"
 
 
+@pytest.mark.slow
 def test_an_import_without_watches_loads_no_alert_machinery(tmp_path):
     code, modules, db = _import(tmp_path, "", *_files(tmp_path))
     assert code in (0, None)

@@ -95,6 +95,7 @@ def test_help_lists_every_command_without_importing_them(db, tmp_path):
     assert sorted(m for m in modules if m.startswith("commands.")) == ["commands.common"]
 
 
+@pytest.mark.slow
 def test_a_config_file_is_still_read_and_applied(db, tmp_path):
     # the schema is imported only when there is a file; its settings still reach the command
     config = tmp_path / "aztags.toml"
