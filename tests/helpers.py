@@ -532,6 +532,43 @@ def cli_env(
     }
 
 
+# A child interpreter that runs one aztags command and prints, last, its exit code and every
+# module it loaded (for the tests that check what a command imports)
+_MODULES_CHILD = """
+import json, sys
+from cli import main
+try:
+    main(sys.argv[1:], prog_name="aztags")
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def run_counting_modules(
+    args: list[str], env: dict[str, str | None], home: Path
+) -> tuple[int, str, set[str]]:
+    """``aztags ARGS`` in a fresh interpreter (no PATH, HOME at ``home``): its exit code, what
+    it printed before the last line, and the modules it loaded."""
+    import subprocess
+    import sys
+
+    child_env = {k: v for k, v in env.items() if v is not None}
+    child_env.update(PATH="", HOME=str(home))
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_CHILD, *args],
+        cwd=ROOT,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    *out, last = done.stdout.rstrip("\n").split("\n")
+    result = json.loads(last)
+    return result["code"], "\n".join(out), set(result["modules"])
+
+
 def expected_space(
     names, *, family: int | None = None, day: str = WEEKLY_2023[-1], cloud: str = "Public"
 ) -> dict[int, list]:

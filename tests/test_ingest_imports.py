@@ -8,25 +8,12 @@ Each case runs the real command in a fresh interpreter and checks what it stored
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, simple_snapshot
-
-CHILD = """
-import json, sys
-from cli import main
-try:
-    main(sys.argv[1:], prog_name="aztags")
-except SystemExit as e:
-    code = e.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
+from tests.helpers import cli_env, run_counting_modules, simple_snapshot
 
 DELIVERY = ("cache.outbox_rows", "resolver.alerts.deliver", "resolver.alerts.channels")
 ALERTS = ("resolver.alerts.events", "cache.outbox", "resolver.profiles", *DELIVERY)
@@ -36,19 +23,9 @@ def _import(tmp_path: Path, config: str, *files: Path) -> tuple[int, set[str], P
     db = tmp_path / "a.db"
     path = tmp_path / "aztags.toml"
     path.write_text(config)
-    env = {k: v for k, v in cli_env(db, tmp_path).items() if v is not None}
-    env.update(PATH="", HOME=str(tmp_path), AZTAGS_CONFIG=str(path))
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, "import", *map(str, files)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    result = json.loads(done.stdout.rstrip("\n").split("\n")[-1])
-    return result["code"], set(result["modules"]), db
+    env = {**cli_env(db, tmp_path), "AZTAGS_CONFIG": str(path)}
+    code, _, modules = run_counting_modules(["import", *map(str, files)], env, tmp_path)
+    return code, modules, db
 
 
 def _files(tmp_path: Path) -> list[Path]:

@@ -8,9 +8,6 @@ earlier test imported hides a regression), checks its answer, and lists the modu
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +17,7 @@ from cache.store import SaveOptions
 from cli import COMMANDS
 from resolver.models import RawFile
 from resolver.refresh import store_file
-from tests.helpers import ROOT, cli_env, simple_snapshot
-
-CHILD = """
-import json, sys
-from cli import main
-try:
-    main(sys.argv[1:], prog_name="aztags")
-except SystemExit as e:
-    code = e.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
+from tests.helpers import cli_env, run_counting_modules, simple_snapshot
 
 # Needed by no single query below: profiles (only --profile), the diff, difflib (suggestions),
 # HTTP, the parser and the writer's digests; without a config file, its schema and TOML parser.
@@ -51,21 +38,7 @@ def db(tmp_path_factory) -> Path:
 
 
 def run(db: Path, home: Path, *args: str) -> tuple[int, str, set[str]]:
-    env = {k: v for k, v in cli_env(db, home).items() if v is not None}
-    env["PATH"] = ""
-    env["HOME"] = str(home)
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    *out, last = done.stdout.rstrip("\n").split("\n")
-    result = json.loads(last)
-    return result["code"], "\n".join(out), set(result["modules"])
+    return run_counting_modules(list(args), cli_env(db, home), home)
 
 
 @pytest.mark.slow
