@@ -167,7 +167,8 @@ def main(ctx: click.Context, verbose: int, config_file: str | None) -> None:
     # At exit, the collector would walk every object the process made (every module's functions
     # and classes) before the OS takes the memory back anyway: ~9 ms of a ~90 ms `cidrs TAG`.
     # Frozen, they are left to the OS; what the commands open (the database, output files) they
-    # close themselves.
+    # close themselves. Registered once per process, however often main runs (tests run it often).
+    atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="aztags: %(message)s", stream=sys.stderr)
