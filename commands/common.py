@@ -204,9 +204,12 @@ def configured() -> Config:
 def alert_settings(kw: dict[str, Any]) -> Alerts:
     """The config file's watches, channels and delivery policy, checked. Profiles of watches
     come from --profiles-dir, else the config's ``profiles_dir`` (the `alerts` commands have no
-    such flag), else the per-user folder."""
-    from resolver.alerts.setup import alerts_from_config
+    such flag), else the per-user folder. Without a config file there is nothing to check (and
+    the config schema is not imported: 10-15 ms of every fetch and import)."""
+    from resolver.alerts.setup import Alerts, alerts_from_config
 
+    if click.get_current_context().find_root().obj is None:
+        return Alerts()
     config = configured()
     given = kw.get("profiles_dir") or tuple(
         Path(p) for p in cast("list[str]", config.settings.get("profiles_dir", []))

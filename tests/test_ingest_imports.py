@@ -62,6 +62,20 @@ def test_an_import_without_watches_loads_no_alert_machinery(tmp_path):
     assert loaded == [], f"an import without watches loaded {loaded}"
 
 
+@pytest.mark.slow
+def test_an_import_without_a_config_file_reads_no_config_schema(tmp_path):
+    db = tmp_path / "a.db"
+    code, _, modules = run_counting_modules(
+        ["import", *map(str, _files(tmp_path))], cli_env(db, tmp_path), tmp_path
+    )
+    assert code in (0, None)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (2,)
+    conn.close()
+    loaded = sorted(m for m in ("resolver.config", "tomllib", *ALERTS) if m in modules)
+    assert loaded == [], f"an import without a config file loaded {loaded}"
+
+
 def test_the_delivery_rows_are_still_importable_from_the_outbox():
     """cache.outbox still gives the delivery side's rows, now defined in cache.outbox_rows."""
     from cache import outbox, outbox_rows
