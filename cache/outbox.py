@@ -127,6 +127,8 @@ def delete_event(conn: sqlite3.Connection, event_id: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
+    """An alert event as stored, with the snapshots it is about and whether it was queued."""
+
     event: Event
     from_snapshot: int | None
     to_snapshot: int | None

@@ -13,6 +13,8 @@ from resolver.alerts.model import Event
 
 @dataclass(frozen=True, slots=True)
 class MessageRow:
+    """One outgoing alert message and where its delivery stands."""
+
     id: str
     channel: str
     created: datetime
@@ -35,6 +37,8 @@ class DeliveryRow:
 
 @dataclass(frozen=True, slots=True)
 class FetchRuns:
+    """A cloud's recent refresh runs: the failures in a row and what was alerted about them."""
+
     cloud: str
     failures: int = 0  # failed runs in a row
     last_error: str | None = None

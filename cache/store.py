@@ -40,6 +40,8 @@ _SNAPSHOT_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class SaveOptions:
+    """How a file is stored: raw copy kept, the quarantine threshold, and what may be forced."""
+
     keep_raw: bool = True  # keep the file, gzip-compressed, so history can be rebuilt
     quarantine_drop: float = 0.20  # a new latest file losing more than this share is quarantined
     force: bool = False  # accept a file that would be quarantined

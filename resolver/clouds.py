@@ -9,6 +9,8 @@ from resolver.errors import NotFoundError
 
 @dataclass(frozen=True, slots=True)
 class Cloud:
+    """One Azure cloud: the key users type, its file's name and where Microsoft publishes it."""
+
     key: str  # what users type: public, usgov, china, germany
     name: str  # the value of the file's "cloud" field and part of its file name
     download_id: int  # Download Center id (details.aspx?id=N)

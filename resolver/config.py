@@ -103,6 +103,8 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Boolean:
+    """A setting that takes true or false."""
+
     def accepts(self, value: object) -> bool:
         return isinstance(value, bool)
 
@@ -268,6 +270,8 @@ NAMES = ListOf(Text())
 
 @dataclass(frozen=True, slots=True)
 class Key:
+    """One key of a config section: the type of its value and whether it must be there."""
+
     type: ValueType
     required: bool = False
 

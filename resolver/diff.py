@@ -36,6 +36,8 @@ class Recut:
 
 @dataclass(frozen=True, slots=True)
 class TagDiff:
+    """One tag's change between two snapshots: prefixes added and removed, re-cuts, properties."""
+
     name: str
     status: ChangeKind  # added, removed or changed (a str: == "added" holds)
     added: tuple[str, ...]  # prefixes new in this tag (outside any re-cut)
@@ -46,6 +48,8 @@ class TagDiff:
 
 @dataclass(frozen=True, slots=True)
 class DiffSummary:
+    """Counts over a whole diff: tags added, removed and changed, addresses summed per tag."""
+
     tags_added: int
     tags_removed: int
     tags_changed: int

@@ -66,6 +66,8 @@ FEATURES = ("API", "NSG", "UDR", "FW", "VSE")
 
 @dataclass(frozen=True, slots=True)
 class CidrAnswer:
+    """The prefixes of tags or of a profile at one snapshot, with the tags they came from."""
+
     snapshot: SnapshotInfo
     tags: tuple[ServiceTag, ...]  # the tags resolved from the names or the profile
     prefixes: tuple[str, ...]  # their union (aggregated if asked), IPv4 first
@@ -109,6 +111,8 @@ class PrefixHistory:
 
 @dataclass(frozen=True, slots=True)
 class LookupAnswer:
+    """One looked-up line: the tags holding the address or CIDR, or why it is not one."""
+
     query: str
     result: QueryResult | None  # None when the query is not an address or CIDR
     error: str | None = None
@@ -126,6 +130,8 @@ class LookupReport:
 
 @dataclass(frozen=True, slots=True)
 class DiffAnswer:
+    """What changed between two snapshots, per tag; a summary; when Azure may use what is new."""
+
     before: SnapshotInfo
     after: SnapshotInfo
     tags: tuple[TagDiff, ...]

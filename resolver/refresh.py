@@ -37,6 +37,8 @@ AfterSave = Callable[[sqlite3.Connection, IngestResult, Snapshot], None]
 
 @dataclass(frozen=True, slots=True)
 class RefreshResult:
+    """One cloud's refresh: where its file came from and what storing it did."""
+
     cloud: Cloud
     source: str
     ingest: IngestResult | None  # None: the server said the file is unchanged (304)

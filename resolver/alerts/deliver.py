@@ -76,6 +76,8 @@ def policy_from_config(section: Mapping[str, Any]) -> Policy:
 
 @dataclass(slots=True)
 class Attempt:
+    """One attempt to send one message on one channel, as the delivery report lists it."""
+
     message: str
     channel: str
     attempt: int

@@ -30,6 +30,8 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Alerts:
+    """The alert settings of a config file, checked: watches, channels and the delivery policy."""
+
     watches: tuple[Watch, ...] = ()
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # the [alerts] table

@@ -23,6 +23,8 @@ SELECTORS = ("tags", "profile", "service", "all")
 
 @dataclass(frozen=True, slots=True)
 class Watch:
+    """A ``[[watch]]`` of the config file: which tags of a cloud to alert on, and where to send."""
+
     name: str
     cloud: str  # cloud key: public | usgov | china | germany
     channels: tuple[str, ...]

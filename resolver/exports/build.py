@@ -53,6 +53,8 @@ class ExportRequest:
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
+    """A finished export: its text, what it was rendered from and the snapshot exported."""
+
     text: str
     input: ExportInput
     format: Format

@@ -53,6 +53,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class State:
+    """What an export state file says the device was given last, per object."""
+
     format: str
     objects: Mapping[str, Sequence[str]]
     label: str  # "state file x.json (changeNumber 246, 2023-03-20)"

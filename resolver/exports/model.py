@@ -130,6 +130,8 @@ class ExportOptions:
 
 @dataclass(frozen=True, slots=True)
 class ExportInput:
+    """What a format renders: the header, the objects (or their deltas) and the options."""
+
     header: Header
     objects: tuple[ExportObject, ...]
     options: ExportOptions = ExportOptions()
@@ -146,6 +148,8 @@ class ExportInput:
 
 @dataclass(frozen=True, slots=True)
 class Output:
+    """A format's rendered text and the warnings it has for the user."""
+
     text: str
     warnings: tuple[str, ...] = ()
 

@@ -39,6 +39,8 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ProfileCheck:
+    """What ``aztags profile check`` found in one profile for one cloud and region."""
+
     profile: Profile
     cloud: str  # the cloud's file name
     region: str  # the region code checked, "" when none was given (or it is unknown)

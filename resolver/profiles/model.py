@@ -209,6 +209,8 @@ class RuleFilter:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
+    """A requirement profile as written: its rules (tags by direction and port) and host names."""
+
     name: str
     description: str
     source: str  # URL or text
@@ -221,6 +223,8 @@ class Profile:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedRule:
+    """A rule of a profile resolved against one snapshot: the tag it names there, or why none."""
+
     rule: Rule
     tag: TagInfo | None  # None when skipped, special, or when the tag is missing here
     skipped_reason: str | None  # "not needed in China"
@@ -237,6 +241,8 @@ class ResolvedRule:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedProfile:
+    """A profile resolved against one snapshot, cloud and region: each rule with its tag."""
+
     profile: Profile
     cloud: str  # the cloud's file name: "Public", "China", ...
     region: str  # ARM region code, "" when none was given

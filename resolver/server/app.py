@@ -95,6 +95,8 @@ def auth_from_config(section: Mapping[str, Any]) -> Auth:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """What ``aztags serve`` was given: the database, auth, staleness limit and profile folders."""
+
     db: Path
     auth: Auth = Auth()
     max_age_days: int = 14

@@ -39,6 +39,8 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One entry of an Atom feed (RFC 4287)."""
+
     id: str
     title: str
     updated: datetime
@@ -50,6 +52,8 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Feed:
+    """An Atom feed's own elements (RFC 4287): its id, titles, links and last update."""
+
     id: str
     title: str
     subtitle: str

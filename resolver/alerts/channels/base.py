@@ -439,6 +439,8 @@ def retry_after(value: str | None, *, now: datetime | None = None) -> float | No
 
 @dataclass(frozen=True, slots=True)
 class Response:
+    """A receiver's HTTP answer, as much of it as a delivery report needs."""
+
     status: int
     headers: Mapping[str, str]
     body: str  # the start of the body, decoded leniently

@@ -79,6 +79,8 @@ Side = str | tuple[str, ...]  # one value ("*", a service tag, a parameter) or a
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
+    """One NSG security rule before it is written as ARM JSON."""
+
     name: str
     direction: str  # Inbound | Outbound
     protocol: str  # Tcp | Udp | * | an ARM expression

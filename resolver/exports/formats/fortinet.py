@@ -54,6 +54,8 @@ def names(items: list[str]) -> list[str]:
 
 @dataclass(slots=True)
 class Address:
+    """A FortiOS address object: a subnet, an IPv6 prefix or a host name."""
+
     kind: str  # "subnet" (IPv4), "ip6", "fqdn", "wildcard-fqdn"
     value: str
 
@@ -64,6 +66,8 @@ class Address:
 
 @dataclass(slots=True)
 class Group:
+    """A FortiOS address group and the members it holds."""
+
     table: str  # addrgrp | addrgrp6
     members: list[str]
     comment: str
