@@ -293,6 +293,17 @@ def test_openapi_and_docs(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_the_openapi_document_lists_the_400_a_bad_request_gets_not_a_422(client):
+    schema = client.get("/openapi.json").json()
+    operations = [op for ops in schema["paths"].values() for op in ops.values()]
+    assert [op["operationId"] for op in operations if "422" in op["responses"]] == []
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    lookup = schema["paths"]["/v1/lookup"]["post"]["responses"]
+    assert "application/problem+json" in lookup["400"]["content"]
+    answer = client.post("/v1/lookup", json={"queries": ["1.2.3.4"]})  # "addresses" is the field
+    assert answer.status_code == 400 and str(answer.status_code) in lookup
+
+
 # -- feeds -----------------------------------------------------------------------------------------
 
 

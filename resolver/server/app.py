@@ -290,4 +290,27 @@ def create_app(settings: Settings) -> FastAPI:
 
     for module in (feeds, api, history, ops, web):
         module.install(app)
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI lists a 422 validation error under every operation with parameters, but a bad
+    request here is a 400 problem document (``_install_errors``), which PROBLEMS lists: the
+    OpenAPI document drops the 422s and the schemas only they used, so clients generated from
+    it expect what the server sends."""
+    generate = app.openapi  # FastAPI's: builds the document once and keeps it
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = generate()  # kept as app.openapi_schema: changed in place, once
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = doc.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
