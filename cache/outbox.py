@@ -65,11 +65,13 @@ def add_event(
     event: Event,
     channels: Sequence[str],
     *,
-    from_snapshot: int | None,
-    to_snapshot: int | None,
-    queued: bool,
+    from_snapshot: int | None = None,
+    to_snapshot: int | None = None,
+    queued: bool = True,
 ) -> None:
-    """Store an event and, when ``queued``, one pending delivery per channel."""
+    """Store an event and, when ``queued`` and there are channels, one pending delivery per
+    channel (an event of a watch without channels is recorded, never queued)."""
+    queued = queued and bool(channels)
     conn.execute(
         "INSERT INTO alert_events (id, type, created_at, cloud, watch, from_snapshot, "
         "to_snapshot, summary, data, queued) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

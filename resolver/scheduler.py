@@ -271,14 +271,7 @@ def _after_fetch(
                 event = fetch_failing_event(
                     watch, job.cloud.key, runs.failures, str(error), runs.last_success, now
                 )
-                outbox.add_event(
-                    conn,
-                    event,
-                    watch.channels,
-                    from_snapshot=None,
-                    to_snapshot=None,
-                    queued=bool(watch.channels),
-                )
+                outbox.add_event(conn, event, watch.channels)
             runs = replace(runs, failing_alerted=True)
     outbox.save_fetch_runs(conn, runs)
     return runs
@@ -302,14 +295,7 @@ def _stale_check(
         return
     for watch in _watches_of(alerts, job.cloud):
         event = stale_event(watch, current, state.age_days, job.stale_after_days, now)
-        outbox.add_event(
-            conn,
-            event,
-            watch.channels,
-            from_snapshot=None,
-            to_snapshot=current.id,
-            queued=bool(watch.channels),
-        )
+        outbox.add_event(conn, event, watch.channels, to_snapshot=current.id)
     outbox.save_fetch_runs(conn, replace(runs, stale_alerted_snapshot=current.id))
 
 
@@ -360,12 +346,7 @@ def _api_lag_check(
             continue
         event = api_lag_event(watch, found.file, found.api, mine, limit, now)
         outbox.add_event(
-            conn,
-            event,
-            watch.channels,
-            from_snapshot=found.file.id,
-            to_snapshot=found.api.id,
-            queued=bool(watch.channels),
+            conn, event, watch.channels, from_snapshot=found.file.id, to_snapshot=found.api.id
         )
         log.info("refresh %s: %s", job.cloud.key, event.summary)
 

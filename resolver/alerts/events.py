@@ -92,14 +92,7 @@ class Recorder:
             if current is None or result.snapshot.change_number > current.change_number:
                 for watch in watches:
                     event = quarantined_event(watch, result, self.now())
-                    outbox.add_event(
-                        conn,
-                        event,
-                        watch.channels,
-                        from_snapshot=None,
-                        to_snapshot=None,
-                        queued=bool(watch.channels),
-                    )
+                    outbox.add_event(conn, event, watch.channels)
             return
         # Outcome.CURRENT: the new snapshot is the last of the timeline.
         if len(accepted) < 2:
