@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -366,9 +366,9 @@ class Hider:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def os_reason(error: BaseException) -> str:
-    """A short reason for a network failure, from the exception and the ones it wraps, that
-    quotes no URL: "connection refused", "the host name does not resolve", ..."""
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception it wraps (cause, context, urllib3's ``reason``, arguments),
+    each once."""
     seen: set[int] = set()
     stack: list[BaseException] = [error]
     while stack:
@@ -376,6 +376,16 @@ def os_reason(error: BaseException) -> str:
         if id(e) in seen:
             continue
         seen.add(id(e))
+        yield e
+        for inner in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+
+
+def os_reason(error: BaseException) -> str:
+    """A short reason for a network failure, from the exception and the ones it wraps, that
+    quotes no URL: "connection refused", "the host name does not resolve", ..."""
+    for e in _chain(error):
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"
         if isinstance(e, ConnectionResetError):
@@ -388,26 +398,11 @@ def os_reason(error: BaseException) -> str:
             return f"certificate verification failed ({e.verify_message})"
         if isinstance(e, OSError) and e.strerror:
             return e.strerror[0].lower() + e.strerror[1:]
-        for inner in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args):
-            if isinstance(inner, BaseException):
-                stack.append(inner)
     return "the connection failed"
 
 
 def is_certificate_error(error: BaseException) -> bool:
-    seen: set[int] = set()
-    stack: list[BaseException] = [error]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return True
-        for inner in (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args):
-            if isinstance(inner, BaseException):
-                stack.append(inner)
-    return False
+    return any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(error))
 
 
 def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
