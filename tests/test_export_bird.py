@@ -9,10 +9,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli import main
-from tests.helpers import WEEKLY_2023, cli_env, collapsed, raw_tags, simple_snapshot, union_of
+from tests.helpers import (
+    WEEKLY_2023,
+    cli_env,
+    cli_invoker,
+    collapsed,
+    raw_tags,
+    simple_snapshot,
+    union_of,
+)
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["Storage.WestEurope", "AzureCloud.westeurope"]
@@ -47,8 +53,7 @@ def bird_parse(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
-    return lambda *args: CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return cli_invoker(cli_env(db, tmp_path))
 
 
 @pytest.mark.realdata
@@ -71,10 +76,7 @@ def test_bird_sets_cover_exactly_the_query_and_parse(aztags, tmp_path, aggregate
 @pytest.fixture
 def small(tmp_path):
     db = tmp_path / "small.db"
-    env = cli_env(db, tmp_path)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    invoke = cli_invoker(cli_env(db, tmp_path))
 
     tags = {"AzureCloud": ["10.0.0.0/16"], "Sql": ["20.0.0.0/16", "2001:db8::/48"]}
     path = tmp_path / "ServiceTags_Public_20250101.json"

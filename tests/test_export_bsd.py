@@ -10,12 +10,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli import main
 from resolver.exports.formats import bsd
 from resolver.exports.model import ExportInput, ExportObject, Header
-from tests.helpers import WEEKLY_2023, cli_env, collapsed, raw_tags, simple_snapshot, union_of
+from tests.helpers import (
+    WEEKLY_2023,
+    cli_env,
+    cli_invoker,
+    collapsed,
+    raw_tags,
+    simple_snapshot,
+    union_of,
+)
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["Storage.WestEurope", "AzureCloud.westeurope"]
@@ -29,8 +35,7 @@ def read_like_pfctl(text: str) -> list[str]:
 
 @pytest.fixture
 def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
-    return lambda *args: CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return cli_invoker(cli_env(db, tmp_path))
 
 
 @pytest.mark.realdata
@@ -49,10 +54,7 @@ def test_pf_table_file_covers_exactly_the_query(aztags, aggregate):
 @pytest.fixture
 def small(tmp_path: Path):
     db = tmp_path / "small.db"
-    env = cli_env(db, tmp_path)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    invoke = cli_invoker(cli_env(db, tmp_path))
 
     azure = [f"10.{i}.0.0/16" for i in range(10)]
     for cn, sql in enumerate((["20.0.0.0/16", "20.1.0.0/16"], ["20.1.0.0/16", "2001:db8::/48"]), 1):
