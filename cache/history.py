@@ -1,14 +1,106 @@
-"""Point-in-time reads over the interval tables: what a cloud's tags held at any stored snapshot."""
+"""Reads of the store: snapshot metadata, and point-in-time reads over the interval tables (what
+a cloud's tags held at any stored snapshot). cache/store.py writes."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from cache.store import features_from_text, load_snapshots
 from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
 from resolver.prefixes import BITS
+
+# -- snapshot metadata -----------------------------------------------------------------------------
+
+SNAPSHOT_COLUMNS = (
+    "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
+    "tag_count, prefix_count, quarantined, seq, quarantine_reason"
+)
+
+
+def features_from_text(text: str | None) -> frozenset[str] | None:
+    return None if text is None else frozenset(f for f in text.split(",") if f)
+
+
+def snapshot_row(conn: sqlite3.Connection, snapshot_id: int) -> tuple[Any, ...]:
+    """A snapshot's row of ``snapshots`` (SNAPSHOT_COLUMNS), for :func:`snapshot_info`."""
+    row: tuple[Any, ...] = conn.execute(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
+    ).fetchone()
+    return row
+
+
+def snapshot_info(row: Sequence[Any], current_id: int | None = None) -> SnapshotInfo:
+    """A snapshot's metadata from its row (SNAPSHOT_COLUMNS); ``current_id``: the cloud's
+    current snapshot."""
+    return SnapshotInfo(
+        id=row[0],
+        cloud=row[1],
+        change_number=row[2],
+        file_date=date.fromisoformat(row[3]) if row[3] else None,
+        sha256=row[4],
+        source=row[5],
+        fetched_at=datetime.fromisoformat(row[6]),
+        etag=row[7],
+        last_modified=row[8],
+        size=row[9],
+        tag_count=row[10],
+        prefix_count=row[11],
+        quarantined=bool(row[12]),
+        seq=row[13],
+        quarantine_reason=row[14],
+        is_current=row[0] == current_id,
+    )
+
+
+def snapshot_at(conn: sqlite3.Connection, cloud: str, seq: int) -> SnapshotInfo | None:
+    """The snapshot at ``seq`` of a cloud's timeline, if any."""
+    row = conn.execute(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq = ?", (cloud, seq)
+    ).fetchone()
+    return snapshot_info(row) if row else None
+
+
+def load_snapshots(conn: sqlite3.Connection, cloud: str | None = None) -> list[SnapshotInfo]:
+    """Every stored snapshot (quarantined ones too), by cloud, then timeline order."""
+    where, args = ("WHERE cloud = ?", (cloud,)) if cloud else ("", ())
+    rows = conn.execute(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshots {where} "
+        "ORDER BY cloud, seq IS NULL, seq, change_number, id",
+        args,
+    ).fetchall()
+    current = {
+        c: i
+        for c, i in conn.execute(
+            "SELECT cloud, id FROM snapshots s WHERE seq = "
+            "(SELECT max(seq) FROM snapshots WHERE cloud = s.cloud)"
+        )
+    }
+    return [snapshot_info(row, current.get(row[1])) for row in rows]
+
+
+def load_current(conn: sqlite3.Connection, cloud: str) -> SnapshotInfo | None:
+    """The newest accepted snapshot of a cloud, or None when nothing is stored."""
+    row = conn.execute(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq IS NOT NULL "
+        "ORDER BY seq DESC LIMIT 1",
+        (cloud,),
+    ).fetchone()
+    return snapshot_info(row, row[0]) if row else None
+
+
+def load_raw(conn: sqlite3.Connection, snapshot_id: int) -> bytes | None:
+    """The stored file, uncompressed, or None when raw files are not kept."""
+    row = conn.execute(
+        "SELECT encoding, data FROM raw_files WHERE snapshot_id = ?", (snapshot_id,)
+    ).fetchone()
+    import gzip
+
+    return gzip.decompress(row[1]) if row else None
+
+
+# -- tags at a snapshot ----------------------------------------------------------------------------
 
 # An interval [from_seq, to_seq) covers seq when:
 _COVERS = "{t}.from_seq <= :seq AND ({t}.to_seq IS NULL OR {t}.to_seq > :seq)"

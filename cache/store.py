@@ -1,4 +1,4 @@
-"""Save a parsed snapshot into the store, writing its history; read snapshot metadata back.
+"""Save a parsed snapshot into the store, writing its history (cache/history.py reads it back).
 
 ``save_snapshot`` is the one place where history is written. A snapshot is placed in its cloud's
 timeline by (changeNumber, file date, content digest), so files can arrive in any order: a file
@@ -13,9 +13,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from cache.history import (
+    SNAPSHOT_COLUMNS,
+    features_from_text,
+    snapshot_at,
+    snapshot_info,
+    snapshot_row,
+)
 from resolver.models import (
     PROPERTY_FIELDS,
     ChangeKind,
@@ -31,11 +38,6 @@ from resolver.prefixes import count, parse_prefix, sort_prefixes
 
 Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)
 _T = TypeVar("_T")
-
-_SNAPSHOT_COLUMNS = (
-    "id, cloud, change_number, file_date, sha256, source, fetched_at, etag, last_modified, size, "
-    "tag_count, prefix_count, quarantined, seq, quarantine_reason"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +56,6 @@ class SaveOptions:
 def features_text(features: frozenset[str] | None) -> str | None:
     """networkFeatures as stored: NULL for JSON null, "" for an empty list, else sorted names."""
     return None if features is None else ",".join(sorted(features))
-
-
-def features_from_text(text: str | None) -> frozenset[str] | None:
-    return None if text is None else frozenset(f for f in text.split(",") if f)
 
 
 def _version_key(tag: ServiceTag, digest: str | None = None) -> Row:
@@ -155,17 +153,17 @@ def save_snapshot(
     digest = content_digest(versions.items())
     file_date = raw.file_date.isoformat() if raw.file_date else None
     existing = conn.execute(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots "
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshots "
         "WHERE cloud = ? AND change_number = ? AND content_digest = ?",
         (snapshot.cloud, snapshot.change_number, digest),
     ).fetchone()
     if existing is not None and not (existing[12] and options.force):
-        info = _info(existing)
+        info = snapshot_info(existing)
         outcome = Outcome.QUARANTINED if info.quarantined else Outcome.DUPLICATE
         return IngestResult(info, outcome, notes=_dup_note(info))
     order = (snapshot.change_number, file_date or "", digest)
     s, n = _position(conn, snapshot.cloud, order)
-    previous = _snapshot_at(conn, snapshot.cloud, s - 1) if s > 1 else None
+    previous = snapshot_at(conn, snapshot.cloud, s - 1) if s > 1 else None
     if n is None and previous is not None and not options.force:
         lost = previous.prefix_count - snapshot.prefix_count
         if previous.prefix_count and lost > options.quarantine_drop * previous.prefix_count:
@@ -180,7 +178,7 @@ def save_snapshot(
                 _save_raw(conn, snapshot_id, raw, options)
             else:
                 snapshot_id = existing[0]
-            info = _info(_row(conn, snapshot_id))
+            info = snapshot_info(snapshot_row(conn, snapshot_id))
             return IngestResult(info, Outcome.QUARANTINED, notes=(reason,))
 
     if n is not None:
@@ -196,7 +194,7 @@ def save_snapshot(
             (s, snapshot_id),
         )
     counts, changes = _splice_history(conn, snapshot, versions, s, n, networks or {})
-    info = _info(_row(conn, snapshot_id))
+    info = snapshot_info(snapshot_row(conn, snapshot_id))
     outcome = Outcome.CURRENT if n is None else Outcome.BACKFILL
     return IngestResult(info, outcome, *counts, changes=changes)
 
@@ -651,79 +649,3 @@ def _ensure_prefixes(
 def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-# -- reading snapshot metadata ---------------------------------------------------------------------
-
-
-def _row(conn: sqlite3.Connection, snapshot_id: int) -> Row:
-    row: Row = conn.execute(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE id = ?", (snapshot_id,)
-    ).fetchone()
-    return row
-
-
-def _info(row: Row, current_id: int | None = None) -> SnapshotInfo:
-    return SnapshotInfo(
-        id=row[0],
-        cloud=row[1],
-        change_number=row[2],
-        file_date=date.fromisoformat(row[3]) if row[3] else None,
-        sha256=row[4],
-        source=row[5],
-        fetched_at=datetime.fromisoformat(row[6]),
-        etag=row[7],
-        last_modified=row[8],
-        size=row[9],
-        tag_count=row[10],
-        prefix_count=row[11],
-        quarantined=bool(row[12]),
-        seq=row[13],
-        quarantine_reason=row[14],
-        is_current=row[0] == current_id,
-    )
-
-
-def _snapshot_at(conn: sqlite3.Connection, cloud: str, seq: int) -> SnapshotInfo | None:
-    row = conn.execute(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq = ?", (cloud, seq)
-    ).fetchone()
-    return _info(row) if row else None
-
-
-def load_snapshots(conn: sqlite3.Connection, cloud: str | None = None) -> list[SnapshotInfo]:
-    """Every stored snapshot (quarantined ones too), by cloud, then timeline order."""
-    where, args = ("WHERE cloud = ?", (cloud,)) if cloud else ("", ())
-    rows = conn.execute(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots {where} "
-        "ORDER BY cloud, seq IS NULL, seq, change_number, id",
-        args,
-    ).fetchall()
-    current = {
-        c: i
-        for c, i in conn.execute(
-            "SELECT cloud, id FROM snapshots s WHERE seq = "
-            "(SELECT max(seq) FROM snapshots WHERE cloud = s.cloud)"
-        )
-    }
-    return [_info(row, current.get(row[1])) for row in rows]
-
-
-def load_current(conn: sqlite3.Connection, cloud: str) -> SnapshotInfo | None:
-    """The newest accepted snapshot of a cloud, or None when nothing is stored."""
-    row = conn.execute(
-        f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE cloud = ? AND seq IS NOT NULL "
-        "ORDER BY seq DESC LIMIT 1",
-        (cloud,),
-    ).fetchone()
-    return _info(row, row[0]) if row else None
-
-
-def load_raw(conn: sqlite3.Connection, snapshot_id: int) -> bytes | None:
-    """The stored file, uncompressed, or None when raw files are not kept."""
-    row = conn.execute(
-        "SELECT encoding, data FROM raw_files WHERE snapshot_id = ?", (snapshot_id,)
-    ).fetchone()
-    import gzip
-
-    return gzip.decompress(row[1]) if row else None

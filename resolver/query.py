@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeAlias, TypeVar, ca
 
 from cache import history
 from cache.db import read_view
-from cache.store import load_current, load_snapshots
+from cache.history import load_current, load_snapshots
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import EmptyStoreError, InvalidAddressError, NotFoundError, UsageError
 from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion

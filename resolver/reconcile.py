@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from cache.db import read_view
-from cache.history import first_seen, load_tags, prefix_spans, timeline
-from cache.store import load_current
+from cache.history import first_seen, load_current, load_tags, prefix_spans, timeline
 from resolver.clouds import Cloud
 from resolver.errors import EmptyStoreError
 from resolver.models import ServiceTag, SnapshotInfo

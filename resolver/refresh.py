@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cache.db import snapshot_transaction
-from cache.store import SaveOptions, known_prefix_digests, load_snapshots, save_snapshot
+from cache.history import load_snapshots
+from cache.store import SaveOptions, known_prefix_digests, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
 from resolver.models import IngestResult, Outcome, RawFile, Snapshot, SnapshotInfo

@@ -283,7 +283,7 @@ def _stale_check(
     from dataclasses import replace
 
     from cache import outbox
-    from cache.store import load_current
+    from cache.history import load_current
     from resolver.alerts.events import stale_event
     from resolver.staleness import staleness
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from cache.db import read_view
-from cache.store import load_current
+from cache.history import load_current
 from resolver.clouds import Cloud
 from resolver.errors import EmptyStoreError
 from resolver.models import SnapshotInfo

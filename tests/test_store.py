@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cache.db import open_db, transaction
-from cache.history import load_tags
-from cache.store import SaveOptions, load_current, load_snapshots, save_snapshot
+from cache.history import load_current, load_snapshots, load_tags
+from cache.store import SaveOptions, save_snapshot
 from resolver.diff import diff_tags
 from resolver.errors import SnapshotError
 from resolver.models import ChangeKind, Outcome, RawFile, TagChange
@@ -159,7 +159,7 @@ def test_at_before_first_snapshot_and_unknown_cn(conn):
 
 
 def test_raw_file_kept_compressed_unless_turned_off(conn):
-    from cache.store import load_raw
+    from cache.history import load_raw
 
     data = simple_snapshot(1, A)
     kept = ingest(conn, data, "2025-01-06")

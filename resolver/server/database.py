@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cache import history
 from cache.db import open_db, read_view
-from cache.store import load_current
+from cache.history import load_current
 from resolver.clouds import get_cloud
 from resolver.errors import InvalidAddressError, StoreError
 from resolver.models import SnapshotInfo

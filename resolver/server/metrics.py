@@ -152,7 +152,7 @@ class StoreCollector(Collector):
 
     def _read(self) -> list[Metric]:
         from cache import outbox
-        from cache.store import load_current
+        from cache.history import load_current
         from resolver.clouds import CLOUDS
         from resolver.refs import snapshot_day
         from resolver.staleness import staleness
