@@ -54,7 +54,7 @@ def status(cloud: str, max_age_days: int, timeline: str, db: Path | None, as_jso
     --source api) is too old.
     """
     from resolver.render import render_stale_note, render_status_json, render_status_text
-    from resolver.staleness import status_report
+    from resolver.status import status_report
 
     report = status_report(
         connect(db, readonly=True),

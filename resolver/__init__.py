@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "TagStore": "resolver.query",
     "CidrAnswer": "resolver.query",
-    "DiffAnswer": "resolver.query",
-    "LookupAnswer": "resolver.query",
+    "DiffAnswer": "resolver.diff",
+    "LookupAnswer": "resolver.lookup",
     "aggregate_prefixes": "resolver.prefixes",
     "LookupIndex": "resolver.lookup",
     "LookupMatch": "resolver.lookup",

@@ -17,10 +17,16 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from resolver.models import PROPERTY_FIELDS, ChangeKind, ServiceTag
 from resolver.prefixes import Interval, interval, merge
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from resolver.models import SnapshotInfo
 
 # (family, (first, last)) of a prefix: resolver.prefixes.interval, or a table read from the store
 Intervals = Mapping[str, tuple[int, Interval]]
@@ -58,6 +64,20 @@ class DiffSummary:
     ipv4_addresses_removed: int
     ipv6_64s_added: int  # /64 networks holding addresses a tag gained (partly or wholly)
     ipv6_64s_removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiffAnswer:
+    """What changed between two snapshots, per tag; a summary; when Azure may use what is new."""
+
+    before: SnapshotInfo
+    after: SnapshotInfo
+    tags: tuple[TagDiff, ...]
+    summary: DiffSummary
+    usable_from: date | None  # prefixes new in the newer file may be used by Azure from this day
+    # per added (tag, prefix): the day Azure may use it, from the first snapshot that had it
+    # (earlier than usable_from when the diff spans several weeks)
+    usable_by_prefix: Mapping[tuple[str, str], date | None] = field(default_factory=dict)
 
 
 def diff_prefixes(

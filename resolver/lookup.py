@@ -26,8 +26,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 from resolver.errors import InvalidAddressError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from resolver.models import SnapshotInfo, TagSummary
+    from resolver.staleness import Freshness
 
 __all__ = [
     "InvalidAddressError",
@@ -68,6 +75,32 @@ class QueryResult:
     def tags(self) -> tuple[str, ...]:
         """Distinct tag names of ``containing`` then ``overlapping``, first occurrence kept."""
         return tuple(dict.fromkeys(m.tag for m in self.containing + self.overlapping))
+
+
+@dataclass(frozen=True, slots=True)
+class LookupAnswer:
+    """One looked-up line: the tags holding the address or CIDR, or why it is not one."""
+
+    query: str
+    result: QueryResult | None  # None when the query is not an address or CIDR
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupReport:
+    """Lookups with what a renderer needs, all read from one snapshot in one view."""
+
+    snapshot: SnapshotInfo
+    answers: tuple[LookupAnswer, ...]
+    details: Mapping[str, TagSummary]  # the tags in the answers: name -> region, systemService...
+    freshness: Freshness | None = None  # what to say about the snapshot (stale, --at past it)
+
+
+@dataclass(frozen=True, slots=True)
+class CommentLine:
+    """A batch line starting with ``#``: not a query, passed through (text) or skipped (JSON)."""
+
+    text: str
 
 
 _EMPTY: tuple[LookupMatch, ...] = ()

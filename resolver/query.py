@@ -45,8 +45,16 @@ from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
 from resolver.timelines import API, FILE, check_source, describe, timeline_key
 
 if TYPE_CHECKING:
-    from resolver.diff import DiffSummary, TagDiff
-    from resolver.lookup import LookupIndex, LookupMatch, QueryResult
+    from resolver.diff import DiffAnswer, DiffSummary, TagDiff
+    from resolver.history import PrefixHistory, TagHistory
+    from resolver.lookup import (
+        CommentLine,
+        LookupAnswer,
+        LookupIndex,
+        LookupMatch,
+        LookupReport,
+        QueryResult,
+    )
     from resolver.profiles import ResolvedProfile
 
 
@@ -75,71 +83,6 @@ class CidrAnswer:
     profile: ResolvedProfile | None = None  # when asked by profile (only the rules selected)
     # per rule of ``profile.rules``: its tag's prefixes (one family if asked, aggregated if asked)
     rule_prefixes: tuple[tuple[str, ...], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TagHistory:
-    """A tag's versions (:meth:`TagStore.history`) with the snapshot the history runs up to."""
-
-    snapshot: SnapshotInfo  # the current snapshot when asked
-    query: str  # the name as asked
-    versions: tuple[TagVersion, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PrefixSpan:
-    """One stretch of the timeline in which a tag held a prefix without a break."""
-
-    tag: str
-    prefix: str
-    relation: str  # "equal": the prefix asked; "contains": it contains it; "inside": within it
-    first: SnapshotInfo  # the first snapshot that had it
-    last: SnapshotInfo  # the last snapshot that had it
-    removed_in: SnapshotInfo | None  # the first snapshot without it; None: still in the current
-
-
-@dataclass(frozen=True, slots=True)
-class PrefixHistory:
-    """Which tags held an address or a CIDR, over every stored snapshot of a cloud."""
-
-    query: str  # canonical: 20.33.2.0/24, or the address
-    is_address: bool
-    snapshot: SnapshotInfo  # the current snapshot: the history runs up to it
-    first_snapshot: SnapshotInfo  # the oldest stored one: the history starts there
-    spans: tuple[PrefixSpan, ...]  # by first snapshot, most specific prefix first, then tag
-
-
-@dataclass(frozen=True, slots=True)
-class LookupAnswer:
-    """One looked-up line: the tags holding the address or CIDR, or why it is not one."""
-
-    query: str
-    result: QueryResult | None  # None when the query is not an address or CIDR
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LookupReport:
-    """Lookups with what a renderer needs, all read from one snapshot in one view."""
-
-    snapshot: SnapshotInfo
-    answers: tuple[LookupAnswer, ...]
-    details: Mapping[str, TagSummary]  # the tags in the answers: name -> region, systemService...
-    freshness: Freshness | None = None  # what to say about the snapshot (stale, --at past it)
-
-
-@dataclass(frozen=True, slots=True)
-class DiffAnswer:
-    """What changed between two snapshots, per tag; a summary; when Azure may use what is new."""
-
-    before: SnapshotInfo
-    after: SnapshotInfo
-    tags: tuple[TagDiff, ...]
-    summary: DiffSummary
-    usable_from: date | None  # prefixes new in the newer file may be used by Azure from this day
-    # per added (tag, prefix): the day Azure may use it, from the first snapshot that had it
-    # (earlier than usable_from when the diff spans several weeks)
-    usable_by_prefix: Mapping[tuple[str, str], date | None] = field(default_factory=dict)
 
 
 P = ParamSpec("P")
@@ -176,13 +119,6 @@ class UnknownTagError(NotFoundError):
 
 
 At = str | AtRef | None  # what every query's ``at`` takes: None (current), "YYYY-MM-DD", "cn:N"
-
-
-@dataclass(frozen=True, slots=True)
-class CommentLine:
-    """A batch line starting with ``#``: not a query, passed through (text) or skipped (JSON)."""
-
-    text: str
 
 
 # One line of a batch lookup: the index's shared tuple for an address, a QueryResult for a CIDR,
@@ -657,6 +593,8 @@ class TagStore:
     @_one_view
     def history_report(self, name: str) -> TagHistory:
         """:meth:`history` with the snapshot it runs up to, read in one view."""
+        from resolver.history import TagHistory
+
         snapshot = self.snapshot()
         return TagHistory(snapshot, name.strip(), tuple(self.history(name)))
 
@@ -667,6 +605,8 @@ class TagStore:
 
         Raises InvalidAddressError for text that is neither, NotFoundError when no stored
         snapshot of the cloud had it in any tag."""
+        from resolver.history import PrefixHistory, PrefixSpan
+
         parsed = parse_network(query)
         if parsed is None:
             raise InvalidAddressError(query.strip())
@@ -739,7 +679,7 @@ class TagStore:
         pairs = history.load_pairs_for(self.conn, self.timeline, snapshot.seq, candidates)
         for within in ranges:
             pairs += history.load_pairs_for(self.conn, self.timeline, snapshot.seq, within=within)
-        from resolver.lookup import LookupIndex
+        from resolver.lookup import LookupAnswer, LookupIndex
 
         index = LookupIndex.build(pairs)
         answers = []
@@ -754,6 +694,8 @@ class TagStore:
     def lookup_report(self, queries: Sequence[str], at: At = None) -> LookupReport:
         """:meth:`lookup` with the snapshot it read and its tags' details, in one view (two
         calls could see two snapshots if a file is stored in between)."""
+        from resolver.lookup import LookupReport
+
         snapshot = self.snapshot(at)
         answers = self.lookup(queries, at=at)  # the same snapshot: the same view
         named = {
@@ -892,6 +834,8 @@ class TagStore:
                 seq = since.get(key := (d.name, p))
                 if seq is not None:  # arrived after before.seq
                     usable_by_prefix[key] = usable[seq]
+        from resolver.diff import DiffAnswer
+
         return DiffAnswer(before, after, tags, summary, _usable(after), usable_by_prefix)
 
     def changes_between(
@@ -961,6 +905,8 @@ def _answer_line(
     if not text:
         return None
     if text[0] == "#":
+        from resolver.lookup import CommentLine  # loaded already: the batch path imported it
+
         return CommentLine(text)
     if "/" in text:
         try:

@@ -25,23 +25,17 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
     from cache.outbox import DeliveryRow
     from resolver.alerts.deliver import Report as DeliveryReport
     from resolver.clouds import Cloud
-    from resolver.lookup import LookupMatch, QueryResult
+    from resolver.diff import DiffAnswer
+    from resolver.history import PrefixHistory, TagHistory
+    from resolver.lookup import LookupAnswer, LookupMatch, LookupReport, QueryResult
     from resolver.models import IngestResult, SnapshotInfo, TagSummary, TagVersion
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule, SourceRef
     from resolver.profiles.check import ProfileCheck
-    from resolver.query import (
-        BatchAnswer,
-        CidrAnswer,
-        CloudsBatch,
-        DiffAnswer,
-        LookupAnswer,
-        LookupReport,
-        PrefixHistory,
-        TagHistory,
-    )
+    from resolver.query import BatchAnswer, CidrAnswer, CloudsBatch
     from resolver.reconcile import Reconciliation
     from resolver.refresh import RefreshResult
-    from resolver.staleness import CloudStatus, Freshness
+    from resolver.staleness import Freshness
+    from resolver.status import CloudStatus
 
 Details = Mapping[str, "TagSummary"]  # tag name -> its region, systemService... (tag_details)
 
@@ -770,8 +764,10 @@ def render_lookup_all_stream(
 ) -> Iterator[str]:
     """:func:`render_lookup_stream` for ``CloudsBatch.answers``: the layout of
     :func:`render_lookup_all_text` (or JSON lines), blank and comment lines as there."""
-    from resolver.lookup import QueryResult  # loaded already, as the next one
-    from resolver.query import CommentLine
+    from resolver.lookup import (
+        CommentLine,
+        QueryResult,  # loaded already, as the next one
+    )
 
     clouds = [(b.snapshot.cloud, b.details) for b in batch.batches]
     cache: dict[tuple[int, ...], str] = {}
@@ -806,8 +802,10 @@ def render_lookup_all_stream(
 def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
     """A batch line off the fast path: blank, a comment, a CIDR's answer, or a bad line's
     error. A comment passes through as written in text, and is left out of JSON lines."""
-    from resolver.lookup import QueryResult  # loaded already, as the next one
-    from resolver.query import CommentLine  # loaded already: only the batch path gets here
+    from resolver.lookup import (
+        CommentLine,  # loaded already: only the batch path gets here
+        QueryResult,  # loaded already, as the next one
+    )
 
     if result is None:
         return "\n"

@@ -17,7 +17,8 @@ from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 from resolver.models import RawFile, SnapshotInfo
 from resolver.refresh import store_file
 from resolver.refs import AtRef, parse_at, pick_snapshot
-from resolver.staleness import Staleness, cloud_status, staleness
+from resolver.staleness import Staleness, staleness
+from resolver.status import cloud_status
 from tests.helpers import simple_snapshot
 
 PUBLIC, GERMANY = get_cloud("public"), get_cloud("germany")

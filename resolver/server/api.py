@@ -50,7 +50,7 @@ def install(app: FastAPI) -> None:
     @app.get("/v1/status", tags=["api"], summary="Each cloud's current snapshot and its age")
     def status(cloud: Annotated[str, Query(max_length=16)] = "all") -> Response:
         from resolver.clouds import CLOUDS, get_cloud
-        from resolver.staleness import cloud_status
+        from resolver.status import cloud_status
 
         clouds = CLOUDS if cloud.lower() == "all" else (get_cloud(cloud),)
         with db.view() as conn:

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from resolver import render
 from resolver.errors import InvalidAddressError, UsageError
-from resolver.lookup import LookupMatch, QueryResult
-from resolver.query import LookupReport
+from resolver.lookup import LookupMatch, LookupReport, QueryResult
 from resolver.server.responses import dumps
 
 if TYPE_CHECKING:

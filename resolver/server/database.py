@@ -38,8 +38,9 @@ from cache.db import open_db, read_view
 from cache.history import load_current
 from resolver.clouds import get_cloud
 from resolver.errors import InvalidAddressError, StoreError
+from resolver.lookup import LookupAnswer
 from resolver.models import SnapshotInfo
-from resolver.query import At, CidrAnswer, LookupAnswer, TagStore
+from resolver.query import At, CidrAnswer, TagStore
 from resolver.timelines import timeline_key
 
 if TYPE_CHECKING:

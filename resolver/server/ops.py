@@ -81,7 +81,7 @@ def install(app: FastAPI) -> None:
         responses={503: {"description": "The database cannot be read or holds no snapshot"}},
     )
     def healthz() -> JSONResponse:
-        from resolver.staleness import cloud_status
+        from resolver.status import cloud_status
 
         headers = {"Cache-Control": "no-store"}
         try:
