@@ -6,10 +6,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resolver.models import ServiceTag, SnapshotInfo, TagSummary, TagVersion
+from resolver.models import ServiceTag, SnapshotInfo, TagSummary
 from resolver.prefixes import BITS
+
+if TYPE_CHECKING:
+    from resolver.history import TagVersion
 
 # -- snapshot metadata -----------------------------------------------------------------------------
 
@@ -251,6 +254,8 @@ def tag_names_at(conn: sqlite3.Connection, cloud: str, seq: int) -> list[str]:
 
 def load_tag_history(conn: sqlite3.Connection, cloud: str, name: str) -> list[TagVersion]:
     """Every version of a tag, oldest first, with how many prefixes each one added and removed."""
+    from resolver.history import TagVersion  # only `history` needs it: not at every start-up
+
     snapshots = {s.seq: s for s in load_snapshots(conn, cloud) if s.seq is not None}
     rows = conn.execute(
         "SELECT v.from_seq, v.to_seq, v.change_number, v.region, v.system_service, "

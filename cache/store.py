@@ -23,17 +23,8 @@ from cache.history import (
     snapshot_info,
     snapshot_row,
 )
-from resolver.models import (
-    PROPERTY_FIELDS,
-    ChangeKind,
-    IngestResult,
-    Outcome,
-    RawFile,
-    ServiceTag,
-    Snapshot,
-    SnapshotInfo,
-    TagChange,
-)
+from resolver.ingest import IngestResult, Outcome, RawFile, TagChange
+from resolver.models import PROPERTY_FIELDS, ChangeKind, ServiceTag, Snapshot, SnapshotInfo
 from resolver.prefixes import count, parse_prefix, sort_prefixes
 
 Row = tuple[Any, ...]  # a row as SQLite returns it; also a tag's stored properties (a version key)

@@ -39,7 +39,7 @@ from resolver.errors import (
 )
 
 if TYPE_CHECKING:
-    from resolver.models import IngestResult
+    from resolver.ingest import IngestResult
 
 
 P = ParamSpec("P")

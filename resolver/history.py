@@ -1,5 +1,6 @@
-"""The answers of ``aztags history``: a tag's versions, and which tags held an address or a CIDR
-over every stored snapshot (resolver.query.TagStore.history_report and prefix_history)."""
+"""The answers of ``aztags history``: a tag's versions (:class:`TagVersion`), and which tags
+held an address or a CIDR over every stored snapshot (resolver.query.TagStore.history_report and
+prefix_history)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from resolver.models import SnapshotInfo, TagVersion
+    from resolver.models import SnapshotInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TagVersion:
+    """One step in a tag's history: the snapshot from which it held this state."""
+
+    snapshot: SnapshotInfo
+    change_number: int
+    region: str
+    system_service: str
+    network_features: frozenset[str] | None
+    ipv4_count: int
+    ipv6_count: int
+    prefixes_added: int  # relative to the previous version; all of them for the first
+    prefixes_removed: int
+    ended: SnapshotInfo | None  # the snapshot in which the tag disappeared, if it did
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from cache.db import read_view
 from cache.history import load_current, load_snapshots
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import EmptyStoreError, InvalidAddressError, NotFoundError, UsageError
-from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary, TagVersion
+from resolver.models import ServiceTag, SnapshotInfo, TagInfo, TagSummary
 from resolver.prefixes import aggregate as merge_prefixes
 from resolver.prefixes import family as prefix_family
 from resolver.prefixes import (
@@ -46,7 +46,7 @@ from resolver.timelines import API, FILE, check_source, describe, timeline_key
 
 if TYPE_CHECKING:
     from resolver.diff import DiffAnswer, DiffSummary, TagDiff
-    from resolver.history import PrefixHistory, TagHistory
+    from resolver.history import PrefixHistory, TagHistory, TagVersion
     from resolver.lookup import (
         CommentLine,
         LookupAnswer,

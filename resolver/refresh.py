@@ -23,7 +23,8 @@ from cache.history import load_snapshots
 from cache.store import SaveOptions, known_prefix_digests, save_snapshot
 from resolver.clouds import CLOUDS, Cloud, get_cloud
 from resolver.errors import AztagsError, FetchError, NotFoundError, UsageError
-from resolver.models import IngestResult, Outcome, RawFile, Snapshot, SnapshotInfo
+from resolver.ingest import IngestResult, Outcome, RawFile
+from resolver.models import Snapshot, SnapshotInfo
 from resolver.parse import parse_file
 from resolver.timelines import split_key
 

@@ -26,9 +26,10 @@ if TYPE_CHECKING:  # answers only: rendering needs none of these modules at run 
     from resolver.alerts.deliver import Report as DeliveryReport
     from resolver.clouds import Cloud
     from resolver.diff import DiffAnswer
-    from resolver.history import PrefixHistory, TagHistory
+    from resolver.history import PrefixHistory, TagHistory, TagVersion
+    from resolver.ingest import IngestResult
     from resolver.lookup import LookupAnswer, LookupMatch, LookupReport, QueryResult
-    from resolver.models import IngestResult, SnapshotInfo, TagSummary, TagVersion
+    from resolver.models import SnapshotInfo, TagSummary
     from resolver.profiles import Profile, ResolvedProfile, ResolvedRule, SourceRef
     from resolver.profiles.check import ProfileCheck
     from resolver.query import BatchAnswer, CidrAnswer, CloudsBatch

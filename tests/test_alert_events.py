@@ -16,7 +16,7 @@ from resolver.alerts.model import EventType
 from resolver.alerts.setup import Alerts
 from resolver.alerts.watches import Watch, watches_from_config
 from resolver.errors import ConfigError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.refresh import store_file
 from tests.helpers import as_date, snapshot_bytes, tag_json
 

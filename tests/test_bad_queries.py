@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cache.db import open_db
 from cache.store import SaveOptions
 from cli import main
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.refresh import store_file
 from tests.helpers import snapshot_bytes, tag_json
 

@@ -23,7 +23,7 @@ import pytest
 from cache import history
 from cache.db import open_db, read_view
 from cache.store import SaveOptions
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.query import TagStore
 from resolver.refresh import store_file
 from tests.helpers import ROOT, WEEKLY_2023, require_data, simple_snapshot

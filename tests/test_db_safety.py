@@ -32,7 +32,7 @@ from cache.schema import APPLICATION_ID, SCHEMA_VERSION
 from cache.store import SaveOptions
 from cli import main
 from resolver.errors import EmptyStoreError, StoreError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.refresh import store_file
 from resolver.refs import resolve_at
 from tests.helpers import ROOT, simple_snapshot

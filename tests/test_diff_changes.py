@@ -16,7 +16,8 @@ from cache import history
 from cache.db import open_db
 from cache.store import SaveOptions
 from resolver.diff import diff_tags
-from resolver.models import RawFile, ServiceTag
+from resolver.ingest import RawFile
+from resolver.models import ServiceTag
 from resolver.query import TagStore
 from resolver.refresh import store_file
 from tests.helpers import simple_snapshot

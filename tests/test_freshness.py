@@ -14,7 +14,8 @@ from cache.db import open_db
 from cache.store import SaveOptions
 from resolver.clouds import get_cloud
 from resolver.errors import EmptyStoreError, NotFoundError, UsageError
-from resolver.models import RawFile, SnapshotInfo
+from resolver.ingest import RawFile
+from resolver.models import SnapshotInfo
 from resolver.refresh import store_file
 from resolver.refs import AtRef, parse_at, pick_snapshot
 from resolver.staleness import Staleness, staleness

@@ -12,8 +12,8 @@ from cache.db import open_db
 from cache.store import SaveOptions
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError, UsageError
+from resolver.ingest import RawFile
 from resolver.lookup import CommentLine
-from resolver.models import RawFile
 from resolver.query import TagStore
 from resolver.refresh import store_file
 from resolver.staleness import answer_freshness

@@ -13,7 +13,7 @@ import resolver.parse as parse
 from cache.db import open_db
 from cache.store import SaveOptions, known_prefix_digests
 from resolver.errors import SnapshotError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.parse import parse_snapshot, prefix_digest
 from resolver.refresh import store_file
 from tests.helpers import WEEKLY_2023, real_path, snapshot_bytes, tag_json

@@ -17,7 +17,7 @@ import pytest
 from cache.db import open_db
 from cache.store import SaveOptions
 from resolver.errors import NotFoundError, UsageError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.query import TagStore
 from resolver.refresh import store_file
 from tests.diffcount import summed_delta

@@ -437,7 +437,7 @@ def test_a_watchs_atom_feed_lists_its_alert_events(tmp_path):
     from cache.store import SaveOptions
     from resolver.alerts.setup import Alerts
     from resolver.alerts.watches import Watch
-    from resolver.models import RawFile
+    from resolver.ingest import RawFile
     from resolver.refresh import store_file
     from resolver.server.app import Settings, create_app
     from tests.helpers import simple_snapshot

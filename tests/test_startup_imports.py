@@ -15,7 +15,7 @@ import pytest
 from cache.db import open_db
 from cache.store import SaveOptions
 from cli import COMMANDS
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.refresh import store_file
 from tests.helpers import cli_env, run_counting_modules, simple_snapshot
 

@@ -21,7 +21,8 @@ from cache.history import load_current, load_snapshots, load_tags
 from cache.store import SaveOptions, save_snapshot
 from resolver.diff import diff_tags
 from resolver.errors import SnapshotError
-from resolver.models import ChangeKind, Outcome, RawFile, TagChange
+from resolver.ingest import Outcome, RawFile, TagChange
+from resolver.models import ChangeKind
 from resolver.parse import parse_snapshot
 from resolver.prefixes import sort_prefixes
 from resolver.refresh import store_file

@@ -31,15 +31,8 @@ from resolver.alerts.model import Event, EventType, new_id
 from resolver.alerts.watches import SnapshotView, Watch, watched_names
 from resolver.clouds import get_cloud
 from resolver.errors import AztagsError
-from resolver.models import (
-    ChangeKind,
-    IngestResult,
-    Outcome,
-    Snapshot,
-    SnapshotInfo,
-    TagChange,
-    TagInfo,
-)
+from resolver.ingest import IngestResult, Outcome, TagChange
+from resolver.models import ChangeKind, Snapshot, SnapshotInfo, TagInfo
 from resolver.prefixes import sort_prefixes
 from resolver.refs import USABLE_AFTER, snapshot_day
 from resolver.timelines import FILE, split_key

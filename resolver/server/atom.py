@@ -26,7 +26,8 @@ from datetime import UTC, date, datetime, time
 
 from resolver.alerts.model import Event
 from resolver.diff import DiffSummary, TagDiff
-from resolver.models import SnapshotInfo, TagVersion
+from resolver.history import TagVersion
+from resolver.models import SnapshotInfo
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request, Response
 
-from resolver.models import SnapshotInfo, TagVersion
+from resolver.history import TagVersion
+from resolver.models import SnapshotInfo
 from resolver.query import TagStore
 from resolver.render import render_snapshot_json, render_tag_history_json
 from resolver.server.responses import Document, cached, with_validators

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from resolver.clouds import Cloud
 from resolver.errors import FetchError, UsageError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.sources.base import NETWORK_ADVICE, HttpSettings
 from resolver.sources.names import redact_url, scrub
 

@@ -29,7 +29,7 @@ import requests
 
 from resolver.clouds import Cloud
 from resolver.errors import FetchError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.sources.base import HttpSettings, KnownFile, Progress
 from resolver.sources.http import (
     deadline_passed,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from resolver.errors import FetchError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.sources.base import HttpSettings, Progress, maybe_gunzip, read_stream
 from resolver.sources.names import file_date_from_name, redact_url, shown_text
 

@@ -29,7 +29,7 @@ from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from resolver.errors import FetchError
-from resolver.models import RawFile
+from resolver.ingest import RawFile
 from resolver.sources.base import (
     CHUNK,
     GZIP_MAGIC,
