@@ -8,7 +8,6 @@ each ``render_*_json`` returns a document for :func:`render_json`. Text that cam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -45,6 +44,8 @@ Details = Mapping[str, "TagSummary"]  # tag name -> its region, systemService...
 
 def render_json(doc: Any) -> str:
     """One JSON document as every command prints it (dates as ISO text)."""
+    import json  # where JSON is written: a text answer does not import it
+
     return json.dumps(doc, indent=2, default=str)
 
 
@@ -625,6 +626,8 @@ def render_found_elsewhere(asked: Cloud, found: Mapping[str, Sequence[Cloud]]) -
 def render_lookup_header(snapshot: SnapshotInfo, freshness: Freshness | None) -> str:
     """The first line of ``lookup --file --json``: the snapshot every later line answers from,
     and ``stale``, once (the lines that follow each have ``query``; this one has none)."""
+    import json
+
     doc: dict[str, Any] = {"snapshot": render_snapshot_json(snapshot)}
     if freshness is not None:
         doc.update(render_freshness_json(freshness))
@@ -662,6 +665,8 @@ def _text_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) ->
 
 
 def _json_lines(answers: Iterable[tuple[str, BatchAnswer]], details: Details) -> Iterator[str]:
+    import json
+
     cache: dict[int, str] = {}
     for text, result in answers:
         if result.__class__ is tuple:
@@ -753,6 +758,8 @@ def render_lookup_all_json(reports: Sequence[LookupReport]) -> dict[str, Any]:
 
 def render_lookup_all_header(batch: CloudsBatch) -> str:
     """The first line of ``lookup --file --json --cloud all``: every cloud's snapshot, once."""
+    import json
+
     snapshots = [_snapshot_with_freshness(b.snapshot, b.freshness) for b in batch.batches]
     return json.dumps({"snapshots": snapshots}, default=str) + "\n"
 
@@ -765,6 +772,8 @@ def render_lookup_all_stream(
 ) -> Iterator[str]:
     """:func:`render_lookup_stream` for ``CloudsBatch.answers``: the layout of
     :func:`render_lookup_all_text` (or JSON lines), blank and comment lines as there."""
+    import json
+
     from resolver.lookup import (
         CommentLine,
         QueryResult,  # loaded already, as the next one
@@ -803,6 +812,8 @@ def render_lookup_all_stream(
 def _other_line(text: str, result: BatchAnswer, details: Details, *, as_json: bool) -> str:
     """A batch line off the fast path: blank, a comment, a CIDR's answer, or a bad line's
     error. A comment passes through as written in text, and is left out of JSON lines."""
+    import json
+
     from resolver.lookup import (
         CommentLine,  # loaded already: only the batch path gets here
         QueryResult,  # loaded already, as the next one

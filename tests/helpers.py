@@ -535,13 +535,15 @@ def cli_env(
 # A child interpreter that runs one aztags command and prints, last, its exit code and every
 # module it loaded (for the tests that check what a command imports)
 _MODULES_CHILD = """
-import json, sys
+import sys
 from cli import main
 try:
     main(sys.argv[1:], prog_name="aztags")
 except SystemExit as e:
     code = e.code
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+modules = sorted(sys.modules)  # before json, which this child imports for itself
+import json
+print(json.dumps({"code": code, "modules": modules}))
 """
 
 

@@ -21,11 +21,11 @@ from tests.helpers import cli_env, run_counting_modules, simple_snapshot
 
 # Needed by no single query below: profiles (only --profile), the diff, difflib (suggestions),
 # HTTP, the parser and the writer's digests; without a config file, its schema and TOML parser;
-# the writer and what an ingest makes, the history and status answers.
+# the writer and what an ingest makes, the history and status answers; json (text answers).
 NEVER = (
     *("resolver.profiles", "resolver.diff", "requests", "resolver.parse", "hashlib", "gzip"),
     *("resolver.config", "tomllib", "socket", "difflib"),
-    *("cache.store", "resolver.ingest", "resolver.history", "resolver.status"),
+    *("cache.store", "resolver.ingest", "resolver.history", "resolver.status", "json"),
 )
 
 
