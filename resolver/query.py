@@ -42,7 +42,7 @@ from resolver.prefixes import (
 from resolver.refs import USABLE_AFTER, AtRef, parse_at, pick_snapshot, shown
 from resolver.regions import RegionIndex, UnknownRegionError, normalise, service_names
 from resolver.staleness import DEFAULT_MAX_AGE_DAYS, Freshness, answer_freshness
-from resolver.timelines import API, FILE, check_source, describe, timeline_key
+from resolver.timelines import API, FILE, check_source, describe, nothing_stored, timeline_key
 
 if TYPE_CHECKING:
     from resolver.diff import DiffAnswer, DiffSummary, TagDiff
@@ -925,10 +925,5 @@ def list_snapshots(
     with read_view(conn):
         found = [s for c in clouds for s in load_snapshots(conn, timeline_key(c, source))]
     if not found:
-        if source == API:
-            raise EmptyStoreError(
-                "No Discovery API answer is stored yet. Run 'aztags fetch --api --subscription "
-                "ID' (or 'aztags import FILE' with az or PowerShell output) first."
-            )
-        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
+        raise nothing_stored(source)
     return found

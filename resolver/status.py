@@ -14,7 +14,7 @@ from resolver.clouds import Cloud
 from resolver.errors import EmptyStoreError
 from resolver.models import SnapshotInfo
 from resolver.staleness import Staleness, staleness
-from resolver.timelines import API, FILE, check_source, timeline_key
+from resolver.timelines import API, FILE, check_source, nothing_stored, timeline_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,7 @@ def cloud_status(
         if info is not None
     ]
     if not found:
-        if source == API:
-            raise EmptyStoreError(
-                "No Discovery API answer is stored yet. Run 'aztags fetch --api --subscription "
-                "ID' (or 'aztags import FILE' with az or PowerShell output) first."
-            )
-        raise EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
+        raise nothing_stored(source)
     return found
 
 

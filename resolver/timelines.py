@@ -11,7 +11,7 @@ needed; a database without API answers is exactly what it was.
 from __future__ import annotations
 
 from resolver.clouds import CLOUDS, Cloud
-from resolver.errors import NotFoundError, UsageError
+from resolver.errors import EmptyStoreError, NotFoundError, UsageError
 
 FILE = "file"
 API = "api"
@@ -48,3 +48,14 @@ def split_key(key: str) -> tuple[Cloud, str]:
 def describe(cloud: Cloud, source: str) -> str:
     """How a timeline is named to users: "the Public file" or "the Public Discovery API"."""
     return f"the {cloud.name} Discovery API" if source == API else f"the {cloud.name} file"
+
+
+def nothing_stored(source: str) -> EmptyStoreError:
+    """The error for a ``source`` timeline with no snapshot in any of the clouds asked about,
+    saying how to store one."""
+    if source == API:
+        return EmptyStoreError(
+            "No Discovery API answer is stored yet. Run 'aztags fetch --api --subscription "
+            "ID' (or 'aztags import FILE' with az or PowerShell output) first."
+        )
+    return EmptyStoreError("No snapshot is stored yet. Run 'aztags fetch' first.")
