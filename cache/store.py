@@ -270,11 +270,13 @@ def _save_raw(
 ) -> None:
     if not options.keep_raw:
         return
-    import gzip
-
     # The original gzip bytes when the file came gzipped; else level 1 (about 4x faster to
     # write than level 6, and the archive is read only to rebuild history).
-    data = raw.compressed or gzip.compress(raw.data, compresslevel=1, mtime=0)
+    data = raw.compressed
+    if data is None:
+        import gzip
+
+        data = gzip.compress(raw.data, compresslevel=1, mtime=0)
     conn.execute(
         "INSERT INTO raw_files (snapshot_id, encoding, data) VALUES (?, 'gzip', ?)",
         (snapshot_id, data),

@@ -8,7 +8,6 @@ commit together or not at all. Nothing is written for a file that does not valid
 from __future__ import annotations
 
 import gc
-import glob
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -195,6 +194,8 @@ def find_import_files(specs: Iterable[str]) -> ImportPaths:
         elif path.is_file():
             files.append(path)
         elif any(c in spec for c in "*?["):
+            import glob  # only for a pattern the shell left quoted
+
             matched = [Path(p) for p in sorted(glob.glob(spec)) if Path(p).is_file()]
             if not matched:
                 missing.append(f"{spec} (the pattern matches no file)")

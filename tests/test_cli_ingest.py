@@ -253,3 +253,37 @@ def test_an_unexpected_error_in_one_file_does_not_stop_the_others(run, tmp_path,
     assert "unexpected error: RuntimeError: disk on fire" in done.stderr
     assert "Traceback" not in done.output
     assert "changeNumber 13" in done.stdout
+
+
+@pytest.mark.slow
+def test_import_of_several_files_shows_progress_on_a_terminal_only(tmp_path):
+    # the bar is drawn on stderr when it is a terminal; piped, stderr carries no bar
+    import pty
+
+    for day, cn in (("20250106", 1), ("20250113", 2)):
+        (tmp_path / f"ServiceTags_Public_{day}.json").write_bytes(simple_snapshot(cn, A))
+    env = {**os.environ, "AZTAGS_DB": str(tmp_path / "tty.db"), "HOME": str(tmp_path)}
+    env.pop("AZTAGS_CONFIG", None)
+    aztags = [sys.executable, str(ROOT / "cli.py"), "import", str(tmp_path)]
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            aztags, env=env, stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0 and done.stdout.count("now current") == 2
+    assert b"Importing" in drawn and drawn.rstrip().endswith(b"100%\x1b[?25h")
+    env["AZTAGS_DB"] = str(tmp_path / "piped.db")
+    piped = subprocess.run(aztags, env=env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "Importing" not in piped.stderr

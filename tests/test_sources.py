@@ -561,6 +561,8 @@ def test_read_source_url_has_no_conditional_get(srv, settings):
         ("ServiceTags_AzureGovernment_20240101.json.gz", "AzureGovernment", date(2024, 1, 1)),
         ("/data/China/ServiceTags_China_20231225.json", "China", date(2023, 12, 25)),
         ("ServiceTags_Public_20251399.json", None, None),  # not a date
+        ("ServiceTags_Public_20250229.json", None, None),  # 2025 is no leap year
+        ("ServiceTags_Public_20240229.json", "Public", date(2024, 2, 29)),
         ("ServiceTags_Public_2025011.json", None, None),
         ("servicetags.json", None, None),
         ("ServiceTags_Public_20250113.json.bak", None, None),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from urllib.parse import unquote, urlsplit
 
 _FILE_NAME = re.compile(r"ServiceTags_([A-Za-z]+)_([0-9]{8})\.json(?:\.gz)?", re.IGNORECASE)
@@ -23,8 +23,9 @@ def parse_file_name(name: str) -> tuple[str, date] | None:
     match = _FILE_NAME.fullmatch(base)
     if match is None:
         return None
-    try:
-        day = datetime.strptime(match[2], "%Y%m%d").date()
+    digits = match[2]
+    try:  # not datetime.strptime: importing _strptime and calendar costs every ingest ~2 ms
+        day = date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         return None
     return match[1], day
