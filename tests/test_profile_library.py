@@ -14,12 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from resolver.errors import ProfileError
+from resolver.errors import NotFoundError, ProfileError
 from resolver.models import ServiceTag
 from resolver.profiles import (
     LOAD_BALANCER_ADDRESS,
     builtin_profiles,
     parse_profile,
+    profile_tag_names,
     render_profile,
     resolve_profile,
 )
@@ -95,6 +96,29 @@ def test_builtin_resolves_in_every_cloud_it_claims_with_no_unexplained_missing_t
             assert resolved.missing == ()
             for host in resolved.fqdns:  # every {region} of a host name was filled in
                 assert "{region}" not in host.host and host.applies_to(cloud)
+
+
+def _tag_names_or_error(how, profile, cloud, region, tags, regions):
+    try:
+        return how(profile, cloud=cloud, region_text=region, tags=tags, regions=regions)
+    except NotFoundError as e:
+        return (type(e), str(e), e.suggestions)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_a_profile_watch_follows_the_tags_the_profile_resolves_to(newest, name):
+    # profile_tag_names (what a profile watch follows) answers as resolve_profile does, in every
+    # cloud and region, without a region and with an unknown one: the same tags or the same error.
+    def resolved(profile, **where):
+        return {r.tag.name for r in resolve_profile(profile, **where).rules if r.tag is not None}
+
+    profile = builtin_profiles()[name]
+    for cloud, (tags, regions) in newest.items():
+        for region in [*REGIONS[cloud], None, "", "West Europe", "atlantis"]:
+            args = (profile, cloud, region, tags, regions)
+            expected = _tag_names_or_error(resolved, *args)
+            assert _tag_names_or_error(profile_tag_names, *args) == expected, (cloud, region)
 
 
 @pytest.mark.realdata

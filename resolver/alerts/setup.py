@@ -60,18 +60,17 @@ class Alerts:
         return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
 
     def _profile_tags(self, watch: Watch, view: SnapshotView) -> set[str]:
-        from resolver.profiles import find_profile, resolve_profile
+        from resolver.profiles import find_profile, profile_tag_names
 
         assert watch.profile is not None
         profile = self.profiles.get(watch.profile) or find_profile(watch.profile, self.profile_dirs)
-        resolved = resolve_profile(
+        return profile_tag_names(
             profile,
             cloud=watch.cloud,
             region_text=watch.regions[0] if watch.regions else None,
             tags=view.tags,
             regions=view.regions,
         )
-        return {r.tag.name for r in resolved.rules if r.tag is not None}
 
 
 def _details(conn: sqlite3.Connection, snapshot: Any) -> Mapping[str, Any]:

@@ -94,6 +94,8 @@ Example, ``~/.config/aztags/profiles/backup.toml``::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from resolver.profiles.load import (
     builtin_profiles,
     check_ports,
@@ -111,14 +113,26 @@ from resolver.profiles.model import (
     SPECIAL_NAMES,
     FqdnRule,
     Profile,
-    ResolvedProfile,
-    ResolvedRule,
     Rule,
-    RuleFilter,
     SourceRef,
-    Special,
 )
-from resolver.profiles.resolve import null_features_warning, resolve_profile
+from resolver.profiles.resolve import null_features_warning, profile_tag_names, resolve_profile
+
+if TYPE_CHECKING:
+    from resolver.profiles.resolved import ResolvedProfile, ResolvedRule, RuleFilter, Special
+
+# What resolving gives: resolver.profiles.resolved, loaded on first use (PEP 562), so that a
+# config file's profile watch, which only reads a profile, does not build these classes.
+_RESOLVED = ("ResolvedProfile", "ResolvedRule", "RuleFilter", "Special")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESOLVED:
+        from resolver.profiles import resolved
+
+        return getattr(resolved, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DIRECTIONS",
@@ -141,6 +155,7 @@ __all__ = [
     "load_profiles",
     "null_features_warning",
     "parse_profile",
+    "profile_tag_names",
     "render_profile",
     "resolve_profile",
 ]
