@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,14 +29,17 @@ if TYPE_CHECKING:
     from cache.outbox_rows import DeliveryRow as DeliveryRow
     from cache.outbox_rows import FetchRuns as FetchRuns
     from cache.outbox_rows import MessageRow as MessageRow
+    from cache.outbox_rows import StoredEvent as StoredEvent
 
-# The rows of messages, deliveries and scheduled fetches: defined in cache.outbox_rows and
-# loaded on first use, so that recording events at ingest does not build their classes.
-_ROWS = ("DeliveryRow", "FetchRuns", "MessageRow")
+# The rows of stored events, messages, deliveries and scheduled fetches: defined in
+# cache.outbox_rows and loaded on first use, so that recording events at ingest (which reads a
+# stored event only to extend it) does not build their classes.
+_ROWS = ("DeliveryRow", "FetchRuns", "MessageRow", "StoredEvent")
 
 
 def __getattr__(name: str) -> Any:
-    """``MessageRow``, ``DeliveryRow`` and ``FetchRuns``, from cache.outbox_rows (PEP 562)."""
+    """``MessageRow``, ``DeliveryRow``, ``FetchRuns`` and ``StoredEvent``, from
+    cache.outbox_rows (PEP 562)."""
     if name in _ROWS:
         from cache import outbox_rows
 
@@ -127,17 +129,9 @@ def delete_event(conn: sqlite3.Connection, event_id: str) -> None:
     conn.execute("DELETE FROM alert_events WHERE id = ?", (event_id,))
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An alert event as stored, with the snapshots it is about and whether it was queued."""
-
-    event: Event
-    from_snapshot: int | None
-    to_snapshot: int | None
-    queued: bool
-
-
 def _event(row: sqlite3.Row | tuple[object, ...]) -> StoredEvent:
+    from cache.outbox_rows import StoredEvent
+
     id_, type_, created, cloud, watch, from_s, to_s, summary, data, queued = row
     return StoredEvent(
         Event(

@@ -5,6 +5,10 @@ quarantined, a publication was missed, fetching keeps failing, no new file for t
 are stored in the outbox in the transaction that stored the snapshot; a :class:`Message` groups
 the pending events of one channel so that one delivery round posts once per channel. A message
 keeps its id and its events across attempts (the ``webhook-id`` of every retry is the same).
+
+``Message``, ``SendStatus``, ``SendResult`` and ``sample_message`` are defined in
+resolver.alerts.sending, loaded on first use: recording events at ingest needs none of them.
+They are importable from here as ever.
 """
 
 from __future__ import annotations
@@ -15,7 +19,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resolver.alerts.sending import Message as Message
+    from resolver.alerts.sending import SendResult as SendResult
+    from resolver.alerts.sending import SendStatus as SendStatus
+    from resolver.alerts.sending import sample_message as sample_message
+
+_SENDING = ("Message", "SendResult", "SendStatus", "sample_message")
+
+
+def __getattr__(name: str) -> Any:
+    """``Message``, ``SendResult``, ``SendStatus`` and ``sample_message``, from
+    resolver.alerts.sending (PEP 562)."""
+    if name in _SENDING:
+        from resolver.alerts import sending
+
+        return getattr(sending, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -105,47 +128,3 @@ class Event:
             "summary": self.summary,
             "data": dict(self.data),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The events one channel receives in one post. ``id``: ``msg_`` + 26 characters, the same
-    on every attempt (the ``webhook-id``); ``attempt``: 1 for the first try."""
-
-    id: str
-    channel: str
-    events: tuple[Event, ...]
-    created: datetime
-    attempt: int = 1
-
-
-class SendStatus(StrEnum):
-    SENT = "sent"  # the receiver took it
-    RETRY = "retry"  # transient: timeouts, 5xx, 408, 429, connection refused, SMTP 4xx
-    PERMANENT = "permanent"  # 4xx other than 408/429, SMTP 5xx: retrying cannot help
-    DISABLE = "disable"  # 410 Gone, Slack no_service: the endpoint is gone; stop using it
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """What one attempt did. ``detail``: a sentence for logs and ``alerts list`` that never
-    holds a secret (no URL path or query, no password, no token); ``retry_after``: seconds the
-    receiver asked us to wait (``Retry-After``), if it did."""
-
-    status: SendStatus
-    detail: str
-    retry_after: float | None = None
-
-
-def sample_message(channel: str, now: datetime) -> Message:
-    """What ``aztags alerts test CHANNEL`` sends: one event of type ``aztags.test``."""
-    event = Event(
-        new_id("evt"),
-        EventType.TEST,
-        now,
-        "public",
-        "",
-        "aztags test alert: this channel works",
-        {"note": "sent by 'aztags alerts test'; no prefix changed"},
-    )
-    return Message(new_id("msg"), channel, (event,), now)
