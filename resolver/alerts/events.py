@@ -135,8 +135,11 @@ def record_step(
 
 
 def _tag_doc(change: TagChange, watch: Watch) -> dict[str, Any] | None:
-    added = [p for p in change.added if watch.keeps(p)]
-    removed = [p for p in change.removed if watch.keeps(p)]
+    if watch.family == "any":  # every prefix (Watch.keeps, without a call per prefix)
+        added, removed = list(change.added), list(change.removed)
+    else:
+        added = [p for p in change.added if watch.keeps(p)]
+        removed = [p for p in change.removed if watch.keeps(p)]
     if not added and not removed:
         return None
     return {"name": change.name, "change": str(change.kind), "added": added, "removed": removed}

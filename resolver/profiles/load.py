@@ -62,9 +62,10 @@ class _LineMap:
     multi-line strings are skipped.
     """
 
-    _ARRAY_HEADER = re.compile(r"\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]")
-    _HEADER = re.compile(r"\[\s*([A-Za-z0-9_.-]+)\s*\]")
-    _KEY = re.compile(r"""(["']?)([A-Za-z0-9_-]+)\1\s*=""")
+    # Patterns, compiled (and cached by re) on the first scan: a file with no problem needs none.
+    _ARRAY_HEADER = r"\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]"
+    _HEADER = r"\[\s*([A-Za-z0-9_.-]+)\s*\]"
+    _KEY = r"""(["']?)([A-Za-z0-9_-]+)\1\s*="""
 
     def __init__(self, text: str):
         self.top: dict[str, int] = {}
@@ -80,14 +81,14 @@ class _LineMap:
                 continue
             if not line or line.startswith("#"):
                 continue
-            if m := self._ARRAY_HEADER.match(line):
+            if m := re.match(self._ARRAY_HEADER, line):
                 keys: dict[str, int] = {}
                 self.arrays.setdefault(m.group(1), []).append((number, keys))
                 current = keys
-            elif m := self._HEADER.match(line):
+            elif m := re.match(self._HEADER, line):
                 self.tables.setdefault(m.group(1), number)
                 current = {}
-            elif m := self._KEY.match(line):
+            elif m := re.match(self._KEY, line):
                 current.setdefault(m.group(2), number)
             for delimiter in ('"""', "'''"):
                 if line.count(delimiter) % 2 == 1:
