@@ -1,27 +1,22 @@
 """A requirement profile's values, as a profile file gives them: rules, host names, the source.
 
-What resolving a profile gives (``ResolvedProfile``, ``ResolvedRule``, ``Special``, ``RuleFilter``)
-is in resolver.profiles.resolved, so that reading a profile does not build those classes.
+``Rule`` and the constants are defined in resolver.profiles.rules (what a profile watch reads)
+and importable from here. What resolving a profile gives (``ResolvedProfile``, ``ResolvedRule``,
+``Special``, ``RuleFilter``) is in resolver.profiles.resolved: reading a profile does not build
+those classes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-REGION_PLACEHOLDER = "{region}"
-DIRECTIONS = ("inbound", "outbound")
-PROTOCOLS = ("tcp", "udp", "any")
-
-# Names the requirement pages use like service tags although no Service Tags file has them: they
-# are NSG keywords. Each is resolved, never looked up in the file (resolver.profiles.resolved).
-LOAD_BALANCER_ADDRESS = "168.63.129.16/32"  # the documented address of Azure's health probes
-SPECIAL_NAMES = ("VirtualNetwork", "AzureLoadBalancer", "Internet")
-
-
-def special_name(tag: str) -> str | None:
-    """The canonical special name (``VirtualNetwork``) when ``tag`` is one, in any case."""
-    folded = tag.strip().casefold()
-    return next((n for n in SPECIAL_NAMES if n.casefold() == folded), None)
+from resolver.profiles.rules import DIRECTIONS as DIRECTIONS
+from resolver.profiles.rules import LOAD_BALANCER_ADDRESS as LOAD_BALANCER_ADDRESS
+from resolver.profiles.rules import PROTOCOLS as PROTOCOLS
+from resolver.profiles.rules import REGION_PLACEHOLDER as REGION_PLACEHOLDER
+from resolver.profiles.rules import SPECIAL_NAMES as SPECIAL_NAMES
+from resolver.profiles.rules import Rule as Rule
+from resolver.profiles.rules import special_name as special_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,73 +44,6 @@ class SourceRef:
             where = ":".join(p for p in (self.repo, self.path) if p)
             return where + (f"@{self.commit[:8]}" if self.commit else "")
         return self.url
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One requirement: traffic in ``direction`` on ``ports`` to or from ``tag`` (a template)."""
-
-    direction: str  # "inbound" | "outbound"
-    ports: str  # "*", "443", "29876-29877", "80,443"
-    protocol: str  # "tcp" | "udp" | "any"
-    tag: str  # "AzureMachineLearning" or "Storage.{region}"
-    purpose: str
-    skip_clouds: frozenset[str] = frozenset()  # cloud names as in the file ("China")
-    source_name: str | None = None  # the name as the source doc wrote it ("Storage.region")
-    optional: bool = False  # for a feature the user may not use: a missing tag is not an error
-    clouds: frozenset[str] = frozenset()  # only in these clouds (file names); empty: every cloud
-    # Why the tag may be missing from a cloud's file (a name only the page uses, a tag newer than
-    # the data): a missing tag is then a warning carrying this reason, not an error.
-    missing_reason: str | None = None
-
-    @property
-    def special(self) -> str | None:
-        """``VirtualNetwork``, ``AzureLoadBalancer`` or ``Internet`` when the rule names one of
-        those (addresses from the user, a constant, or any), else None."""
-        return special_name(self.tag)
-
-    def applies_to(self, cloud: str) -> bool:
-        """True when the rule is needed in ``cloud`` (a file name: ``Public``, ``China``)."""
-        return cloud not in self.skip_clouds and (not self.clouds or cloud in self.clouds)
-
-    def port_ranges(self) -> tuple[tuple[int, int], ...]:
-        """The ports as inclusive ranges; ``*`` is (1, 65535)."""
-        if self.ports == "*":
-            return ((1, 65535),)
-        ranges = []
-        for item in self.ports.split(","):
-            low, _, high = item.partition("-")
-            ranges.append((int(low), int(high or low)))
-        return tuple(ranges)
-
-    def matches(
-        self, direction: str | None = None, protocol: str | None = None, port: int | None = None
-    ) -> bool:
-        """Whether traffic of this direction, protocol and port falls under the rule (None: any).
-
-        Ports ``*`` match every port and a range the ports inside it; protocol ``any`` matches
-        both tcp and udp.
-        """
-        if direction is not None and direction != self.direction:
-            return False
-        if protocol is not None and self.protocol not in ("any", protocol):
-            return False
-        return port is None or any(low <= port <= high for low, high in self.port_ranges())
-
-    @property
-    def is_regional(self) -> bool:
-        """True when the tag is a ``<Base>.{region}`` template."""
-        return self.tag.endswith("." + REGION_PLACEHOLDER)
-
-    @property
-    def missing_allowed(self) -> bool:
-        """A missing tag is a warning, not an error: the rule is optional or says why."""
-        return self.optional or self.missing_reason is not None
-
-    @property
-    def base(self) -> str:
-        """The service part of a regional template (``Storage``), else the tag itself."""
-        return self.tag[: -len(REGION_PLACEHOLDER) - 1] if self.is_regional else self.tag
 
 
 @dataclass(frozen=True, slots=True)

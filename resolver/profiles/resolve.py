@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError
 from resolver.models import TagInfo
-from resolver.profiles.model import REGION_PLACEHOLDER, FqdnRule, Profile, Rule
+from resolver.profiles.rules import REGION_PLACEHOLDER, Rule
 
 if TYPE_CHECKING:  # built where used: profile_tag_names (a profile watch) needs none of them
+    from collections.abc import Sequence
+
+    from resolver.profiles.model import FqdnRule, Profile
     from resolver.profiles.resolved import ResolvedProfile
     from resolver.regions import RegionIndex
 
@@ -71,7 +74,7 @@ def resolve_profile(
             f"{cloud_name}: its rules may not be what {cloud_name} needs"
         )
 
-    code = _region_code(profile, regional, region_text, regions)
+    code = _region_code(profile.name, regional, region_text, regions)
     if code and not regional and not regional_hosts:
         profile_warnings.append(
             f"profile {profile.name} has no per-region rule in {cloud_name}; "
@@ -122,20 +125,21 @@ def resolve_profile(
 
 
 def profile_tag_names(
-    profile: Profile,
+    name: str,
+    rules: Sequence[Rule],
     *,
     cloud: str,
     region_text: str | None,
     tags: Mapping[str, TagInfo],
     regions: RegionIndex,
 ) -> set[str]:
-    """The names of the tags :func:`resolve_profile` maps the profile's rules to, given the same
-    arguments (and raising the same errors), without building the resolved profile: what a
-    profile watch follows."""
+    """The names of the tags :func:`resolve_profile` maps the rules of profile ``name`` to, given
+    the same arguments (and raising the same errors), without building the resolved profile:
+    what a profile watch follows (it reads only the rules: resolver.profiles.rules)."""
     cloud_name = get_cloud(cloud).name
-    applies = [r for r in profile.rules if r.applies_to(cloud_name)]
-    code = _region_code(profile, [r for r in applies if r.is_regional], region_text, regions)
-    by_fold = {name.casefold(): tag for name, tag in tags.items()}
+    applies = [r for r in rules if r.applies_to(cloud_name)]
+    code = _region_code(name, [r for r in applies if r.is_regional], region_text, regions)
+    by_fold = {tag_name.casefold(): tag for tag_name, tag in tags.items()}
     found = (
         _rule_tag(rule, code, region_text, regions, by_fold)
         for rule in applies
@@ -145,7 +149,7 @@ def profile_tag_names(
 
 
 def _region_code(
-    profile: Profile, regional: list[Rule], region_text: str | None, regions: RegionIndex
+    profile: str, regional: list[Rule], region_text: str | None, regions: RegionIndex
 ) -> str:
     """The region code of ``region_text``; "" when none is given, which the rules in
     ``regional`` (``<Base>.{region}`` rules that apply) make a NotFoundError."""
@@ -154,7 +158,7 @@ def _region_code(
     if regional:
         example = regions.codes()[0] if regions.codes() else "westeurope"
         raise NotFoundError(
-            f"profile {profile.name} needs --region: "
+            f"profile {profile} needs --region: "
             f"{', '.join(dict.fromkeys(r.tag for r in regional))} name the tag of one region "
             f"(for example --region {example})."
         )
