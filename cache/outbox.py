@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from resolver.alerts.model import Event, EventType
+from resolver.alerts.event import Event, EventType
 
 if TYPE_CHECKING:
     from cache.outbox_rows import DeliveryRow as DeliveryRow

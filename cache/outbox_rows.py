@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from resolver.alerts.model import Event
+from resolver.alerts.event import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,7 @@ from typing import Any
 
 from cache import outbox
 from cache.db import transaction
-from resolver.alerts.model import new_id
-from resolver.alerts.sending import Message, SendResult, SendStatus
+from resolver.alerts.model import Message, SendResult, SendStatus, new_id
 from resolver.errors import AztagsError
 
 log = logging.getLogger("aztags")

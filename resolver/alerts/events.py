@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from cache import outbox
 from cache.history import timeline
-from resolver.alerts.model import Event, EventType, new_id
+from resolver.alerts.event import Event, EventType, new_id
 from resolver.alerts.watches import SnapshotView, Watch, watched_names
 from resolver.clouds import get_cloud
 from resolver.errors import AztagsError

@@ -61,8 +61,8 @@ class Alerts:
         return deliver(conn, self.channels, policy=self.policy, now=self.now, **kwargs)
 
     def _profile_tags(self, watch: Watch, view: SnapshotView) -> set[str]:
+        from resolver.profiles import profile_rules
         from resolver.profiles.resolve import profile_tag_names
-        from resolver.profiles.rules import profile_rules
 
         assert watch.profile is not None
         found = self.profiles.get(watch.profile) or profile_rules(watch.profile, self.profile_dirs)
@@ -104,7 +104,7 @@ def alerts_from_config(
     for watch in watches:
         if not watch.profile:
             continue
-        from resolver.profiles.rules import profile_rules  # only for a profile watch
+        from resolver.profiles import profile_rules  # only for a profile watch
 
         try:
             found = profiles.get(watch.profile) or profile_rules(watch.profile, profile_dirs)

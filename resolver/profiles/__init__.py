@@ -98,6 +98,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
     from resolver.profiles.load import (
         builtin_profiles,
         find_profile,
@@ -121,7 +124,6 @@ if TYPE_CHECKING:
         SPECIAL_NAMES,
         Rule,
         check_ports,
-        profile_rules,
     )
 
 # Each name is loaded from its module on first use (PEP 562): a config file's profile watch
@@ -147,10 +149,25 @@ _MODULES = {
         "SPECIAL_NAMES",
         "Rule",
         "check_ports",
-        "profile_rules",
     ),
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def profile_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule, ...]]:
+    """The name and rules of the profile :func:`find_profile` gives (with the same errors):
+    what a ``[[watch]]`` with ``profile = NAME`` follows. A built-in profile no user file
+    replaces is read only up to its host names (resolver.profiles.rules.builtin_rules)."""
+    from resolver.profiles.rules import builtin_rules
+
+    user_dirs = list(user_dirs)  # read twice
+    found = builtin_rules(name, user_dirs)
+    if found is not None:
+        return found
+    from resolver.profiles.load import find_profile
+
+    profile = find_profile(name, user_dirs)
+    return profile.name, profile.rules
 
 
 def __getattr__(name: str) -> Any:

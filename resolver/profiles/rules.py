@@ -3,7 +3,7 @@
 What a ``[[watch]]`` with ``profile = NAME`` needs of its profile: the rules (which tags, which
 clouds, which are per-region), without the profile's host names, source and the rest
 (:mod:`resolver.profiles.model`, :mod:`resolver.profiles.load`, which build on this module).
-:func:`profile_rules` reads a built-in profile's file only up to its host names. The format is
+:func:`builtin_rules` reads a built-in profile's file only up to its host names. The format is
 in the docstring of :mod:`resolver.profiles`.
 """
 
@@ -445,22 +445,16 @@ def is_builtin(name: str) -> bool:
     return stem.replace("-", "").replace("_", "").isalnum() and (BUILTIN / f"{stem}.toml").is_file()
 
 
-def profile_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule, ...]]:
-    """The name and rules of the profile :func:`resolver.profiles.load.find_profile` gives, with
-    the same errors. With no user profile at all (no ``*.toml`` in ``user_dirs``), a built-in
-    profile's file is read only up to its host names (:func:`_builtin_rules`); otherwise the
-    profile is found and read as ``find_profile`` does."""
+def builtin_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule, ...]] | None:
+    """The name and rules of built-in profile ``name`` when no user profile can replace it (no
+    ``*.toml`` in ``user_dirs``), read once per process up to its host names
+    (:func:`_builtin_rules`); None otherwise: then find the profile and read it whole
+    (:func:`resolver.profiles.profile_rules`)."""
     folders = [Path(f).expanduser() for f in user_dirs]
     stem = name.strip().lower()
-    no_user_profile = not any(f.is_dir() and any(f.glob("*.toml")) for f in folders)
-    if no_user_profile and is_builtin(stem):
-        found = _builtin_rules(stem)
-        if found is not None:
-            return found
-    from resolver.profiles.load import find_profile
-
-    profile = find_profile(name, folders)
-    return profile.name, profile.rules
+    if any(f.is_dir() and any(f.glob("*.toml")) for f in folders) or not is_builtin(stem):
+        return None
+    return _builtin_rules(stem)
 
 
 _LATER_RULE = re.compile(r"^\s*\[\[\s*rule\s*\]\]", re.MULTILINE)

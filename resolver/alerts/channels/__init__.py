@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from resolver.alerts.channels import base, command, email, slack, syslog, teams, webhook
 from resolver.alerts.channels.base import message_document
+from resolver.alerts.model import Message, SendResult, SendStatus
 from resolver.alerts.secrets import is_reference, reference_problem
-from resolver.alerts.sending import Message, SendResult, SendStatus
 
 __all__ = ["CHANNELS", "ChannelType", "check_channel", "message_document", "send"]
 

@@ -28,9 +28,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from resolver.alerts.model import EventType
+from resolver.alerts.model import EventType, Message, SendResult, SendStatus
 from resolver.alerts.secrets import is_reference, resolve_secret
-from resolver.alerts.sending import Message, SendResult, SendStatus
 from resolver.errors import ConfigError
 
 DOCUMENT_TYPE = "aztags.events"

@@ -33,8 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import EventType, Severity
-from resolver.alerts.sending import Message, SendResult, SendStatus
+from resolver.alerts.model import EventType, Message, SendResult, SendStatus, Severity
 
 DEFAULT_PORT = 514
 UDP_MAX = 2048
