@@ -20,24 +20,26 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from resolver.alerts.model import Event, EventType
+from resolver.alerts.event import Event, EventType
 
 if TYPE_CHECKING:
     from cache.outbox_rows import DeliveryRow as DeliveryRow
     from cache.outbox_rows import FetchRuns as FetchRuns
     from cache.outbox_rows import MessageRow as MessageRow
+    from cache.outbox_rows import StoredEvent as StoredEvent
 
-# The rows of messages, deliveries and scheduled fetches: defined in cache.outbox_rows and
-# loaded on first use, so that recording events at ingest does not build their classes.
-_ROWS = ("DeliveryRow", "FetchRuns", "MessageRow")
+# The rows of stored events, messages, deliveries and scheduled fetches: defined in
+# cache.outbox_rows and loaded on first use, so that recording events at ingest (which reads a
+# stored event only to extend it) does not build their classes.
+_ROWS = ("DeliveryRow", "FetchRuns", "MessageRow", "StoredEvent")
 
 
 def __getattr__(name: str) -> Any:
-    """``MessageRow``, ``DeliveryRow`` and ``FetchRuns``, from cache.outbox_rows (PEP 562)."""
+    """``MessageRow``, ``DeliveryRow``, ``FetchRuns`` and ``StoredEvent``, from
+    cache.outbox_rows (PEP 562)."""
     if name in _ROWS:
         from cache import outbox_rows
 
@@ -103,7 +105,7 @@ def update_event(
     to_snapshot: int | None,
     queued: bool,
 ) -> None:
-    """Replace an event that no delivery round has taken yet (see :func:`mergeable_event`)."""
+    """Replace an event that no delivery round has taken yet (see :func:`mergeable_events`)."""
     conn.execute(
         "UPDATE alert_events SET to_snapshot = ?, summary = ?, data = ?, queued = ? WHERE id = ?",
         (
@@ -127,17 +129,9 @@ def delete_event(conn: sqlite3.Connection, event_id: str) -> None:
     conn.execute("DELETE FROM alert_events WHERE id = ?", (event_id,))
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An alert event as stored, with the snapshots it is about and whether it was queued."""
-
-    event: Event
-    from_snapshot: int | None
-    to_snapshot: int | None
-    queued: bool
-
-
 def _event(row: sqlite3.Row | tuple[object, ...]) -> StoredEvent:
+    from cache.outbox_rows import StoredEvent
+
     id_, type_, created, cloud, watch, from_s, to_s, summary, data, queued = row
     return StoredEvent(
         Event(
@@ -161,20 +155,26 @@ _EVENT_COLUMNS = (
 )
 
 
-def mergeable_event(
-    conn: sqlite3.Connection, cloud: str, watch: str, type_: EventType, to_snapshot: int
-) -> StoredEvent | None:
-    """The event of this watch and type that ends at ``to_snapshot`` and that no delivery round
-    has taken yet (none of its deliveries is in a message): the next step of the same import
-    extends it instead of raising a second event."""
-    row = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM alert_events e WHERE e.cloud = ? AND e.watch = ? "
-        "AND e.type = ? AND e.to_snapshot = ? AND NOT EXISTS (SELECT 1 FROM alert_deliveries d "
-        "WHERE d.event_id = e.id AND d.message_id IS NOT NULL) "
-        "ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1",
-        (cloud, watch, str(type_), to_snapshot),
-    ).fetchone()
-    return None if row is None else _event(row)
+def mergeable_events(
+    conn: sqlite3.Connection, cloud: str, to_snapshot: int, types: Iterable[EventType]
+) -> dict[tuple[str, str], StoredEvent]:
+    """By (watch, type): the newest event of that watch and type (one of ``types``) that ends
+    at ``to_snapshot`` and that no delivery round has taken yet (none of its deliveries is in a
+    message): the next step of the same import extends it instead of raising a second event.
+    One query for every watch of a step."""
+    wanted = [str(t) for t in types]
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM alert_events e WHERE e.cloud = ? AND e.to_snapshot = ? "
+        f"AND e.type IN ({', '.join('?' * len(wanted))}) AND NOT EXISTS (SELECT 1 FROM "
+        "alert_deliveries d WHERE d.event_id = e.id AND d.message_id IS NOT NULL) "
+        "ORDER BY e.created_at, e.rowid",
+        (cloud, to_snapshot, *wanted),
+    )
+    found = {}
+    for row in rows:  # oldest first: the newest of each (watch, type) stays
+        stored = _event(row)
+        found[(stored.event.watch, str(stored.event.type))] = stored
+    return found
 
 
 def load_events(conn: sqlite3.Connection) -> list[tuple[StoredEvent, list[str]]]:

@@ -1,6 +1,6 @@
-"""The rows of the outbox's delivery side (cache.outbox): messages, an event as a channel
-sees it, and scheduled fetches. Importable from cache.outbox as ever; kept apart so that
-recording events at ingest does not build these classes (about 1.5 ms of start-up).
+"""The rows of the outbox (cache.outbox): a stored event, messages, an event as a channel sees
+it, and scheduled fetches. Importable from cache.outbox as ever; kept apart so that recording
+events at ingest does not build these classes (about 0.5 ms of start-up each).
 """
 
 from __future__ import annotations
@@ -8,7 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from resolver.alerts.model import Event
+from resolver.alerts.event import Event
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An alert event as stored, with the snapshots it is about and whether it was queued."""
+
+    event: Event
+    from_snapshot: int | None
+    to_snapshot: int | None
+    queued: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,73 +86,55 @@ def _split_regional(tag: TagInfo) -> tuple[str, str] | None:
 
 
 class RegionIndex:
-    """Region aliases and regional tags of one Service Tags file (see the module docstring)."""
+    """Region aliases and regional tags of one Service Tags file (see the module docstring).
 
-    def __init__(
-        self,
-        codes: Iterable[str],
-        aliases: dict[str, str],
-        ambiguous: dict[str, tuple[str, ...]],
-        canonical_suffix: dict[str, str],
-        by_base_region: dict[tuple[str, str], tuple[TagInfo, ...]],
-        by_region: dict[str, tuple[TagInfo, ...]],
-    ):
-        self._codes = tuple(sorted(set(codes)))
-        self._aliases = aliases
-        self._ambiguous = ambiguous
-        self._canonical_suffix = canonical_suffix
-        self._by_base_region = by_base_region
-        self._by_region = by_region
+    Built in one pass that groups the regional tags by region code; what only some questions need
+    is worked out on first use: the suffix aliases (a text that is not a region code), a region's
+    tags sorted by name, its canonical suffix."""
+
+    def __init__(self, by_region: dict[str, list[TagInfo]]):
+        self._by_region = by_region  # region code -> its tags, in file order
+        self._codes = tuple(sorted(by_region))
+        self._aliases: dict[str, str] | None = None  # normalised alias -> code, codes included
+        self._ambiguous: dict[str, tuple[str, ...]] = {}
+        self._sorted: dict[str, tuple[TagInfo, ...]] = {}  # tags_in_region, once per code
+        self._canonical_suffix: dict[str, str | None] = {}
 
     @classmethod
     def from_tags(cls, tags: Iterable[TagInfo]) -> RegionIndex:
-        codes: set[str] = set()
-        suffix_codes: dict[str, set[str]] = defaultdict(set)  # normalised suffix -> codes
-        suffix_counts: dict[str, Counter[str]] = defaultdict(Counter)  # code -> normalised suffixes
-        by_base_region: dict[tuple[str, str], list[TagInfo]] = defaultdict(list)
-        by_region: dict[str, list[TagInfo]] = defaultdict(list)
-
+        by_region: dict[str, list[TagInfo]] = {}
         for tag in tags:
-            if not tag.region:
-                continue
-            codes.add(tag.region)
-            by_region[tag.region].append(tag)
-            parts = _split_regional(tag)
-            if parts is None:
-                continue
-            base, suffix = parts
-            norm = normalise(suffix)
-            suffix_codes[norm].add(tag.region)
-            suffix_counts[tag.region][norm] += 1
-            by_base_region[(base.casefold(), tag.region)].append(tag)
+            if tag.region:
+                group = by_region.get(tag.region)
+                if group is None:
+                    by_region[tag.region] = [tag]
+                else:
+                    group.append(tag)
+        return cls(by_region)
 
-        aliases: dict[str, str] = {code: code for code in codes}
-        ambiguous: dict[str, tuple[str, ...]] = {}
+    def _suffix_aliases(self) -> dict[str, str]:
+        """Every alias: the codes, the normalised suffixes of regional tags that name one code
+        (a suffix naming two is ambiguous), and the known typos whose code is in the file."""
+        if self._aliases is not None:
+            return self._aliases
+        suffix_codes: dict[str, set[str]] = defaultdict(set)  # normalised suffix -> codes
+        for code, group in self._by_region.items():
+            for tag in group:
+                if "." in tag.name:
+                    suffix_codes[normalise(tag.name.rpartition(".")[2])].add(code)
+        aliases: dict[str, str] = {code: code for code in self._codes}
         for norm, targets in suffix_codes.items():
             if norm in aliases:  # a code is never taken over by a suffix
                 continue
             if len(targets) == 1:
                 aliases[norm] = next(iter(targets))
             else:
-                ambiguous[norm] = tuple(sorted(targets))
+                self._ambiguous[norm] = tuple(sorted(targets))
         for typo, code in TYPO_ALIASES.items():
-            if code in codes and typo not in aliases and typo not in ambiguous:
+            if code in self._by_region and typo not in aliases and typo not in self._ambiguous:
                 aliases[typo] = code
-
-        # The suffix most tags of a region use (FranceCentral for centralfrance, EastUS2 for
-        # eastus2); ties go to the alphabetically first, so the choice is stable.
-        canonical_suffix = {
-            code: min(counts, key=lambda s: (-counts[s], s))
-            for code, counts in suffix_counts.items()
-        }
-        return cls(
-            codes,
-            aliases,
-            ambiguous,
-            canonical_suffix,
-            {k: tuple(sorted(v, key=lambda t: t.name)) for k, v in by_base_region.items()},
-            {k: tuple(sorted(v, key=lambda t: t.name)) for k, v in by_region.items()},
-        )
+        self._aliases = aliases
+        return aliases
 
     def codes(self) -> tuple[str, ...]:
         """Every region code in the file, sorted."""
@@ -164,8 +146,11 @@ class RegionIndex:
         Raises NotFoundError with close matches when the region is unknown or ambiguous.
         """
         key = normalise(text)
-        if key in self._aliases:
-            return self._aliases[key]
+        if key in self._by_region:  # a code: no suffix can take it over
+            return key
+        aliases = self._suffix_aliases()
+        if key in aliases:
+            return aliases[key]
         if not key:
             raise NotFoundError("The region is empty. Use a region code such as westeurope.")
         if key in self._ambiguous:
@@ -174,8 +159,8 @@ class RegionIndex:
             )
         import difflib  # only for this error's suggestions: not on every query's start-up
 
-        close = difflib.get_close_matches(key, list(self._aliases), n=6, cutoff=0.75)
-        suggestions = tuple(dict.fromkeys(self._aliases[c] for c in close))[:3]
+        close = difflib.get_close_matches(key, list(aliases), n=6, cutoff=0.75)
+        suggestions = tuple(dict.fromkeys(aliases[c] for c in close))[:3]
         message = f"Unknown region {text!r}."
         if not suggestions and self._codes:
             message += (
@@ -183,6 +168,20 @@ class RegionIndex:
                 f" such as {', '.join(self._codes[:3])}."
             )
         raise UnknownRegionError(message, text, suggestions)
+
+    def _canonical(self, region_code: str) -> str | None:
+        """The suffix most tags of a region use (FranceCentral for centralfrance, EastUS2 for
+        eastus2), normalised; ties go to the alphabetically first, so the choice is stable."""
+        if region_code not in self._canonical_suffix:
+            counts = Counter(
+                normalise(t.name.rpartition(".")[2])
+                for t in self._by_region.get(region_code, ())
+                if "." in t.name
+            )
+            self._canonical_suffix[region_code] = (
+                min(counts, key=lambda s: (-counts[s], s)) if counts else None
+            )
+        return self._canonical_suffix[region_code]
 
     def regional_tag(
         self, base: str, region_code: str, as_written: str | None = None
@@ -201,10 +200,15 @@ class RegionIndex:
            (``FranceCentral`` for ``centralfrance``), then
         3. any other suffix (``Stage``/``STG`` variants), by name.
         """
-        candidates = self._by_base_region.get((base.casefold(), region_code), ())
+        folded = base.casefold()
+        candidates = [
+            t
+            for t in self._by_region.get(region_code, ())
+            if (parts := _split_regional(t)) is not None and parts[0].casefold() == folded
+        ]
         if not candidates:
             return None
-        canonical = self._canonical_suffix.get(region_code)
+        canonical = self._canonical(region_code)
         written = normalise(as_written) if as_written else None
 
         def rank(tag: TagInfo) -> tuple[int, str]:
@@ -221,4 +225,7 @@ class RegionIndex:
 
     def tags_in_region(self, region_code: str) -> tuple[TagInfo, ...]:
         """Every tag whose ``region`` field is ``region_code``, sorted by name."""
-        return self._by_region.get(region_code, ())
+        if region_code not in self._sorted:
+            group = self._by_region.get(region_code, ())
+            self._sorted[region_code] = tuple(sorted(group, key=lambda t: t.name))
+        return self._sorted[region_code]

@@ -194,6 +194,31 @@ def test_missed_publications_raise_a_gap_event(conn):
     assert "changeNumber 11-12" in event.summary
 
 
+def test_each_watch_extends_its_own_pending_events_over_a_multi_file_step(conn):
+    # Two steps, each skipping a changeNumber: each watch keeps ONE changed event and ONE gap
+    # event for the whole import, whatever the other watch's events are.
+    everything = Watch("everything", "public", ("ops",), all=True)
+    alerts = _alerts(SQL, everything)
+    sql = BASE["Sql"]
+    _store(conn, alerts, _file(1, BASE))
+    _store(conn, alerts, _file(3, {**BASE, "Sql": [*sql, "20.5.0.0/16"]}))
+    _store(
+        conn, alerts, _file(5, {**BASE, "Sql": [*sql, "20.6.0.0/16"], "Storage.X": ["10.9.0.0/24"]})
+    )
+    found = {(e.watch, str(e.type)): e for e, _ in _events(conn)}
+    types = (EventType.CHANGED, EventType.GAP)
+    assert sorted(found) == [(w, str(t)) for w in ("everything", "sql") for t in types]
+    sql_change = {"name": "Sql", "change": "changed", "added": ["20.6.0.0/16"], "removed": []}
+    new_tag = {"name": "Storage.X", "change": "added", "added": ["10.9.0.0/24"], "removed": []}
+    assert found[("sql", EventType.CHANGED)].data["tags"] == [sql_change]
+    assert found[("everything", EventType.CHANGED)].data["tags"] == [sql_change, new_tag]
+    for watch in ("everything", "sql"):
+        for type_ in types:
+            data = found[(watch, type_)].data
+            assert (data["from"]["change_number"], data["to"]["change_number"]) == (1, 5)
+        assert found[(watch, EventType.GAP)].data["missed_change_numbers"] == [2, 4]
+
+
 def test_a_newer_quarantined_file_raises_an_event(conn):
     alerts = _alerts(SQL)
     _store(conn, alerts, _file(1, BASE))

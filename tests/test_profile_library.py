@@ -14,12 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from resolver.errors import ProfileError
+from resolver.errors import NotFoundError, ProfileError
 from resolver.models import ServiceTag
 from resolver.profiles import (
     LOAD_BALANCER_ADDRESS,
     builtin_profiles,
+    find_profile,
     parse_profile,
+    profile_rules,
+    profile_tag_names,
     render_profile,
     resolve_profile,
 )
@@ -95,6 +98,57 @@ def test_builtin_resolves_in_every_cloud_it_claims_with_no_unexplained_missing_t
             assert resolved.missing == ()
             for host in resolved.fqdns:  # every {region} of a host name was filled in
                 assert "{region}" not in host.host and host.applies_to(cloud)
+
+
+def _tag_names_or_error(how, *args, cloud, region, tags, regions):
+    try:
+        return how(*args, cloud=cloud, region_text=region, tags=tags, regions=regions)
+    except NotFoundError as e:
+        return (type(e), str(e), e.suggestions)
+
+
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_a_profile_watch_reads_the_rules_of_the_whole_profile(name, tmp_path):
+    # profile_rules reads a built-in file up to its host names: the same name and rules as the
+    # whole profile, and as a user copy of it (read whole, as find_profile does).
+    profile = builtin_profiles()[name]
+    assert profile_rules(name.upper(), [tmp_path / "none"]) == (profile.name, profile.rules)
+    (tmp_path / f"{name}.toml").write_text(render_profile(profile), encoding="utf-8")
+    assert profile_rules(name, [tmp_path]) == (profile.name, profile.rules)
+
+
+def test_a_profile_watch_of_an_unknown_profile_fails_as_find_profile_does(tmp_path):
+    with pytest.raises(NotFoundError) as expected:
+        find_profile("azurml", ())
+    with pytest.raises(NotFoundError) as caught:
+        profile_rules("azurml", ())
+    assert (str(caught.value), caught.value.suggestions) == (
+        str(expected.value),
+        expected.value.suggestions,
+    )
+    (tmp_path / "bad.toml").write_text('name = "azureml"\n[[rule]]\ndirection = "up"\n')
+    with pytest.raises(ProfileError) as expected_error:
+        find_profile("azureml", [tmp_path])
+    with pytest.raises(ProfileError) as caught_error:
+        profile_rules("azureml", [tmp_path])
+    assert caught_error.value.problems == expected_error.value.problems
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_a_profile_watch_follows_the_tags_the_profile_resolves_to(newest, name):
+    # profile_tag_names (what a profile watch follows) answers as resolve_profile does, in every
+    # cloud and region, without a region and with an unknown one: the same tags or the same error.
+    def resolved(profile, **where):
+        return {r.tag.name for r in resolve_profile(profile, **where).rules if r.tag is not None}
+
+    profile = builtin_profiles()[name]
+    for cloud, (tags, regions) in newest.items():
+        for region in [*REGIONS[cloud], None, "", "West Europe", "atlantis"]:
+            where = {"cloud": cloud, "region": region, "tags": tags, "regions": regions}
+            expected = _tag_names_or_error(resolved, profile, **where)
+            found = _tag_names_or_error(profile_tag_names, *profile_rules(name, ()), **where)
+            assert found == expected, (cloud, region)
 
 
 @pytest.mark.realdata

@@ -332,3 +332,23 @@ def test_region_written_as_a_suffix_picks_that_tag(index):
     assert code == "eastus2"
     assert index.regional_tag("Sql", code, as_written="EastUS2Stage").name == "Sql.EastUS2Stage"
     assert index.regional_tag("Sql", code, as_written="East US 2").name == "Sql.EastUS2"
+
+
+def _answer(idx: RegionIndex, text: str) -> str | tuple[str, tuple[str, ...]]:
+    try:
+        return idx.resolve(text)
+    except NotFoundError as e:
+        return (str(e), e.suggestions)
+
+
+def test_answers_do_not_depend_on_what_was_asked_first():
+    # Suffix aliases are worked out on the first text that is not a code: asking a code, a
+    # suffix, a typo, an ambiguous or unknown text first must not change any answer.
+    tags = [*synthetic_tags(), tag("A.Central", "regiona"), tag("B.Central", "regionb")]
+    texts = ["westus", "WestEurope", "uswest", "central", "westeuorpe", "EastUS2Stage", " "]
+    expected = [_answer(RegionIndex.from_tags(tags), t) for t in texts]
+    assert expected[:3] == ["westus", "westeurope", "westus"]
+    for first in texts:
+        idx = RegionIndex.from_tags(tags)
+        _answer(idx, first)
+        assert [_answer(idx, t) for t in texts] == expected

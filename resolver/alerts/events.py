@@ -23,11 +23,11 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cache import outbox
 from cache.history import timeline
-from resolver.alerts.model import Event, EventType, new_id
+from resolver.alerts.event import Event, EventType, new_id
 from resolver.alerts.watches import SnapshotView, Watch, watched_names
 from resolver.clouds import get_cloud
 from resolver.errors import AztagsError
@@ -36,6 +36,9 @@ from resolver.models import ChangeKind, Snapshot, SnapshotInfo, TagInfo
 from resolver.prefixes import sort_prefixes
 from resolver.refs import USABLE_AFTER, snapshot_day
 from resolver.timelines import FILE, split_key
+
+if TYPE_CHECKING:
+    from cache.outbox_rows import StoredEvent
 
 log = logging.getLogger("aztags")
 
@@ -113,6 +116,10 @@ def record_step(
     ``after``."""
     names_after = [c.name for c in changes if c.kind != ChangeKind.REMOVED]
     names_before = [c.name for c in changes if c.kind == ChangeKind.REMOVED]
+    # Every watch's event of the previous step that a delivery round has not taken, read once.
+    pending = outbox.mergeable_events(
+        conn, get_cloud(after.cloud).key, before.id, (EventType.CHANGED, EventType.GAP)
+    )
     for watch in watches:
         try:
             chosen = watched_names(watch, names_after, views[1]) | watched_names(
@@ -122,14 +129,18 @@ def record_step(
             log.warning("watch %s: %s; no change event for it this time.", watch.name, e)
             continue
         tags = [_tag_doc(c, watch) for c in changes if c.name in chosen]
-        _merge_or_add(conn, watch, EventType.CHANGED, before, after, [t for t in tags if t], now)
+        changed = [t for t in tags if t]
+        _merge_or_add(conn, watch, EventType.CHANGED, before, after, changed, now, pending)
         if after.change_number > before.change_number + 1:
-            _merge_or_add(conn, watch, EventType.GAP, before, after, None, now)
+            _merge_or_add(conn, watch, EventType.GAP, before, after, None, now, pending)
 
 
 def _tag_doc(change: TagChange, watch: Watch) -> dict[str, Any] | None:
-    added = [p for p in change.added if watch.keeps(p)]
-    removed = [p for p in change.removed if watch.keeps(p)]
+    if watch.family == "any":  # every prefix (Watch.keeps, without a call per prefix)
+        added, removed = list(change.added), list(change.removed)
+    else:
+        added = [p for p in change.added if watch.keeps(p)]
+        removed = [p for p in change.removed if watch.keeps(p)]
     if not added and not removed:
         return None
     return {"name": change.name, "change": str(change.kind), "added": added, "removed": removed}
@@ -143,9 +154,12 @@ def _merge_or_add(
     after: SnapshotInfo,
     tags: list[dict[str, Any]] | None,
     now: datetime,
+    pending: dict[tuple[str, str], StoredEvent],
 ) -> None:
+    """Add the event of one watch and type for the step, or extend its pending event of the
+    previous step (``pending``, by watch name and type: taken out once updated or deleted)."""
     cloud = get_cloud(after.cloud).key
-    previous = outbox.mergeable_event(conn, cloud, watch.name, type_, before.id)
+    previous = pending.get((watch.name, str(type_)))
     start = snapshot_doc(before)
     if previous is not None:
         start = dict(previous.event.data["from"])
@@ -156,6 +170,7 @@ def _merge_or_add(
         if not tags:  # nothing watched changed (or the step undid the previous one)
             if previous is not None:
                 outbox.delete_event(conn, previous.event.id)
+                del pending[(watch.name, str(type_))]
             return
         data = changed_data(start, after, tags)
         summary = changed_summary(watch, cloud, data)
@@ -187,6 +202,7 @@ def _merge_or_add(
         )
     else:
         outbox.update_event(conn, event, watch.channels, to_snapshot=after.id, queued=queued)
+        del pending[(watch.name, str(type_))]
 
 
 def _ranges(numbers: Sequence[int]) -> str:

@@ -98,8 +98,9 @@ def _text(value: object) -> str | None:
 
 
 class SnapshotView:
-    """One snapshot's tags by name (region, service), with its region index and the tags each
-    (profile, region) resolves to, each computed once however many watches ask."""
+    """One snapshot's tags by name (region, service), with its region index, the service names
+    of a tag and the tags each (profile, region) resolves to, each computed once however many
+    watches ask."""
 
     def __init__(
         self,
@@ -111,6 +112,7 @@ class SnapshotView:
         self._tags: Mapping[str, TagInfo] | None = None
         self._regions: RegionIndex | None = None
         self._profiles: dict[tuple[str, str | None], set[str]] = {}
+        self._services: dict[str, set[str]] = {}  # tag name -> service_names
 
     @property
     def tags(self) -> Mapping[str, TagInfo]:
@@ -123,6 +125,13 @@ class SnapshotView:
         if self._regions is None:
             self._regions = RegionIndex.from_tags(self.tags.values())
         return self._regions
+
+    def service_names(self, tag: TagInfo) -> set[str]:
+        """:func:`resolver.regions.service_names` of one of the view's tags, worked out once."""
+        found = self._services.get(tag.name)
+        if found is None:
+            found = self._services[tag.name] = service_names(tag)
+        return found
 
     def profile_tags(self, watch: Watch) -> set[str]:
         assert watch.profile is not None
@@ -153,7 +162,7 @@ def watched_names(watch: Watch, names: Iterable[str], view: SnapshotView) -> set
         n
         for n in names
         if (tag := tags.get(n)) is not None
-        and service in service_names(tag)
+        and service in view.service_names(tag)
         and (not codes or tag.region in codes)
     }
 

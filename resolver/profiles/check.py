@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from resolver.clouds import get_cloud
 from resolver.errors import NotFoundError, ProfileError
 from resolver.models import TagInfo
-from resolver.profiles.load import _LineMap, is_builtin, parse_profile
+from resolver.profiles.load import parse_profile
 from resolver.profiles.model import Profile
+from resolver.profiles.rules import _LineMap, is_builtin
 from resolver.regions import RegionIndex
 
 if TYPE_CHECKING:

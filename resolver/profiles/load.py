@@ -1,5 +1,6 @@
 """Profile files: TOML text -> :class:`Profile` (every problem with its line), and back; the
-built-in profiles (``resolver/profiles/builtin/*.toml``) and the user's folders."""
+built-in profiles (``resolver/profiles/builtin/*.toml``) and the user's folders. Rules are read
+by :mod:`resolver.profiles.rules`, host names, the source and the profile here."""
 
 from __future__ import annotations
 
@@ -9,346 +10,36 @@ import functools
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from resolver.clouds import CLOUD_KEYS, CLOUDS, get_cloud
+from resolver.clouds import CLOUDS
 from resolver.errors import NotFoundError, ProfileError
-from resolver.profiles.model import (
-    DIRECTIONS,
-    PROTOCOLS,
+from resolver.profiles.model import FqdnRule, Profile, SourceRef
+from resolver.profiles.rules import (
+    _NO_LINES,
+    BUILTIN,
     REGION_PLACEHOLDER,
-    FqdnRule,
-    Profile,
-    Rule,
-    SourceRef,
-    special_name,
+    _clouds,
+    _LineMap,
+    _open_table,
+    _parse_rule,
+    _Problems,
+    _scope,
+    _string,
+    _traffic,
+    _unknown_key_message,
+    is_builtin,
 )
 
 _TOP_KEYS = ("name", "description", "source", "clouds", "rule", "fqdn")
 _SOURCE_KEYS = ("url", "repo", "path", "commit", "section", "page_date", "note")
-_RULE_KEYS = (
-    "direction",
-    "ports",
-    "protocol",
-    "tag",
-    "purpose",
-    "skip_clouds",
-    "clouds",
-    "optional",
-    "source_name",
-    "missing_reason",
-)
 _FQDN_KEYS = ("host", "purpose", "ports", "protocol", "clouds", "skip_clouds", "optional")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HOST_RE = re.compile(r"[A-Za-z0-9*](?:[A-Za-z0-9*.-]*[A-Za-z0-9])?")
 _COMMIT_RE = re.compile(r"[0-9a-fA-F]{7,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-# --- parsing ------------------------------------------------------------------------------------
-
-# The built-in profiles, shipped as package data beside this module (a plain folder: cheaper to
-# reach than importlib.resources, which costs 4-5 ms of imports).
-BUILTIN = Path(__file__).resolve().parent / "builtin"
-
-
-class _LineMap:
-    """Where keys and tables are in a TOML text, to point error messages at a line.
-
-    tomllib reports no positions for valid TOML, so the text is scanned line by line: good enough
-    for hand-written profiles (keys at the start of a line, ``[[rule]]`` headers). Lines inside
-    multi-line strings are skipped.
-    """
-
-    _ARRAY_HEADER = re.compile(r"\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]")
-    _HEADER = re.compile(r"\[\s*([A-Za-z0-9_.-]+)\s*\]")
-    _KEY = re.compile(r"""(["']?)([A-Za-z0-9_-]+)\1\s*=""")
-
-    def __init__(self, text: str):
-        self.top: dict[str, int] = {}
-        self.arrays: dict[str, list[tuple[int, dict[str, int]]]] = {}
-        self.tables: dict[str, int] = {}
-        current = self.top
-        in_string: str | None = None
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.strip()
-            if in_string is not None:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                continue
-            if not line or line.startswith("#"):
-                continue
-            if m := self._ARRAY_HEADER.match(line):
-                keys: dict[str, int] = {}
-                self.arrays.setdefault(m.group(1), []).append((number, keys))
-                current = keys
-            elif m := self._HEADER.match(line):
-                self.tables.setdefault(m.group(1), number)
-                current = {}
-            elif m := self._KEY.match(line):
-                current.setdefault(m.group(2), number)
-            for delimiter in ('"""', "'''"):
-                if line.count(delimiter) % 2 == 1:
-                    in_string = delimiter
-                    break
-
-    def key(self, key: str) -> int:
-        """Line of a top-level key, or of a ``[key]`` / ``[[key]]`` header; 1 if not found."""
-        if key in self.top:
-            return self.top[key]
-        if key in self.tables:
-            return self.tables[key]
-        if key in self.arrays:
-            return self.arrays[key][0][0]
-        return 1
-
-    def item(self, table: str, index: int, key: str | None = None) -> int:
-        """Line of ``key`` in the ``index``-th ``[[table]]``, else of its header or ``table``."""
-        entries = self.arrays.get(table, [])
-        if index < len(entries):
-            header, keys = entries[index]
-            return keys.get(key, header) if key is not None else header
-        return self.key(table)
-
-
-class _Problems:
-    def __init__(self, origin: str, lines: _LineMap):
-        self.origin = origin
-        self.lines = lines
-        self.items: list[tuple[int, str]] = []
-
-    def add(self, line: int, message: str) -> None:
-        self.items.append((line, message))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            ordered = sorted(self.items, key=lambda item: item[0])  # stable: same line keeps order
-            raise ProfileError(self.origin, [f"{self.origin}:{ln}: {msg}" for ln, msg in ordered])
-
-
-def _unknown_key_message(where: str, key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
-    return f"{where}: unknown key {key!r}{hint}"
-
-
-def check_ports(value: object) -> tuple[str | None, str | None]:
-    """(normalised ports, None) or (None, what is wrong); the syntax is in the module docstring."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None, f'must be a string such as "443", "29876-29877" or "*", not {value!r}'
-    text = str(value).replace(" ", "")
-    if text == "*":
-        return text, None
-    if not text:
-        return None, 'is empty; use "*" for any port'
-    for item in text.split(","):
-        low, sep, high = item.partition("-")
-        numbers = [low, high] if sep else [low]
-        which = "" if item == text else f" {item!r}"
-        if not all(n.isdigit() and 1 <= int(n) <= 65535 for n in numbers):
-            return None, (
-                f"is {value!r}:{which or ' that'} is not a port 1-65535"
-                " or a range such as 29876-29877"
-            )
-        if sep and int(low) > int(high):
-            return None, f"is {value!r}: the range{which} runs backwards"
-    return text, None
-
-
-def _check_cloud(name: object) -> str | None:
-    if not isinstance(name, str):
-        return None
-    try:
-        return get_cloud(name).name
-    except NotFoundError:
-        return None
-
-
-def _string(
-    table: Mapping[str, Any],
-    key: str,
-    where: str,
-    line: int,
-    problems: _Problems,
-    *,
-    required: bool = False,
-    default: str = "",
-) -> str:
-    if key not in table:
-        if required:
-            problems.add(line, f"{where}: missing key {key!r}")
-        return default
-    value = table[key]
-    if not isinstance(value, str):
-        problems.add(line, f"{where}: key {key!r} must be a string, not {value!r}")
-        return default
-    return value
-
-
-def _open_table(
-    table: str,
-    data: Any,
-    index: int,
-    known: tuple[str, ...],
-    lines: _LineMap,
-    problems: _Problems,
-) -> tuple[str, Callable[[str], int]] | None:
-    """Start checking one ``[[table]]`` entry: (its name for messages, key -> line), with unknown
-    keys reported; None when the entry is not a table at all."""
-    where = f"[[{table}]] #{index + 1}"
-    if not isinstance(data, dict):
-        problems.add(lines.item(table, index), f"{where}: must be a table of keys, not {data!r}")
-        return None
-
-    def at(key: str) -> int:
-        return lines.item(table, index, key)
-
-    for key in data:
-        if key not in known:
-            problems.add(at(key), _unknown_key_message(where, key, known))
-    return where, at
-
-
-def _traffic(
-    data: dict[str, Any],
-    where: str,
-    at: Callable[[str], int],
-    problems: _Problems,
-    *,
-    default_ports: str | None,
-) -> tuple[str, str]:
-    """A table's ``ports`` (required when there is no default) and ``protocol`` (default tcp)."""
-    ports = default_ports or ""
-    if "ports" in data:
-        checked, error = check_ports(data["ports"])
-        if error:
-            problems.add(at("ports"), f"{where}: key 'ports' {error}")
-        ports = checked or ""
-    elif default_ports is None:
-        problems.add(at("ports"), f"{where}: missing key 'ports'")  # the header's line
-    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
-    protocol = protocol.strip().lower()
-    if protocol not in PROTOCOLS:
-        problems.add(
-            at("protocol"), f"{where}: key 'protocol' is {data['protocol']!r}; use tcp, udp or any"
-        )
-    return ports, protocol
-
-
-def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
-    before = len(problems.items)
-    opened = _open_table("rule", data, index, _RULE_KEYS, lines, problems)
-    if opened is None:
-        return None
-    where, at = opened
-
-    direction = _string(data, "direction", where, at("direction"), problems, required=True)
-    if "direction" in data and isinstance(data["direction"], str):
-        direction = direction.strip().lower()
-        if direction not in DIRECTIONS:
-            problems.add(
-                at("direction"),
-                f"{where}: key 'direction' is {data['direction']!r}; use inbound or outbound",
-            )
-
-    ports, protocol = _traffic(data, where, at, problems, default_ports=None)
-
-    tag = _string(data, "tag", where, at("tag"), problems, required=True).strip()
-    if "tag" in data and isinstance(data["tag"], str):
-        base = (
-            tag[: -len(REGION_PLACEHOLDER) - 1] if tag.endswith("." + REGION_PLACEHOLDER) else tag
-        )
-        if not _TAG_RE.fullmatch(base):
-            problems.add(
-                at("tag"),
-                f"{where}: key 'tag' is {data['tag']!r}; write a tag name (AzureMachineLearning)"
-                " or <Base>.{region} (Storage.{region})",
-            )
-        elif base.lower().endswith(".region"):
-            problems.add(
-                at("tag"),
-                f"{where}: key 'tag' is {data['tag']!r}; write "
-                f"{base[: -len('.region')]}.{{region}} to mean the regional tag",
-            )
-        elif base != tag and special_name(base):
-            problems.add(
-                at("tag"),
-                f"{where}: key 'tag' is {data['tag']!r}; {special_name(base)} has no regional "
-                "form: write it without .{region}",
-            )
-
-    purpose = _string(data, "purpose", where, at("purpose"), problems)
-    source_name: str | None = None
-    if "source_name" in data:
-        source_name = _string(data, "source_name", where, at("source_name"), problems) or None
-    missing_reason: str | None = None
-    if "missing_reason" in data:
-        missing_reason = (
-            _string(data, "missing_reason", where, at("missing_reason"), problems).strip() or None
-        )
-        if missing_reason is None and isinstance(data["missing_reason"], str):
-            problems.add(
-                at("missing_reason"),
-                f"{where}: key 'missing_reason' is empty; say why the tag may be missing",
-            )
-
-    skip, only, optional = _scope(data, where, at, problems)
-    if len(problems.items) > before:
-        return None
-    return Rule(
-        direction,
-        ports,
-        protocol,
-        tag,
-        purpose,
-        skip,
-        source_name,
-        optional,
-        only,
-        missing_reason,
-    )
-
-
-def _scope(
-    data: dict[str, Any], where: str, at: Callable[[str], int], problems: _Problems
-) -> tuple[frozenset[str], frozenset[str], bool]:
-    """A table's ``skip_clouds``, ``clouds`` and ``optional``."""
-    skip = _clouds(data, "skip_clouds", where, at, problems)
-    only = _clouds(data, "clouds", where, at, problems)
-    if skip & only:
-        problems.add(
-            at("clouds"),
-            f"{where}: {', '.join(sorted(skip & only))} is in both 'clouds' and 'skip_clouds'",
-        )
-    optional = data.get("optional", False)
-    if not isinstance(optional, bool):
-        problems.add(at("optional"), f"{where}: key 'optional' must be true or false")
-    return skip, only, optional is True
-
-
-def _clouds(
-    data: dict[str, Any], key: str, where: str, at: Callable[[str], int], problems: _Problems
-) -> frozenset[str]:
-    """A list of cloud names or keys (``["China"]``, ``["usgov"]``) as file names."""
-    raw = data.get(key, [])
-    if not isinstance(raw, list):
-        problems.add(at(key), f'{where}: key {key!r} must be a list such as ["China"], not {raw!r}')
-        return frozenset()
-    found = set()
-    for item in raw:
-        cloud = _check_cloud(item)
-        if cloud is None:
-            problems.add(
-                at(key),
-                f"{where}: key {key!r} names unknown cloud {item!r}; use one of "
-                f"{', '.join(CLOUD_KEYS)} (or the file names Public, AzureGovernment, China,"
-                " AzureGermany)",
-            )
-        else:
-            found.add(cloud)
-    return frozenset(found)
 
 
 def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> FqdnRule | None:
@@ -433,7 +124,6 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
     else ``default_name``, else the stem of ``origin``. Raises :class:`ProfileError` (a
     ConfigError) listing every problem, each as ``origin:line: what is wrong``.
     """
-    lines = _LineMap(text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -441,7 +131,17 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
         found = re.search(r"at line (\d+)", message)
         line = int(found.group(1)) if found else 1
         raise ProfileError(origin, [f"{origin}:{line}: invalid TOML: {message}"]) from None
+    try:  # without line numbers first: only a file with problems needs them (~0.8 ms a file)
+        return _profile(data, origin, default_name, _NO_LINES)
+    except ProfileError:
+        return _profile(data, origin, default_name, _LineMap(text))  # raises, with the lines
 
+
+def _profile(
+    data: dict[str, Any], origin: str, default_name: str | None, lines: _LineMap
+) -> Profile:
+    """The profile of a parsed file; ProfileError with every problem, each at its line of
+    ``lines``."""
     problems = _Problems(origin, lines)
     for key in data:
         if key not in _TOP_KEYS:
@@ -569,12 +269,6 @@ def _builtin(stem: str) -> Profile:
     return parse_profile(
         entry.read_text(encoding="utf-8"), f"<builtin>/{entry.name}", default_name=stem
     )
-
-
-def is_builtin(name: str) -> bool:
-    """Whether a built-in profile has this name (each is named after its file)."""
-    stem = name.strip().lower()
-    return stem.replace("-", "").replace("_", "").isalnum() and (BUILTIN / f"{stem}.toml").is_file()
 
 
 def builtin_profiles() -> dict[str, Profile]:
