@@ -20,7 +20,7 @@ from resolver.errors import NotFoundError, ProfileError
 from resolver.models import TagInfo
 from resolver.profiles.load import parse_profile
 from resolver.profiles.model import Profile
-from resolver.profiles.rules import _LineMap, is_builtin
+from resolver.profiles.rules import LineMap, is_builtin
 from resolver.regions import RegionIndex
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def check_profile(
     tags: Mapping[str, TagInfo],
     regions: RegionIndex,
     region_text: str | None = None,
-    lines: _LineMap | None = None,
+    lines: LineMap | None = None,
 ) -> tuple[str, tuple[Finding, ...]]:
     """(the region code checked or "", the findings) for ``profile`` against one cloud's tags."""
     cloud_name = get_cloud(cloud).name
@@ -183,6 +183,6 @@ def check_profile_file(
         tags={t.name: t for t in summaries},
         regions=store.regions(snapshot),
         region_text=region,
-        lines=_LineMap(text),
+        lines=LineMap(text),
     )
     return ProfileCheck(profile, store.cloud.name, code, snapshot, findings)

@@ -18,19 +18,19 @@ from resolver.clouds import CLOUDS
 from resolver.errors import NotFoundError, ProfileError
 from resolver.profiles.model import FqdnRule, Profile, SourceRef
 from resolver.profiles.rules import (
-    _NO_LINES,
     BUILTIN,
+    NO_LINES,
     REGION_PLACEHOLDER,
-    _clouds,
-    _LineMap,
-    _open_table,
-    _parse_rule,
-    _Problems,
-    _scope,
-    _string,
-    _traffic,
-    _unknown_key_message,
+    LineMap,
+    Problems,
     is_builtin,
+    open_table,
+    parse_rule,
+    read_clouds,
+    read_scope,
+    read_string,
+    read_traffic,
+    unknown_key_message,
 )
 
 _TOP_KEYS = ("name", "description", "source", "clouds", "rule", "fqdn")
@@ -42,13 +42,13 @@ _COMMIT_RE = re.compile(r"[0-9a-fA-F]{7,40}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> FqdnRule | None:
+def _parse_fqdn(data: Any, index: int, lines: LineMap, problems: Problems) -> FqdnRule | None:
     before = len(problems.items)
-    opened = _open_table("fqdn", data, index, _FQDN_KEYS, lines, problems)
+    opened = open_table("fqdn", data, index, _FQDN_KEYS, lines, problems)
     if opened is None:
         return None
     where, at = opened
-    host = _string(data, "host", where, at("host"), problems, required=True).strip()
+    host = read_string(data, "host", where, at("host"), problems, required=True).strip()
     plain = host.replace(REGION_PLACEHOLDER, "region")
     if "host" in data and isinstance(data["host"], str) and not _HOST_RE.fullmatch(plain):
         problems.add(
@@ -56,15 +56,15 @@ def _parse_fqdn(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
             f"{where}: key 'host' is {data['host']!r}; write a host name or pattern such as"
             " *.anaconda.org or *.hcp.{region}.azmk8s.io (no scheme, no path)",
         )
-    purpose = _string(data, "purpose", where, at("purpose"), problems)
-    ports, protocol = _traffic(data, where, at, problems, default_ports="443")
-    skip, only, optional = _scope(data, where, at, problems)
+    purpose = read_string(data, "purpose", where, at("purpose"), problems)
+    ports, protocol = read_traffic(data, where, at, problems, default_ports="443")
+    skip, only, optional = read_scope(data, where, at, problems)
     if len(problems.items) > before:
         return None
     return FqdnRule(host, purpose, ports, protocol, only, skip, optional)
 
 
-def _source(data: dict[str, Any], lines: _LineMap, problems: _Problems) -> tuple[str, SourceRef]:
+def _source(data: dict[str, Any], lines: LineMap, problems: Problems) -> tuple[str, SourceRef]:
     """The ``source`` key: a sentence or URL, or a ``[source]`` table (repository, path, commit,
     section, page date) -> (the text shown in listings, the reference)."""
     if "source" not in data:
@@ -81,7 +81,7 @@ def _source(data: dict[str, Any], lines: _LineMap, problems: _Problems) -> tuple
     line = lines.key("source")
     for key in raw:
         if key not in _SOURCE_KEYS:
-            problems.add(line, _unknown_key_message("[source]", key, _SOURCE_KEYS))
+            problems.add(line, unknown_key_message("[source]", key, _SOURCE_KEYS))
     values: dict[str, str] = {}
     for key in _SOURCE_KEYS:
         value = raw.get(key, "")
@@ -107,7 +107,7 @@ def _source(data: dict[str, Any], lines: _LineMap, problems: _Problems) -> tuple
     return values["url"] or ref.short(), ref
 
 
-def _array(data: dict[str, Any], key: str, lines: _LineMap, problems: _Problems) -> list[Any]:
+def _array(data: dict[str, Any], key: str, lines: LineMap, problems: Problems) -> list[Any]:
     value = data.get(key, [])
     if isinstance(value, list):
         return value
@@ -132,24 +132,24 @@ def parse_profile(text: str, origin: str, *, default_name: str | None = None) ->
         line = int(found.group(1)) if found else 1
         raise ProfileError(origin, [f"{origin}:{line}: invalid TOML: {message}"]) from None
     try:  # without line numbers first: only a file with problems needs them (~0.8 ms a file)
-        return _profile(data, origin, default_name, _NO_LINES)
+        return _profile(data, origin, default_name, NO_LINES)
     except ProfileError:
-        return _profile(data, origin, default_name, _LineMap(text))  # raises, with the lines
+        return _profile(data, origin, default_name, LineMap(text))  # raises, with the lines
 
 
 def _profile(
-    data: dict[str, Any], origin: str, default_name: str | None, lines: _LineMap
+    data: dict[str, Any], origin: str, default_name: str | None, lines: LineMap
 ) -> Profile:
     """The profile of a parsed file; ProfileError with every problem, each at its line of
     ``lines``."""
-    problems = _Problems(origin, lines)
+    problems = Problems(origin, lines)
     for key in data:
         if key not in _TOP_KEYS:
-            problems.add(lines.key(key), _unknown_key_message("profile", key, _TOP_KEYS))
+            problems.add(lines.key(key), unknown_key_message("profile", key, _TOP_KEYS))
 
     name_line = lines.key("name")
     if "name" in data:
-        name = _string(data, "name", "profile", name_line, problems)
+        name = read_string(data, "name", "profile", name_line, problems)
         name_from = "key 'name'"
     else:
         name = default_name if default_name is not None else Path(origin).stem
@@ -160,16 +160,16 @@ def _profile(
             f"profile: the name {name!r} from {name_from} is not usable; use letters, digits,"
             " '.', '_' and '-'",
         )
-    description = _string(data, "description", "profile", lines.key("description"), problems)
+    description = read_string(data, "description", "profile", lines.key("description"), problems)
     source, source_ref = _source(data, lines, problems)
     profile_clouds: tuple[str, ...] = ()
     if "clouds" in data:
-        named = _clouds(data, "clouds", "profile", lambda _key: lines.key("clouds"), problems)
+        named = read_clouds(data, "clouds", "profile", lambda _key: lines.key("clouds"), problems)
         profile_clouds = tuple(c.name for c in CLOUDS if c.name in named)
 
     raw_rules = _array(data, "rule", lines, problems)
     raw_fqdns = _array(data, "fqdn", lines, problems)
-    rules = [_parse_rule(item, i, lines, problems) for i, item in enumerate(raw_rules)]
+    rules = [parse_rule(item, i, lines, problems) for i, item in enumerate(raw_rules)]
     fqdns = [_parse_fqdn(item, i, lines, problems) for i, item in enumerate(raw_fqdns)]
     arrays_ok = all(isinstance(data.get(k, []), list) for k in ("rule", "fqdn"))
     if arrays_ok and not raw_rules and not raw_fqdns:

@@ -125,7 +125,7 @@ _TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 BUILTIN = Path(__file__).resolve().parent / "builtin"
 
 
-class _LineMap:
+class LineMap:
     """Where keys and tables are in a TOML text, to point error messages at a line.
 
     tomllib reports no positions for valid TOML, so the text is scanned line by line: good enough
@@ -185,7 +185,7 @@ class _LineMap:
         return self.key(table)
 
 
-class _NoLines(_LineMap):
+class NoLines(LineMap):
     """The lines of a file not scanned: every key at line 1 (for a file with no problem)."""
 
     def __init__(self) -> None:
@@ -198,11 +198,11 @@ class _NoLines(_LineMap):
         return 1
 
 
-_NO_LINES = _NoLines()
+NO_LINES = NoLines()
 
 
-class _Problems:
-    def __init__(self, origin: str, lines: _LineMap):
+class Problems:
+    def __init__(self, origin: str, lines: LineMap):
         self.origin = origin
         self.lines = lines
         self.items: list[tuple[int, str]] = []
@@ -216,7 +216,7 @@ class _Problems:
             raise ProfileError(self.origin, [f"{self.origin}:{ln}: {msg}" for ln, msg in ordered])
 
 
-def _unknown_key_message(where: str, key: str, known: tuple[str, ...]) -> str:
+def unknown_key_message(where: str, key: str, known: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
     return f"{where}: unknown key {key!r}{hint}"
@@ -254,12 +254,12 @@ def _check_cloud(name: object) -> str | None:
         return None
 
 
-def _string(
+def read_string(
     table: Mapping[str, Any],
     key: str,
     where: str,
     line: int,
-    problems: _Problems,
+    problems: Problems,
     *,
     required: bool = False,
     default: str = "",
@@ -275,13 +275,13 @@ def _string(
     return value
 
 
-def _open_table(
+def open_table(
     table: str,
     data: Any,
     index: int,
     known: tuple[str, ...],
-    lines: _LineMap,
-    problems: _Problems,
+    lines: LineMap,
+    problems: Problems,
 ) -> tuple[str, Callable[[str], int]] | None:
     """Start checking one ``[[table]]`` entry: (its name for messages, key -> line), with unknown
     keys reported; None when the entry is not a table at all."""
@@ -295,15 +295,15 @@ def _open_table(
 
     for key in data:
         if key not in known:
-            problems.add(at(key), _unknown_key_message(where, key, known))
+            problems.add(at(key), unknown_key_message(where, key, known))
     return where, at
 
 
-def _traffic(
+def read_traffic(
     data: dict[str, Any],
     where: str,
     at: Callable[[str], int],
-    problems: _Problems,
+    problems: Problems,
     *,
     default_ports: str | None,
 ) -> tuple[str, str]:
@@ -316,7 +316,7 @@ def _traffic(
         ports = checked or ""
     elif default_ports is None:
         problems.add(at("ports"), f"{where}: missing key 'ports'")  # the header's line
-    protocol = _string(data, "protocol", where, at("protocol"), problems, default="tcp")
+    protocol = read_string(data, "protocol", where, at("protocol"), problems, default="tcp")
     protocol = protocol.strip().lower()
     if protocol not in PROTOCOLS:
         problems.add(
@@ -325,14 +325,14 @@ def _traffic(
     return ports, protocol
 
 
-def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> Rule | None:
+def parse_rule(data: Any, index: int, lines: LineMap, problems: Problems) -> Rule | None:
     before = len(problems.items)
-    opened = _open_table("rule", data, index, _RULE_KEYS, lines, problems)
+    opened = open_table("rule", data, index, _RULE_KEYS, lines, problems)
     if opened is None:
         return None
     where, at = opened
 
-    direction = _string(data, "direction", where, at("direction"), problems, required=True)
+    direction = read_string(data, "direction", where, at("direction"), problems, required=True)
     if "direction" in data and isinstance(data["direction"], str):
         direction = direction.strip().lower()
         if direction not in DIRECTIONS:
@@ -341,9 +341,9 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
                 f"{where}: key 'direction' is {data['direction']!r}; use inbound or outbound",
             )
 
-    ports, protocol = _traffic(data, where, at, problems, default_ports=None)
+    ports, protocol = read_traffic(data, where, at, problems, default_ports=None)
 
-    tag = _string(data, "tag", where, at("tag"), problems, required=True).strip()
+    tag = read_string(data, "tag", where, at("tag"), problems, required=True).strip()
     if "tag" in data and isinstance(data["tag"], str):
         base = (
             tag[: -len(REGION_PLACEHOLDER) - 1] if tag.endswith("." + REGION_PLACEHOLDER) else tag
@@ -367,14 +367,15 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
                 "form: write it without .{region}",
             )
 
-    purpose = _string(data, "purpose", where, at("purpose"), problems)
+    purpose = read_string(data, "purpose", where, at("purpose"), problems)
     source_name: str | None = None
     if "source_name" in data:
-        source_name = _string(data, "source_name", where, at("source_name"), problems) or None
+        source_name = read_string(data, "source_name", where, at("source_name"), problems) or None
     missing_reason: str | None = None
     if "missing_reason" in data:
         missing_reason = (
-            _string(data, "missing_reason", where, at("missing_reason"), problems).strip() or None
+            read_string(data, "missing_reason", where, at("missing_reason"), problems).strip()
+            or None
         )
         if missing_reason is None and isinstance(data["missing_reason"], str):
             problems.add(
@@ -382,7 +383,7 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
                 f"{where}: key 'missing_reason' is empty; say why the tag may be missing",
             )
 
-    skip, only, optional = _scope(data, where, at, problems)
+    skip, only, optional = read_scope(data, where, at, problems)
     if len(problems.items) > before:
         return None
     return Rule(
@@ -399,12 +400,12 @@ def _parse_rule(data: Any, index: int, lines: _LineMap, problems: _Problems) -> 
     )
 
 
-def _scope(
-    data: dict[str, Any], where: str, at: Callable[[str], int], problems: _Problems
+def read_scope(
+    data: dict[str, Any], where: str, at: Callable[[str], int], problems: Problems
 ) -> tuple[frozenset[str], frozenset[str], bool]:
     """A table's ``skip_clouds``, ``clouds`` and ``optional``."""
-    skip = _clouds(data, "skip_clouds", where, at, problems)
-    only = _clouds(data, "clouds", where, at, problems)
+    skip = read_clouds(data, "skip_clouds", where, at, problems)
+    only = read_clouds(data, "clouds", where, at, problems)
     if skip & only:
         problems.add(
             at("clouds"),
@@ -416,8 +417,8 @@ def _scope(
     return skip, only, optional is True
 
 
-def _clouds(
-    data: dict[str, Any], key: str, where: str, at: Callable[[str], int], problems: _Problems
+def read_clouds(
+    data: dict[str, Any], key: str, where: str, at: Callable[[str], int], problems: Problems
 ) -> frozenset[str]:
     """A list of cloud names or keys (``["China"]``, ``["usgov"]``) as file names."""
     raw = data.get(key, [])
@@ -477,8 +478,8 @@ def _builtin_rules(stem: str) -> tuple[str, tuple[Rule, ...]] | None:
     name, raw = data.get("name", stem), data.get("rule", [])
     if not isinstance(name, str) or name.lower() != stem or not isinstance(raw, list):
         return None
-    problems = _Problems(stem, _NO_LINES)
-    rules = [_parse_rule(item, i, _NO_LINES, problems) for i, item in enumerate(raw)]
+    problems = Problems(stem, NO_LINES)
+    rules = [parse_rule(item, i, NO_LINES, problems) for i, item in enumerate(raw)]
     if problems.items:
         return None
     return stem, tuple(r for r in rules if r is not None)
