@@ -109,8 +109,8 @@ def _tag_names_or_error(how, *args, cloud, region, tags, regions):
 
 @pytest.mark.parametrize("name", sorted(builtin_profiles()))
 def test_a_profile_watch_reads_the_rules_of_the_whole_profile(name, tmp_path):
-    # profile_rules reads a built-in file up to its host names: the same name and rules as the
-    # whole profile, and as a user copy of it (read whole, as find_profile does).
+    # profile_rules reads a built-in file's rules alone: the same name and rules as the whole
+    # profile, and as a user copy of it (read whole, as find_profile does).
     profile = builtin_profiles()[name]
     assert profile_rules(name.upper(), [tmp_path / "none"]) == (profile.name, profile.rules)
     (tmp_path / f"{name}.toml").write_text(render_profile(profile), encoding="utf-8")

@@ -157,7 +157,7 @@ _MODULE_OF = {name: module for module, names in _MODULES.items() for name in nam
 def profile_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule, ...]]:
     """The name and rules of the profile :func:`find_profile` gives (with the same errors):
     what a ``[[watch]]`` with ``profile = NAME`` follows. A built-in profile no user file
-    replaces is read only up to its host names (resolver.profiles.rules.builtin_rules)."""
+    replaces is read for its rules alone (resolver.profiles.rules.builtin_rules)."""
     from resolver.profiles.rules import builtin_rules
 
     user_dirs = list(user_dirs)  # read twice

@@ -3,7 +3,7 @@
 What a ``[[watch]]`` with ``profile = NAME`` needs of its profile: the rules (which tags, which
 clouds, which are per-region), without the profile's host names, source and the rest
 (:mod:`resolver.profiles.model`, :mod:`resolver.profiles.load`, which build on this module).
-:func:`builtin_rules` reads a built-in profile's file only up to its host names. The format is
+:func:`builtin_rules` reads a built-in profile's rules alone, once per process. The format is
 in the docstring of :mod:`resolver.profiles`.
 """
 
@@ -448,8 +448,8 @@ def is_builtin(name: str) -> bool:
 
 def builtin_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule, ...]] | None:
     """The name and rules of built-in profile ``name`` when no user profile can replace it (no
-    ``*.toml`` in ``user_dirs``), read once per process up to its host names
-    (:func:`_builtin_rules`); None otherwise: then find the profile and read it whole
+    ``*.toml`` in ``user_dirs``), read once per process (:func:`_builtin_rules`); None
+    otherwise: then find the profile and read it whole
     (:func:`resolver.profiles.profile_rules`)."""
     folders = [Path(f).expanduser() for f in user_dirs]
     stem = name.strip().lower()
@@ -458,21 +458,14 @@ def builtin_rules(name: str, user_dirs: Iterable[Path]) -> tuple[str, tuple[Rule
     return _builtin_rules(stem)
 
 
-_LATER_RULE = re.compile(r"^\s*\[\[\s*rule\s*\]\]", re.MULTILINE)
-
-
 @functools.cache
 def _builtin_rules(stem: str) -> tuple[str, tuple[Rule, ...]] | None:
-    """The name and rules of a built-in profile, parsed once per process from the file up to its
-    first ``[[fqdn]]`` table (the built-in files give their rules first: for azureml, a third of
-    the TOML); None when that does not give what the whole file gives (a ``[[rule]]`` after the
-    host names, a name other than the file's, a problem), and the whole profile is read."""
+    """The name and rules of a built-in profile, read once per process without building its
+    host names, source or profile; None when the file does not give them plainly (a name other
+    than the file's, a problem), and the whole profile is read instead."""
     text = (BUILTIN / f"{stem}.toml").read_text(encoding="utf-8")
-    head, cut, tail = text.partition("\n[[fqdn]]")
-    if cut and _LATER_RULE.search(tail):
-        head = text
     try:
-        data = tomllib.loads(head)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         return None
     name, raw = data.get("name", stem), data.get("rule", [])
