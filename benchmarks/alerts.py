@@ -195,7 +195,7 @@ def thousand_events(tmp: Path) -> tuple[float, int]:
     sys.path.insert(0, str(ROOT))
     from cache import outbox
     from cache.db import open_db, transaction
-    from resolver.alerts.model import Event, EventType, new_id
+    from resolver.alerts.event import Event, EventType, new_id
 
     server = Server()
     file = _synthetic(1)

@@ -100,7 +100,7 @@ def alerts_test(channel: str) -> None:
     Exit codes: 0 delivered, 1 not delivered, 2 no such channel in the config file.
     """
     from resolver.alerts.channels import send
-    from resolver.alerts.model import sample_message
+    from resolver.alerts.message import sample_message
 
     settings = alert_settings({})
     if channel not in settings.channels:

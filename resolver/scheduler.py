@@ -252,7 +252,7 @@ def _after_fetch(
     from dataclasses import replace
 
     from cache import outbox
-    from resolver.alerts.events import fetch_failing_event
+    from resolver.alerts.record import fetch_failing_event
 
     runs = outbox.load_fetch_runs(conn, job.cloud.key)
     if error is None:
@@ -284,7 +284,7 @@ def _stale_check(
 
     from cache import outbox
     from cache.history import load_current
-    from resolver.alerts.events import stale_event
+    from resolver.alerts.record import stale_event
     from resolver.staleness import staleness
 
     current = load_current(conn, job.cloud.name)
@@ -313,8 +313,8 @@ def _api_lag_check(
     from datetime import timedelta
 
     from cache import outbox
-    from resolver.alerts.events import api_lag_event
-    from resolver.alerts.model import EventType
+    from resolver.alerts.event import EventType
+    from resolver.alerts.record import api_lag_event
     from resolver.alerts.watches import SnapshotView, watched_names
     from resolver.errors import EmptyStoreError
     from resolver.reconcile import lags, reconcile

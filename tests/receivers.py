@@ -596,7 +596,7 @@ def sample_event(
     tag (distinct per ``n``), or the given ``data`` for other types."""
     from datetime import UTC, datetime
 
-    from resolver.alerts.model import Event, EventType
+    from resolver.alerts.event import Event, EventType
 
     if data is None and kind == EventType.CHANGED:
         plus = [f"10.{n % 256}.{i // 256 % 256}.{i % 256}/32" for i in range(added)]
@@ -623,7 +623,7 @@ def sample_message(*events: Any, channel: str = "netops", attempt: int = 1) -> A
     """A ``Message`` of ``events`` (one sample event when none are given)."""
     from datetime import UTC, datetime
 
-    from resolver.alerts.model import Message
+    from resolver.alerts.message import Message
 
     return Message(
         id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4",

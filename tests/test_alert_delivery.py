@@ -16,7 +16,8 @@ import pytest
 from cache import outbox
 from cache.db import open_db, transaction
 from resolver.alerts.deliver import Policy, deliver, retry
-from resolver.alerts.model import Event, EventType, SendResult, SendStatus, new_id
+from resolver.alerts.event import Event, EventType, new_id
+from resolver.alerts.message import SendResult, SendStatus
 from resolver.errors import NotFoundError
 
 T0 = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from cache import outbox
 from cache.db import open_db
 from cache.store import SaveOptions
-from resolver.alerts.model import EventType
+from resolver.alerts.event import EventType
 from resolver.alerts.setup import Alerts
 from resolver.alerts.watches import Watch, watches_from_config
 from resolver.errors import ConfigError

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from resolver.alerts import channels
-from resolver.alerts.model import SendStatus
+from resolver.alerts.message import SendStatus
 from tests.receivers import sample_event, sample_message
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from resolver.alerts import channels
 from resolver.alerts.channels import email as email_channel
-from resolver.alerts.model import SendStatus
+from resolver.alerts.message import SendStatus
 from tests.receivers import SmtpReceiver, sample_event, sample_message
 
 PASSWORD = "s3cret-pw"

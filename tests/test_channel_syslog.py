@@ -6,7 +6,7 @@ import pytest
 
 from resolver.alerts import channels
 from resolver.alerts.channels import syslog
-from resolver.alerts.model import SendStatus
+from resolver.alerts.message import SendStatus
 from resolver.config import SECTIONS
 from tests.receivers import SyslogReceiver, parse_syslog, sample_event, sample_message
 

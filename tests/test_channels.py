@@ -17,7 +17,7 @@ from standardwebhooks import Webhook
 
 from resolver.alerts import channels
 from resolver.alerts.channels import base, slack, teams, webhook
-from resolver.alerts.model import SendStatus
+from resolver.alerts.message import SendStatus
 from resolver.alerts.secrets import resolve_secret
 from resolver.config import parse_config
 from resolver.errors import ConfigError

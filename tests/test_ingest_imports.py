@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import cli_env, run_counting_modules, simple_snapshot
 
 DELIVERY = ("cache.outbox_rows", "resolver.alerts.deliver", "resolver.alerts.channels")
-ALERTS = ("resolver.alerts.events", "cache.outbox", "resolver.profiles", *DELIVERY)
+ALERTS = ("resolver.alerts.record", "cache.outbox", "resolver.profiles", *DELIVERY)
 
 
 def _import(tmp_path: Path, config: str, *files: Path) -> tuple[int, set[str], Path]:

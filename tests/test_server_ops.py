@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cache import outbox
 from cache.db import open_db, transaction
-from resolver.alerts.model import Event, EventType
+from resolver.alerts.event import Event, EventType
 from resolver.server import atom
 from resolver.server.app import Auth, Settings, create_app
 from tests.build_store import import_into

@@ -30,7 +30,8 @@ from typing import Any
 
 from cache import outbox
 from cache.db import transaction
-from resolver.alerts.model import Message, SendResult, SendStatus, new_id
+from resolver.alerts.event import new_id
+from resolver.alerts.message import Message, SendResult, SendStatus
 from resolver.errors import AztagsError
 
 log = logging.getLogger("aztags")

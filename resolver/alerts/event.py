@@ -1,8 +1,8 @@
 """An alert event: what one watch saw (:class:`Event`), its type and severity, and new ids.
 
-What recording events at ingest needs (resolver.alerts.events, cache.outbox), apart from the
-messages and send results of the delivery side (resolver.alerts.model, which exports these
-too) so that an ingest does not build those classes. The data of each type is documented on
+What recording events at ingest needs (resolver.alerts.record, cache.outbox), apart from the
+messages and send results of the delivery side (resolver.alerts.message), so that an ingest
+does not build those classes. The data of each type is documented on
 :class:`Event` and in the README.
 """
 

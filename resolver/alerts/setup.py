@@ -20,7 +20,7 @@ from resolver.errors import AztagsError, ConfigError
 
 if TYPE_CHECKING:  # imported where used: an ingest with watches and no channel needs neither
     from resolver.alerts.deliver import Policy, Report
-    from resolver.alerts.events import Recorder
+    from resolver.alerts.record import Recorder
     from resolver.config import Config
 
 
@@ -51,7 +51,7 @@ class Alerts:
         """The ``after_save`` callback recording events, or None without watches."""
         if not self.watches:
             return None
-        from resolver.alerts.events import Recorder
+        from resolver.alerts.record import Recorder
 
         return Recorder(self.watches, _details, self._profile_tags, self.now)
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from resolver.alerts.model import Event
+from resolver.alerts.event import Event
 from resolver.diff import DiffSummary, TagDiff
 from resolver.history import TagVersion
 from resolver.models import SnapshotInfo

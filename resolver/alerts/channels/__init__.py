@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from resolver.alerts.channels import base, command, email, slack, syslog, teams, webhook
 from resolver.alerts.channels.base import message_document
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 from resolver.alerts.secrets import is_reference, reference_problem
 
 __all__ = ["CHANNELS", "ChannelType", "check_channel", "message_document", "send"]

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from resolver.alerts.model import EventType, Message, SendResult, SendStatus
+from resolver.alerts.event import EventType
+from resolver.alerts.message import Message, SendResult, SendStatus
 from resolver.alerts.secrets import is_reference, resolve_secret
 from resolver.errors import ConfigError
 

@@ -24,7 +24,7 @@ import threading
 from typing import IO, cast
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 1000
 DEFAULT_TIMEOUT = 30.0

@@ -28,7 +28,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 5000
 SUBJECT_CHARS = 200

@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000

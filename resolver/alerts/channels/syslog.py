@@ -33,7 +33,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import EventType, Message, SendResult, SendStatus, Severity
+from resolver.alerts.event import EventType, Severity
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 DEFAULT_PORT = 514
 UDP_MAX = 2048

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 MAX_BYTES = 27 * 1024  # Teams refuses more than 28,672 bytes; keep a margin
 CARD_VERSION = "1.4"

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 import resolver.alerts.channels.base as base
-from resolver.alerts.model import Message, SendResult, SendStatus
+from resolver.alerts.message import Message, SendResult, SendStatus
 
 MAX_PREFIXES = 1000  # inline prefixes per message; the counts tell the rest
 SECRET_PREFIX = "whsec_"

@@ -1,13 +1,11 @@
-"""What the alert pipeline passes around: events, the messages that carry them, send results.
+"""What delivery passes around: the messages that carry events, and send results.
 
-An :class:`Event` is one thing a watch saw (its prefixes changed, the cloud's snapshot was
-quarantined, a publication was missed, fetching keeps failing, no new file for too long). Events
-are stored in the outbox in the transaction that stored the snapshot; a :class:`Message` groups
-the pending events of one channel so that one delivery round posts once per channel. A message
-keeps its id and its events across attempts (the ``webhook-id`` of every retry is the same).
-
-``Event``, ``EventType``, ``Severity`` and ``new_id`` are defined in resolver.alerts.event (what
-recording events at ingest needs, without building the classes here) and importable from here.
+An event (resolver/alerts/event.py) is one thing a watch saw (its prefixes changed, the cloud's
+snapshot was quarantined, a publication was missed, fetching keeps failing, no new file for too
+long). Events are stored in the outbox in the transaction that stored the snapshot; a
+:class:`Message` groups the pending events of one channel so that one delivery round posts once
+per channel. A message keeps its id and its events across attempts (the ``webhook-id`` of every
+retry is the same).
 """
 
 from __future__ import annotations
@@ -16,11 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from resolver.alerts.event import SEVERITY as SEVERITY
-from resolver.alerts.event import Event as Event
-from resolver.alerts.event import EventType as EventType
-from resolver.alerts.event import Severity as Severity
-from resolver.alerts.event import new_id as new_id
+from resolver.alerts.event import Event, EventType, new_id
 
 
 @dataclass(frozen=True, slots=True)
