@@ -39,6 +39,8 @@ from tests.helpers import (
     ROOT,
     RUNNING,
     WEEKLY_2023,
+    cli_env,
+    cli_invoker,
     real_path,
     require_data,
 )
@@ -279,6 +281,15 @@ def db(request) -> Path:
     """The query store (weekly_db), for one test: read-only."""
     require_data()  # first: the realdata guard sees every user, files or no files
     return request.getfixturevalue("weekly_db")
+
+
+@pytest.fixture
+def aztags(request, db, tmp_path):
+    """``aztags(*args)``: the command line in-process (tests.helpers.cli_invoker) against the
+    query store, without user config. A module that sets ``CLI_PROFILES`` (a folder, such as
+    tests.helpers.FROZEN_PROFILES) reads its profiles from there instead of the built-in ones."""
+    profiles = getattr(request.module, "CLI_PROFILES", None)
+    return cli_invoker(cli_env(db, tmp_path, profiles=profiles))
 
 
 @pytest.fixture

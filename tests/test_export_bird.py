@@ -51,11 +51,6 @@ def bird_parse(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    return cli_invoker(cli_env(db, tmp_path))
-
-
 @pytest.mark.realdata
 @BIRD
 @pytest.mark.parametrize("aggregate", [False, True])

@@ -33,11 +33,6 @@ def read_like_pfctl(text: str) -> list[str]:
     return [str(ipaddress.ip_network(t)) for t in tokens]  # raises on anything else
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    return cli_invoker(cli_env(db, tmp_path))
-
-
 @pytest.mark.realdata
 @pytest.mark.parametrize("aggregate", [False, True])
 def test_pf_table_file_covers_exactly_the_query(aztags, aggregate):

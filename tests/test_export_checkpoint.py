@@ -19,7 +19,6 @@ from tests.helpers import (
     FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
-    cli_invoker,
     collapsed,
     expected_space,
     iso,
@@ -30,10 +29,7 @@ DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope"]
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
-    return cli_invoker(env)
+CLI_PROFILES = FROZEN_PROFILES  # the conftest's aztags fixture reads them
 
 
 def gdc(text: str) -> dict:

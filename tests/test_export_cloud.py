@@ -45,9 +45,7 @@ def run_in(db: Path, tmp_path: Path, **env_extra: str):
     return cli_invoker(env)
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    return run_in(db, tmp_path)
+CLI_PROFILES = FROZEN_PROFILES  # the conftest's aztags fixture reads them
 
 
 def family_of(prefix: str) -> int:

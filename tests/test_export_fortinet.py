@@ -25,7 +25,6 @@ from resolver.exports.model import ExportInput, ExportObject, Header, ObjectDelt
 from tests.helpers import (
     WEEKLY_2023,
     cli_env,
-    cli_invoker,
     collapsed,
     expected_space,
     iso,
@@ -35,12 +34,6 @@ from tests.helpers import (
 DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope"]
 LIMIT = 600
-
-
-@pytest.fixture
-def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path)
-    return cli_invoker(env)
 
 
 NAME = r'"([A-Za-z0-9_.-]{1,63})"'

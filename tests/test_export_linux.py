@@ -33,7 +33,6 @@ from resolver.exports.model import (
 from tests.helpers import (
     WEEKLY_2023,
     cli_env,
-    cli_invoker,
     collapsed,
     expected_space,
     simple_snapshot,
@@ -62,16 +61,6 @@ def needs(*tools: str) -> pytest.MarkDecorator:
 NFT = needs("unshare", "nft")
 IPSET = needs("unshare", "ipset")
 IPTABLES = needs("unshare", "iptables-restore", "ip6tables-restore", "ipset")
-
-
-def run_in(db: Path, tmp_path: Path):
-    env = cli_env(db, tmp_path)
-    return cli_invoker(env)
-
-
-@pytest.fixture
-def aztags(db, tmp_path):
-    return run_in(db, tmp_path)
 
 
 def export(aztags, *args: str) -> str:

@@ -23,7 +23,6 @@ from tests.helpers import (
     FROZEN_PROFILES,
     WEEKLY_2023,
     cli_env,
-    cli_invoker,
     collapsed,
     expected_space,
     iso,
@@ -34,10 +33,7 @@ DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope"]
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    env = cli_env(db, tmp_path, profiles=FROZEN_PROFILES)
-    return cli_invoker(env)
+CLI_PROFILES = FROZEN_PROFILES  # the conftest's aztags fixture reads them
 
 
 LIST = r'"(?P<list>[A-Za-z0-9_.-]{1,63})"'

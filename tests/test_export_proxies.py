@@ -17,7 +17,6 @@ from cli import main
 from tests.helpers import (
     WEEKLY_2023,
     cli_env,
-    cli_invoker,
     collapsed,
     expected_space,
     raw_tags,
@@ -27,16 +26,6 @@ from tests.helpers import (
 
 DAY = WEEKLY_2023[-1]
 NAMES = ["AzureCloud.westeurope", "Sql.WestEurope", "Storage"]  # both families, overlapping
-
-
-def run_in(db: Path, tmp_path: Path):
-    env = cli_env(db, tmp_path)
-    return cli_invoker(env)
-
-
-@pytest.fixture
-def aztags(db, tmp_path):
-    return run_in(db, tmp_path)
 
 
 def entries(text: str) -> list[str]:

@@ -33,11 +33,6 @@ def run_in(db: Path, tmp_path: Path):
     return cli_invoker(env)
 
 
-@pytest.fixture
-def aztags(db, tmp_path):
-    return run_in(db, tmp_path)
-
-
 # -- fidelity on real files ------------------------------------------------------------------------
 
 
