@@ -379,6 +379,17 @@ class LookupIndex:
             return QueryResult(stripped, True, containing, overlapping)
         return QueryResult(stripped, False, self.lookup(stripped))
 
+    def answers(self, queries: Iterable[str]) -> list[LookupAnswer]:
+        """One :class:`LookupAnswer` per query, in order: its result, or why it is not an
+        address or a CIDR (a bad query does not stop the others)."""
+        answers = []
+        for query in queries:
+            try:
+                answers.append(LookupAnswer(query.strip(), self.query(query)))
+            except InvalidAddressError as e:
+                answers.append(LookupAnswer(query.strip(), None, str(e)))
+        return answers
+
     def lookup_many(
         self, lines: Iterable[str]
     ) -> Iterator[tuple[str, tuple[LookupMatch, ...] | InvalidAddressError]]:

@@ -679,16 +679,9 @@ class TagStore:
         pairs = history.load_pairs_for(self.conn, self.timeline, snapshot.seq, candidates)
         for within in ranges:
             pairs += history.load_pairs_for(self.conn, self.timeline, snapshot.seq, within=within)
-        from resolver.lookup import LookupAnswer, LookupIndex
+        from resolver.lookup import LookupIndex
 
-        index = LookupIndex.build(pairs)
-        answers = []
-        for query in queries:
-            try:
-                answers.append(LookupAnswer(query.strip(), index.query(query)))
-            except InvalidAddressError as e:
-                answers.append(LookupAnswer(query.strip(), None, str(e)))
-        return answers
+        return LookupIndex.build(pairs).answers(queries)
 
     @_one_view
     def lookup_report(self, queries: Sequence[str], at: At = None) -> LookupReport:

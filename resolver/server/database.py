@@ -37,7 +37,7 @@ from cache import history
 from cache.db import open_db, read_view
 from cache.history import load_current
 from resolver.clouds import get_cloud
-from resolver.errors import InvalidAddressError, StoreError
+from resolver.errors import StoreError
 from resolver.lookup import LookupAnswer
 from resolver.models import SnapshotInfo
 from resolver.query import At, CidrAnswer, TagStore
@@ -177,13 +177,7 @@ class ServedStore(TagStore):
         with read_view(self.conn):
             snapshot = self.snapshot(at)
             index = self.whole_index(snapshot)
-        answers = []
-        for query in queries:
-            try:
-                answers.append(LookupAnswer(query.strip(), index.query(query)))
-            except InvalidAddressError as e:
-                answers.append(LookupAnswer(query.strip(), None, str(e)))
-        return answers
+        return index.answers(queries)
 
     def lookup_document(self, queries: Sequence[str], at: At = None) -> bytes:
         """The API's JSON document of a lookup of many queries (resolver/server/batch.py),
