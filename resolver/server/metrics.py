@@ -158,56 +158,48 @@ class StoreCollector(Collector):
         from resolver.staleness import staleness
 
         now = self.now()
-        age = GaugeMetricFamily(
+        age = _gauge(
             "aztags_snapshot_age_seconds",
             "Age of each cloud's current snapshot: from its file date (else its fetch day), "
             "00:00 UTC, to now.",
-            labels=["cloud"],
         )
-        stale = GaugeMetricFamily(
+        stale = _gauge(
             "aztags_snapshot_stale",
             "1 when the cloud's current snapshot is older than the server's max-age-days.",
-            labels=["cloud"],
         )
-        change = GaugeMetricFamily(
-            "aztags_snapshot_change_number",
-            "changeNumber of each cloud's current snapshot.",
-            labels=["cloud"],
+        change = _gauge(
+            "aztags_snapshot_change_number", "changeNumber of each cloud's current snapshot."
         )
-        fetched = GaugeMetricFamily(
+        fetched = _gauge(
             "aztags_snapshot_fetched_timestamp_seconds",
             "When each cloud's current snapshot was fetched or imported (Unix time).",
-            labels=["cloud"],
         )
-        fetch_ok = GaugeMetricFamily(
+        fetch_ok = _gauge(
             "aztags_fetch_last_ok",
             "1 when the scheduler's last fetch of the cloud succeeded, 0 when it failed.",
-            labels=["cloud"],
         )
-        failures = GaugeMetricFamily(
+        failures = _gauge(
             "aztags_fetch_failures",
             "Scheduled fetches of the cloud that failed in a row (0 after a success).",
-            labels=["cloud"],
         )
-        attempt = GaugeMetricFamily(
+        attempt = _gauge(
             "aztags_fetch_last_attempt_timestamp_seconds",
             "When the scheduler last tried to fetch the cloud (Unix time).",
-            labels=["cloud"],
         )
-        success = GaugeMetricFamily(
+        success = _gauge(
             "aztags_fetch_last_success_timestamp_seconds",
             "When a scheduled fetch of the cloud last succeeded (Unix time).",
-            labels=["cloud"],
         )
-        totals = GaugeMetricFamily(
+        totals = _gauge(
             "aztags_alerts",
             "Alert deliveries (event x channel) pending or dead, all channels together.",
-            labels=["state"],
+            "state",
         )
-        alerts = GaugeMetricFamily(
+        alerts = _gauge(
             "aztags_alert_deliveries",
             "Alert deliveries (event x channel) not sent yet (pending) or given up (dead).",
-            labels=["channel", "state"],
+            "channel",
+            "state",
         )
         with self.db.view() as conn:
             for cloud in CLOUDS:
@@ -239,6 +231,11 @@ class StoreCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         return []  # read at scrape time only (registering must not read the database)
+
+
+def _gauge(name: str, text: str, *labels: str) -> GaugeMetricFamily:
+    """A gauge family of the store's series, labelled by cloud unless ``labels`` say otherwise."""
+    return GaugeMetricFamily(name, text, labels=list(labels or ("cloud",)))
 
 
 def install(app: Any, db: Any) -> Metrics:
